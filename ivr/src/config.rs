@@ -1,0 +1,47 @@
+//! `ivr.toml`: the program's settings. Every section is optional; defaults run the embedded models.
+
+use std::path::{Path, PathBuf};
+
+use voice_pipeline::{stt::SttConfig, vad::VadConfig};
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where `models/` is (default: found beside the program or the current directory).
+    pub models_dir: Option<PathBuf>,
+    pub stt: SttSection,
+    pub vad: VadConfig,
+    pub tts: TtsSection,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SttSection {
+    /// "tiny.en" (English, fastest) or "base" (multilingual).
+    pub model: String,
+    /// "f16", "q8_0" or "q5_1".
+    pub precision: String,
+    #[serde(flatten)]
+    pub whisper: SttConfig,
+}
+
+impl Default for SttSection {
+    fn default() -> Self {
+        Self { model: "tiny.en".into(), precision: "f16".into(), whisper: SttConfig::default() }
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TtsSection {
+    /// A voices file (`[[voice]]` tables mapping languages to Piper voices); default: the English voice.
+    pub voices: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else { return Ok(Self::default()) };
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+}

@@ -1,0 +1,385 @@
+//! `ivr`: the on-device voice agent's command line.
+
+mod config;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use ivr_models::{ModelDir, WhisperPrecision};
+use voice_pipeline::audio::{self, Audio};
+use voice_pipeline::stt::{WhisperModel, STT_RATE};
+use voice_pipeline::tts::Voices;
+use voice_pipeline::vad::{self, SileroModel, VAD_RATE};
+
+use config::Config;
+
+#[derive(Parser)]
+#[command(name = "ivr", version, about = "On-device voice agent for call centers")]
+struct Cli {
+    /// Settings file (TOML); defaults run the embedded models.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe audio files (WAV, FLAC, MP3, Ogg) with Whisper.
+    Transcribe {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Whisper model: tiny.en or base.
+        #[arg(long)]
+        model: Option<String>,
+        /// Model precision: f16, q8_0 or q5_1.
+        #[arg(long)]
+        precision: Option<String>,
+        /// Spoken language ("en", "zh") or "auto" (multilingual model only).
+        #[arg(long)]
+        language: Option<String>,
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Run the encoder over the full 30 s window instead of trimming it to the audio.
+        #[arg(long)]
+        no_trim: bool,
+        /// One JSON object per file.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Speak text with Piper into a WAV file.
+    Say {
+        text: String,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Output sample rate (8000 for G.711, 16000, 48000, ...); default: the voice's own.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Language of the text, which picks the voice.
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// Print timing as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the speech segments of an audio file.
+    Vad {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Transcribe the microphone live, utterance by utterance (needs a sound card).
+    Listen {
+        /// Speak each transcript back on the speaker.
+        #[arg(long)]
+        echo: bool,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Model files: list them, or convert the Whisper models for whisper.cpp.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// What the manifest lists and whether each file is present.
+    List,
+    /// Convert the CTranslate2 Whisper models to whisper.cpp files (skips existing ones).
+    Convert {
+        /// Only this model (tiny.en or base).
+        #[arg(long)]
+        model: Option<String>,
+        /// Precisions to produce.
+        #[arg(long, value_delimiter = ',', default_value = "f16,q8_0")]
+        precision: Vec<String>,
+        /// Convert again even if the output exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IVR_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ivr: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn model_dir(cfg: &Config) -> anyhow::Result<ModelDir> {
+    Ok(match &cfg.models_dir {
+        Some(dir) => ModelDir::new(dir),
+        None => ModelDir::locate()?,
+    })
+}
+
+fn parse_precision(s: &str) -> anyhow::Result<WhisperPrecision> {
+    WhisperPrecision::parse(s).with_context(|| format!("unknown precision {s:?} (use f16, q8_0 or q5_1)"))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(cli.config.as_deref())?;
+    let models = model_dir(&cfg)?;
+    match cli.command {
+        Command::Transcribe { files, model, precision, language, threads, no_trim, json } => {
+            let mut stt = cfg.stt.clone();
+            if let Some(m) = model {
+                stt.model = m;
+            }
+            if let Some(p) = precision {
+                stt.precision = p;
+            }
+            if let Some(l) = language {
+                stt.whisper.language = l;
+            }
+            if let Some(t) = threads {
+                stt.whisper.threads = t;
+            }
+            if no_trim {
+                stt.whisper.trim_audio_ctx = false;
+            }
+            transcribe(&models, &stt, &files, json)
+        }
+        Command::Say { text, output, rate, language, json } => say(&models, &cfg, &text, &output, rate, &language, json),
+        Command::Vad { file, json } => vad_cmd(&models, &cfg, &file, json),
+        Command::Listen { echo, seconds } => listen(&models, &cfg, echo, seconds),
+        Command::Models { command: ModelsCommand::List } => list_models(&models),
+        Command::Models { command: ModelsCommand::Convert { model, precision, force } } => {
+            convert_models(&models, model.as_deref(), &precision, force)
+        }
+    }
+}
+
+fn load_whisper(models: &ModelDir, stt: &config::SttSection) -> anyhow::Result<WhisperModel> {
+    if !ivr_models::WHISPER_MODELS.contains(&stt.model.as_str()) {
+        bail!("unknown Whisper model {:?} (use {})", stt.model, ivr_models::WHISPER_MODELS.join(" or "));
+    }
+    let path = models.whisper_ggml(&stt.model, parse_precision(&stt.precision)?);
+    Ok(WhisperModel::load(&path)?)
+}
+
+/// Decodes a file and brings it to `rate`.
+fn read_audio(path: &Path, rate: u32) -> anyhow::Result<(Audio, f64)> {
+    let started = Instant::now();
+    let audio = audio::decode_file(path)?;
+    let audio = audio.resampled(rate);
+    Ok((audio, started.elapsed().as_secs_f64() * 1000.0))
+}
+
+fn transcribe(models: &ModelDir, stt: &config::SttSection, files: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
+    let load_started = Instant::now();
+    let whisper = load_whisper(models, stt)?;
+    let load_ms = load_started.elapsed().as_secs_f64() * 1000.0;
+    let mut failed = 0;
+    for file in files {
+        let result = read_audio(file, STT_RATE).and_then(|(audio, decode_ms)| {
+            let t = whisper.transcribe(&audio.samples, &stt.whisper)?;
+            Ok((t, decode_ms))
+        });
+        match result {
+            Ok((t, decode_ms)) => {
+                if json {
+                    let v = serde_json::json!({
+                        "file": file, "text": t.text, "language": t.language, "audio_secs": t.audio_secs,
+                        "decode_ms": decode_ms, "stt_ms": t.elapsed_ms, "audio_ctx": t.audio_ctx,
+                        "model": stt.model, "precision": stt.precision, "model_load_ms": load_ms,
+                    });
+                    println!("{v}");
+                } else {
+                    println!("{}\t[{}] {}", file.display(), t.language, t.text);
+                    eprintln!(
+                        "  {:.2} s audio, decode {:.0} ms, stt {:.0} ms (audio_ctx {}), model load {:.0} ms",
+                        t.audio_secs, decode_ms, t.elapsed_ms, t.audio_ctx, load_ms
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("ivr: {e:#}");
+            }
+        }
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn load_voices(models: &ModelDir, cfg: &Config) -> anyhow::Result<Voices> {
+    voice_pipeline::init_runtime(models)?;
+    let specs = match &cfg.tts.voices {
+        Some(path) => Voices::read_file(path)?,
+        None => vec![Voices::default_spec(models)],
+    };
+    Ok(Voices::load(specs)?)
+}
+
+fn say(models: &ModelDir, cfg: &Config, text: &str, output: &Path, rate: Option<u32>, language: &str, json: bool) -> anyhow::Result<ExitCode> {
+    if rate == Some(0) {
+        bail!("--rate must be a positive sample rate");
+    }
+    let voices = load_voices(models, cfg)?;
+    let voice = voices.for_language(language);
+    let rate = rate.unwrap_or(voice.native_rate());
+    let started = Instant::now();
+    let mut first_audio_ms = None;
+    let mut out = Audio::new(Vec::new(), rate);
+    for chunk in voice.stream(text, rate)? {
+        out.samples.extend(chunk?.samples);
+        first_audio_ms.get_or_insert(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let total_ms = started.elapsed().as_secs_f64() * 1000.0;
+    audio::wav::write_wav(output, &out)?;
+    let rtf = total_ms / 1000.0 / out.duration_secs().max(1e-9);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"output": output, "rate": rate, "audio_secs": out.duration_secs(),
+                "first_audio_ms": first_audio_ms, "total_ms": total_ms, "rtf": rtf, "voice": voice.spec().name})
+        );
+    } else {
+        eprintln!(
+            "{}: {:.2} s at {} Hz; first audio after {:.0} ms, all after {:.0} ms (real-time factor {:.3})",
+            output.display(), out.duration_secs(), rate, first_audio_ms.unwrap_or(0.0), total_ms, rtf
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_vad(models: &ModelDir) -> anyhow::Result<SileroModel> {
+    voice_pipeline::init_runtime(models)?;
+    let path = models.require(models.silero_vad(), "Silero VAD")?;
+    Ok(SileroModel::load(&path)?)
+}
+
+fn vad_cmd(models: &ModelDir, cfg: &Config, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let model = load_vad(models)?;
+    let (audio, _) = read_audio(file, VAD_RATE)?;
+    let started = Instant::now();
+    let segments = vad::segments(&model, &cfg.vad, &audio.samples)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if json {
+        let segs: Vec<_> = segments.iter().map(|(s, e)| serde_json::json!({"start": s, "end": e})).collect();
+        println!(
+            "{}",
+            serde_json::json!({"file": file, "audio_secs": audio.duration_secs(), "segments": segs,
+                "vad_ms_per_audio_sec": elapsed * 1000.0 / audio.duration_secs().max(1e-9)})
+        );
+    } else {
+        for (s, e) in &segments {
+            println!("{s:.2}\t{e:.2}");
+        }
+        if segments.is_empty() {
+            eprintln!("{}: no speech", file.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn listen(models: &ModelDir, cfg: &Config, echo: bool, seconds: Option<f64>) -> anyhow::Result<ExitCode> {
+    #[cfg(feature = "live-audio")]
+    {
+        use voice_pipeline::vad::{Vad, VadEvent};
+        let vad_model = load_vad(models)?;
+        let voices = if echo { Some(load_voices(models, cfg)?) } else { None };
+        let whisper = load_whisper(models, &cfg.stt)?;
+        let mic = voice_pipeline::live::open_microphone()?;
+        eprintln!("listening on the default microphone ({} Hz); speak, then pause", mic.rate);
+        let mut resampler = audio::Resampler::new(mic.rate, VAD_RATE);
+        let mut vad = Vad::new(vad_model, cfg.vad.clone());
+        let mut stream: Vec<f32> = Vec::new();
+        let started = Instant::now();
+        loop {
+            if seconds.is_some_and(|s| started.elapsed().as_secs_f64() > s) {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let block = match mic.blocks.recv_timeout(std::time::Duration::from_millis(200)) {
+                Ok(b) => b,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(_) => bail!("the microphone stopped"),
+            };
+            let frame = resampler.process(&block);
+            let now = std::time::Duration::from_secs_f64(stream.len() as f64 / VAD_RATE as f64);
+            stream.extend_from_slice(&frame);
+            for event in vad.push(&frame, now)? {
+                if let VadEvent::SpeechEnd { start, end } = event {
+                    let a = (start.as_secs_f64() * VAD_RATE as f64) as usize;
+                    let b = ((end.as_secs_f64() * VAD_RATE as f64) as usize).min(stream.len());
+                    let t = whisper.transcribe(&stream[a.min(b)..b], &cfg.stt.whisper)?;
+                    println!("{}", t.text);
+                    if let Some(voices) = &voices {
+                        if !t.text.is_empty() {
+                            let reply = voices.for_language(&t.language).synthesize(&t.text, 22050)?;
+                            voice_pipeline::live::play(&reply)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(feature = "live-audio"))]
+    {
+        let _ = (models, cfg, echo, seconds);
+        bail!("this build has no live audio support (built without the live-audio feature)")
+    }
+}
+
+fn list_models(models: &ModelDir) -> anyhow::Result<ExitCode> {
+    let manifest = models.manifest()?;
+    println!("models directory: {}", models.root().display());
+    for pkg in &manifest.package {
+        println!("{:<24} {}  [{}; {}]", pkg.id, pkg.what, pkg.pip, pkg.license);
+        for dst in pkg.files.values() {
+            let path = models.data().join(dst);
+            let state = match std::fs::metadata(&path) {
+                Ok(m) => format!("{:.1} MB", m.len() as f64 / 1e6),
+                Err(_) if dst.ends_with(".part1") || dst.ends_with(".part2") => "joined".to_string(),
+                Err(_) => "MISSING".to_string(),
+            };
+            println!("    {:<60} {state}", path.display());
+        }
+    }
+    println!("converted whisper.cpp models:");
+    for model in ivr_models::WHISPER_MODELS {
+        for p in WhisperPrecision::ALL {
+            let path = models.whisper_ggml(model, p);
+            let state = std::fs::metadata(&path).map(|m| format!("{:.1} MB", m.len() as f64 / 1e6)).unwrap_or("not converted".into());
+            println!("    {:<60} {state}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn convert_models(models: &ModelDir, only: Option<&str>, precisions: &[String], force: bool) -> anyhow::Result<ExitCode> {
+    let precisions = precisions.iter().map(|p| parse_precision(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let names: Vec<&str> = match only {
+        Some(m) if ivr_models::WHISPER_MODELS.contains(&m) => vec![m],
+        Some(m) => bail!("unknown Whisper model {m:?} (use {})", ivr_models::WHISPER_MODELS.join(" or ")),
+        None => ivr_models::WHISPER_MODELS.to_vec(),
+    };
+    for name in names {
+        for &p in &precisions {
+            let out = models.whisper_ggml(name, p);
+            if out.exists() && !force && ivr_models::whisper_ggml::validate(&out).is_ok() {
+                println!("convert: {name} {} present ({})", p.suffix(), out.display());
+                continue;
+            }
+            let started = Instant::now();
+            let report = ivr_models::whisper_ggml::convert(&models.whisper_ct2(name), &out, p)?;
+            println!(
+                "convert: {name} {} -> {} ({} tensors, {:.1} MB, {:.1} s)",
+                p.suffix(), out.display(), report.tensors, report.bytes as f64 / 1e6, started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

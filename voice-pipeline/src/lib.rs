@@ -1,0 +1,24 @@
+//! The voice side of a call: audio handling, voice activity detection, speech-to-text and
+//! text-to-speech, each with its models loaded once and shared by every call.
+//!
+//! One caller turn flows: transport audio -> [`audio`] (decode, resample to 16 kHz) -> [`vad`]
+//! (speech start/end) -> [`stt`] (Whisper text) -> dialogue -> [`tts`] (Piper audio at the
+//! transport's rate) -> transport.
+
+pub mod audio;
+#[cfg(feature = "live-audio")]
+pub mod live;
+pub mod onnx;
+pub mod stt;
+pub mod tts;
+pub mod vad;
+
+use ivr_models::ModelDir;
+
+/// One-time process set-up for the speech models: loads ONNX Runtime from `models/` and points the
+/// phonemiser at the system's espeak-ng data. Call at start-up, before starting threads.
+pub fn init_runtime(models: &ModelDir) -> anyhow::Result<()> {
+    tts::use_system_espeak_data()?;
+    onnx::init(&models.onnxruntime_lib())?;
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! Speech-to-text with Whisper through whisper.cpp (whisper-rs).
+//!
+//! The model is loaded once ([`WhisperModel`]) and shared by every call; each transcription borrows a
+//! decoding state from a small pool, so concurrent calls do not serialise on one state and do not pay
+//! for a fresh one each turn.
+//!
+//! Latency: Whisper's encoder always works on a 30 s window, which is most of the CPU cost of a short
+//! caller turn. `audio_ctx` shrinks that window to the turn's length (rounded up to a multiple of 64
+//! frames, since an exact fit makes the decoder loop); decoding is greedy with timestamps off.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
+
+/// Whisper's input rate.
+pub const STT_RATE: u32 = 16_000;
+/// Encoder frames per second of audio (Whisper: 2 mel frames per 20 ms, halved by the second conv).
+const AUDIO_CTX_PER_SEC: f64 = 50.0;
+const FULL_AUDIO_CTX: usize = 1500;
+/// Turns shorter than this are decoded as one segment without timestamps.
+const SHORT_TURN_SECS: f64 = 20.0;
+const MAX_TOKENS_PER_SEC: f64 = 6.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SttError {
+    #[error(transparent)]
+    Model(#[from] ivr_models::whisper_ggml::ValidateError),
+    #[error("{path}: whisper.cpp could not load the model: {reason}")]
+    Load { path: PathBuf, reason: String },
+    #[error("transcription failed: {0}")]
+    Run(String),
+    #[error("audio must be {STT_RATE} Hz for Whisper, got {0} Hz")]
+    Rate(u32),
+}
+
+/// How to transcribe.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SttConfig {
+    /// CPU threads per transcription.
+    pub threads: usize,
+    /// Spoken language ("en", "zh", ...), or "auto" to detect it (multilingual models only).
+    pub language: String,
+    /// Shrink the encoder window to the audio's length (short turns only; see the module docs).
+    pub trim_audio_ctx: bool,
+    /// Text that primes the decoder (names, product words).
+    pub initial_prompt: Option<String>,
+}
+
+impl Default for SttConfig {
+    fn default() -> Self {
+        Self { threads: 2, language: "auto".into(), trim_audio_ctx: true, initial_prompt: None }
+    }
+}
+
+/// Result of one transcription.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Transcript {
+    pub text: String,
+    /// Language code Whisper used (detected, or the English-only model's "en").
+    pub language: String,
+    pub audio_secs: f64,
+    /// Wall-clock time of the transcription itself.
+    pub elapsed_ms: f64,
+    /// Encoder window used (1500 = the full 30 s).
+    pub audio_ctx: usize,
+    /// Decodes repeated with a wider window after a repetition loop.
+    pub retries: usize,
+}
+
+/// A loaded Whisper model shared across calls.
+#[derive(Clone)]
+pub struct WhisperModel {
+    ctx: Arc<WhisperContext>,
+    states: Arc<Mutex<Vec<WhisperState>>>,
+    path: PathBuf,
+    multilingual: bool,
+}
+
+impl WhisperModel {
+    /// Loads a whisper.cpp model file, checking its structure first so a damaged file gives a clear
+    /// error rather than whatever whisper.cpp makes of it.
+    pub fn load(path: &Path) -> Result<Self, SttError> {
+        ivr_models::whisper_ggml::validate(path)?;
+        whisper_rs::install_logging_hooks();
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(false);
+        let ctx = WhisperContext::new_with_params(path, params)
+            .map_err(|e| SttError::Load { path: path.to_path_buf(), reason: e.to_string() })?;
+        let multilingual = ctx.is_multilingual();
+        Ok(Self { ctx: Arc::new(ctx), states: Arc::default(), path: path.to_path_buf(), multilingual })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    fn take_state(&self) -> Result<WhisperState, SttError> {
+        if let Some(state) = self.states.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(state);
+        }
+        self.ctx.create_state().map_err(|e| SttError::Run(format!("cannot create a decoding state: {e}")))
+    }
+
+    fn return_state(&self, state: WhisperState) {
+        self.states.lock().unwrap_or_else(|p| p.into_inner()).push(state);
+    }
+
+    /// Encoder window for `secs` of audio: enough frames, in multiples of 64, or the full window.
+    pub fn audio_ctx_for(secs: f64) -> usize {
+        let needed = (secs * AUDIO_CTX_PER_SEC).ceil() as usize;
+        // Round up to a multiple of 64, never to an exact fit.
+        let mut rounded = needed.div_ceil(64) * 64;
+        if rounded == needed {
+            rounded += 64;
+        }
+        if rounded >= FULL_AUDIO_CTX {
+            FULL_AUDIO_CTX
+        } else {
+            rounded
+        }
+    }
+
+    /// Transcribes mono 16 kHz audio.
+    ///
+    /// A trimmed encoder window occasionally sends the decoder into a repetition loop ("ten of
+    /// clubs ten of clubs ..."). The token cap bounds what that costs; such a result is then decoded
+    /// again with a wider window, and finally the full one.
+    pub fn transcribe(&self, audio: &[f32], cfg: &SttConfig) -> Result<Transcript, SttError> {
+        let started = Instant::now();
+        let audio_secs = audio.len() as f64 / STT_RATE as f64;
+        // whisper.cpp skips input under one second; pad short turns with silence.
+        let padded;
+        let mut samples = audio;
+        let min_len = STT_RATE as usize * 11 / 10;
+        if audio.len() < min_len {
+            padded = [audio, &vec![0.0; min_len - audio.len()]].concat();
+            samples = &padded[..];
+        }
+        let short = audio_secs < SHORT_TURN_SECS;
+        let first_ctx = if cfg.trim_audio_ctx && short {
+            Self::audio_ctx_for(samples.len() as f64 / STT_RATE as f64)
+        } else {
+            FULL_AUDIO_CTX
+        };
+        let mut windows = vec![first_ctx];
+        for wider in [first_ctx.max(256) * 2, FULL_AUDIO_CTX] {
+            if wider > *windows.last().unwrap_or(&FULL_AUDIO_CTX) && wider <= FULL_AUDIO_CTX {
+                windows.push(wider);
+            }
+        }
+        let language = if self.multilingual { cfg.language.as_str() } else { "en" };
+        let max_tokens = (audio_secs * MAX_TOKENS_PER_SEC).ceil() as usize + 8;
+
+        let mut state = self.take_state()?;
+        let mut last = None;
+        for (attempt, &audio_ctx) in windows.iter().enumerate() {
+            let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+            params.set_n_threads(cfg.threads.max(1) as i32);
+            params.set_language(Some(language));
+            params.set_translate(false);
+            // Short turns: one segment, no timestamps (fastest). Longer audio keeps timestamps,
+            // which is how Whisper moves through its 30 s windows.
+            params.set_no_timestamps(short);
+            params.set_single_segment(short);
+            if short {
+                params.set_max_tokens(max_tokens as i32);
+            }
+            params.set_no_context(true);
+            params.set_print_progress(false);
+            params.set_print_realtime(false);
+            params.set_print_special(false);
+            params.set_print_timestamps(false);
+            params.set_suppress_blank(true);
+            params.set_temperature_inc(0.0);
+            if audio_ctx < FULL_AUDIO_CTX {
+                params.set_audio_ctx(audio_ctx as i32);
+            }
+            if let Some(prompt) = &cfg.initial_prompt {
+                params.set_initial_prompt(prompt);
+            }
+            // A failed state may hold half a decode: it is dropped, not returned to the pool.
+            state.full(params, samples).map_err(|e| SttError::Run(e.to_string()))?;
+            let mut text = String::new();
+            let mut tokens = 0;
+            for segment in state.as_iter() {
+                text.push_str(&segment.to_str_lossy().map_err(|e| SttError::Run(e.to_string()))?);
+                tokens += segment.n_tokens().max(0) as usize;
+            }
+            let text = clean_text(&text);
+            let looped = short && (tokens >= max_tokens || has_repetition_loop(&text));
+            let lang_id = state.full_lang_id_from_state();
+            let detected = whisper_rs::get_lang_str(lang_id).unwrap_or(language).to_string();
+            last = Some(Transcript {
+                text,
+                language: detected,
+                audio_secs,
+                elapsed_ms: 0.0,
+                audio_ctx,
+                retries: attempt,
+            });
+            if !looped {
+                break;
+            }
+            tracing::debug!(audio_ctx, "repetition loop; decoding again with a wider window");
+        }
+        self.return_state(state);
+        let mut t = last.ok_or_else(|| SttError::Run("no decoding window".into()))?;
+        t.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(t)
+    }
+}
+
+/// True when the text ends in the same 1-4 word phrase four or more times in a row, Whisper's
+/// typical failure on a trimmed window (a caller rarely says anything four times over).
+fn has_repetition_loop(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    for n in 1..=4 {
+        // Allow a cut-off repeat at the very end.
+        for tail_cut in 0..n {
+            let body = &words[..words.len().saturating_sub(tail_cut)];
+            if body.len() < 4 * n {
+                continue;
+            }
+            let last = &body[body.len() - n..];
+            let repeats = body.rchunks_exact(n).take_while(|c| *c == last).count();
+            if repeats >= 4 {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Trims whitespace and drops Whisper's non-speech annotations ("[BLANK_AUDIO]", "(music)").
+fn clean_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0i32;
+    for c in text.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = (depth - 1).max(0),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_ctx_covers_the_audio_in_multiples_of_64() {
+        for secs in [0.5, 1.0, 2.0, 3.7, 10.0] {
+            let ctx = WhisperModel::audio_ctx_for(secs);
+            assert_eq!(ctx % 64, 0);
+            assert!(ctx as f64 > secs * 50.0, "{secs}s -> {ctx}");
+        }
+        assert_eq!(WhisperModel::audio_ctx_for(29.5), 1500);
+        assert_eq!(WhisperModel::audio_ctx_for(60.0), 1500);
+    }
+
+    #[test]
+    fn repetition_loops_are_recognised() {
+        assert!(has_repetition_loop("10 of clubs 10 of clubs 10 of clubs 10 of clubs 10"));
+        assert!(has_repetition_loop("5 5 5 5 5 5 5"));
+        assert!(has_repetition_loop("Front Center. Front Center. Front Center. Front Center."));
+        assert!(!has_repetition_loop("five five"));
+        assert!(!has_repetition_loop("no no no, I said the order 41234567"));
+        assert!(!has_repetition_loop("please enter your password followed by the pound key"));
+    }
+
+    #[test]
+    fn annotations_are_removed() {
+        assert_eq!(clean_text(" [BLANK_AUDIO] "), "");
+        assert_eq!(clean_text(" Hello (music) there. "), "Hello there.");
+    }
+}
