@@ -71,6 +71,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Word error rate of Whisper (or of given hypotheses) on transcribed fixtures.
+    Wer {
+        /// TSV with columns file, transcript (paths relative to the TSV); empty transcripts are
+        /// speech-free recordings, which must transcribe to nothing.
+        #[arg(long, default_value = "audio-fixtures/transcripts.tsv")]
+        fixtures: PathBuf,
+        /// Score these transcripts (JSON lines with "file" and "text", as `ivr transcribe --json`
+        /// prints) instead of transcribing.
+        #[arg(long)]
+        hyp: Option<PathBuf>,
+        /// Only fixtures whose path contains this.
+        #[arg(long)]
+        only: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        precision: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Transcribe the microphone live, utterance by utterance (needs a sound card).
     Listen {
         /// Speak each transcript back on the speaker.
@@ -154,6 +174,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Say { text, output, rate, language, json } => say(&models, &cfg, &text, &output, rate, &language, json),
         Command::Vad { file, json } => vad_cmd(&models, &cfg, &file, json),
+        Command::Wer { fixtures, hyp, only, model, precision, json } => {
+            let mut stt = cfg.stt.clone();
+            stt.model = model.unwrap_or(stt.model);
+            stt.precision = precision.unwrap_or(stt.precision);
+            wer_cmd(&models, &stt, &fixtures, hyp.as_deref(), only.as_deref(), json)
+        }
         Command::Listen { echo, seconds } => listen(&models, &cfg, echo, seconds),
         Command::Models { command: ModelsCommand::List } => list_models(&models),
         Command::Models { command: ModelsCommand::Convert { model, precision, force } } => {
@@ -379,6 +405,91 @@ fn convert_models(models: &ModelDir, only: Option<&str>, precisions: &[String], 
                 "convert: {name} {} -> {} ({} tensors, {:.1} MB, {:.1} s)",
                 p.suffix(), out.display(), report.tensors, report.bytes as f64 / 1e6, started.elapsed().as_secs_f64()
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a fixtures TSV: (path, transcript) rows, paths resolved against the TSV's directory.
+fn read_fixtures(path: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let mut cols = line.split('\t');
+        match (cols.next(), cols.next()) {
+            (Some(file), Some(transcript)) if !file.is_empty() => out.push((base.join(file), transcript.to_string())),
+            _ => bail!("{}: line {}: expected file<TAB>transcript", path.display(), i + 1),
+        }
+    }
+    Ok(out)
+}
+
+fn wer_cmd(models: &ModelDir, stt: &config::SttSection, fixtures: &Path, hyp: Option<&Path>, only: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    use voice_pipeline::wer;
+    let rows: Vec<_> = read_fixtures(fixtures)?
+        .into_iter()
+        .filter(|(p, _)| only.is_none_or(|o| p.to_string_lossy().contains(o)))
+        .collect();
+    let given: Option<std::collections::HashMap<String, String>> = match hyp {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+            let mut map = std::collections::HashMap::new();
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+                let file = v["file"].as_str().with_context(|| format!("{}: line {}: no \"file\"", path.display(), i + 1))?;
+                let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                map.insert(name, v["text"].as_str().unwrap_or_default().to_string());
+            }
+            Some(map)
+        }
+        None => None,
+    };
+    let whisper = if given.is_none() { Some(load_whisper(models, stt)?) } else { None };
+    let (mut errors, mut words, mut stt_ms, mut audio_secs, mut noise_ok, mut noise_total) = (0, 0, 0.0, 0.0, 0, 0);
+    for (path, reference) in &rows {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = match (&given, &whisper) {
+            (Some(map), _) => map.get(&name).cloned().with_context(|| format!("no hypothesis for {name}"))?,
+            (None, Some(w)) => {
+                let (audio, _) = read_audio(path, STT_RATE)?;
+                let t = w.transcribe(&audio.samples, &stt.whisper)?;
+                stt_ms += t.elapsed_ms;
+                audio_secs += t.audio_secs;
+                t.text
+            }
+            (None, None) => unreachable!("a model is loaded when no hypotheses are given"),
+        };
+        let (e, n) = wer::score(reference, &text);
+        if reference.trim().is_empty() {
+            noise_total += 1;
+            noise_ok += usize::from(wer::normalize(&text).is_empty());
+        } else {
+            errors += e;
+            words += n;
+        }
+        if json {
+            println!("{}", serde_json::json!({"file": path, "reference": reference, "text": text, "errors": e, "words": n}));
+        } else {
+            println!("{:>3}/{:<3} {:<48} {}", e, n, name, text);
+        }
+    }
+    let wer = errors as f64 / words.max(1) as f64;
+    let summary = serde_json::json!({
+        "summary": true, "files": rows.len(), "words": words, "errors": errors, "wer": wer,
+        "speech_free_files": noise_total, "speech_free_silent": noise_ok,
+        "stt_ms_total": stt_ms, "audio_secs_total": audio_secs,
+        "model": if given.is_some() { "given".to_string() } else { format!("{}-{}", stt.model, stt.precision) },
+    });
+    if json {
+        println!("{summary}");
+    } else {
+        println!(
+            "WER {:.1}% ({errors} errors / {words} words, {} files); speech-free files transcribed as nothing: {noise_ok}/{noise_total}",
+            wer * 100.0, rows.len()
+        );
+        if audio_secs > 0.0 {
+            println!("STT {:.0} ms for {:.1} s of audio (real-time factor {:.3})", stt_ms, audio_secs, stt_ms / 1000.0 / audio_secs);
         }
     }
     Ok(ExitCode::SUCCESS)

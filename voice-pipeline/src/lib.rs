@@ -12,6 +12,7 @@ pub mod onnx;
 pub mod stt;
 pub mod tts;
 pub mod vad;
+pub mod wer;
 
 use ivr_models::ModelDir;
 

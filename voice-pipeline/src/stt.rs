@@ -217,8 +217,9 @@ impl WhisperModel {
     }
 }
 
-/// True when the text ends in the same 1-4 word phrase four or more times in a row, Whisper's
-/// typical failure on a trimmed window (a caller rarely says anything four times over).
+/// True when the text ends in the same 1-4 word phrase four or more times in a row, or repeats a
+/// phrase of three or more words twice: Whisper's typical failures on a trimmed window (a caller
+/// rarely says the same thing four times, or the same sentence twice in one breath).
 fn has_repetition_loop(text: &str) -> bool {
     let words: Vec<String> = text
         .split_whitespace()
@@ -239,7 +240,7 @@ fn has_repetition_loop(text: &str) -> bool {
             }
         }
     }
-    false
+    (3..=words.len() / 2).any(|n| words[words.len() - n..] == words[words.len() - 2 * n..words.len() - n])
 }
 
 /// Trims whitespace and drops Whisper's non-speech annotations ("[BLANK_AUDIO]", "(music)").
@@ -277,6 +278,7 @@ mod tests {
         assert!(has_repetition_loop("10 of clubs 10 of clubs 10 of clubs 10 of clubs 10"));
         assert!(has_repetition_loop("5 5 5 5 5 5 5"));
         assert!(has_repetition_loop("Front Center. Front Center. Front Center. Front Center."));
+        assert!(has_repetition_loop("other participants in the conference. Other participants in the conference."));
         assert!(!has_repetition_loop("five five"));
         assert!(!has_repetition_loop("no no no, I said the order 41234567"));
         assert!(!has_repetition_loop("please enter your password followed by the pound key"));

@@ -1,0 +1,103 @@
+//! Word error rate, for measuring speech recognition against reference transcripts.
+//!
+//! Both sides are normalised the same way first: lower case, punctuation dropped, and numbers
+//! written out ("10" -> "ten", long digit strings digit by digit), since Whisper writes digits where
+//! transcripts spell words.
+
+const ONES: [&str; 20] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+];
+const TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+
+fn number_words(n: u64, out: &mut Vec<String>) {
+    match n {
+        0..=19 => out.push(ONES[n as usize].into()),
+        20..=99 => {
+            out.push(TENS[(n / 10) as usize].into());
+            if n % 10 != 0 {
+                out.push(ONES[(n % 10) as usize].into());
+            }
+        }
+        100..=999 => {
+            out.push(ONES[(n / 100) as usize].into());
+            out.push("hundred".into());
+            if n % 100 != 0 {
+                number_words(n % 100, out);
+            }
+        }
+        _ => {
+            number_words(n / 1000, out);
+            out.push("thousand".into());
+            if n % 1000 != 0 {
+                number_words(n % 1000, out);
+            }
+        }
+    }
+}
+
+/// Normalised words of a text.
+pub fn normalize(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '\'' { c.to_ascii_lowercase() } else { ' ' })
+        .collect();
+    for word in cleaned.split_whitespace() {
+        let word = word.trim_matches('\'');
+        if word.is_empty() {
+            continue;
+        }
+        if word.chars().all(|c| c.is_ascii_digit()) {
+            match word.parse::<u64>() {
+                // Order numbers, PINs and phone numbers are read digit by digit.
+                Ok(n) if word.len() <= 4 && !word.starts_with('0') || word == "0" => number_words(n, &mut out),
+                _ => out.extend(word.chars().map(|d| ONES[d.to_digit(10).unwrap_or(0) as usize].to_string())),
+            }
+        } else {
+            out.push(word.to_string());
+        }
+    }
+    out
+}
+
+/// Word-level edit distance (substitutions + insertions + deletions) between two word lists.
+pub fn edit_distance(reference: &[String], hypothesis: &[String]) -> usize {
+    let mut prev: Vec<usize> = (0..=hypothesis.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut cur = vec![i + 1; hypothesis.len() + 1];
+        for (j, h) in hypothesis.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(r != h)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[hypothesis.len()]
+}
+
+/// Errors and reference length of one pair of texts.
+pub fn score(reference: &str, hypothesis: &str) -> (usize, usize) {
+    let (r, h) = (normalize(reference), normalize(hypothesis));
+    (edit_distance(&r, &h), r.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_punctuation_are_normalised() {
+        assert_eq!(normalize("10 of Clubs."), ["ten", "of", "clubs"]);
+        assert_eq!(normalize("Press 0, then 25!"), ["press", "zero", "then", "twenty", "five"]);
+        assert_eq!(normalize("Order 41234567"), ["order", "four", "one", "two", "three", "four", "five", "six", "seven"]);
+        assert_eq!(normalize("You've 3 hundred"), ["you've", "three", "hundred"]);
+    }
+
+    #[test]
+    fn wer_counts_each_kind_of_error() {
+        assert_eq!(score("ten of clubs", "10 of clubs"), (0, 3));
+        assert_eq!(score("ten of clubs", "ten of close"), (1, 3));
+        assert_eq!(score("ten of clubs", "ten clubs"), (1, 3));
+        assert_eq!(score("ten of clubs", "the ten of clubs now"), (2, 3));
+        assert_eq!(score("", "noise"), (1, 0));
+    }
+}
