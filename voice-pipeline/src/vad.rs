@@ -39,7 +39,7 @@ pub struct VadConfig {
 
 impl Default for VadConfig {
     fn default() -> Self {
-        Self { start_threshold: 0.5, end_threshold: 0.35, min_speech_ms: 100, hangover_ms: 400, pad_ms: 30 }
+        Self { start_threshold: 0.5, end_threshold: 0.35, min_speech_ms: 100, hangover_ms: 400, pad_ms: 0 }
     }
 }
 

