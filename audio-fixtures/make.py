@@ -73,6 +73,11 @@ for i, q in enumerate(questions, 1):
     raw.unlink()
     rows.append((f"generated/{out.name}", q, "espeak-ng en-us, 8 kHz"))
 
+# A Mandarin caller (espeak-ng's pinyin voice reads Chinese characters as Mandarin; plain "cmn" does not).
+zh = HERE / "generated" / "espeak-zh-01.wav"
+subprocess.run(["espeak-ng", "-v", "cmn-latn-pinyin", "-w", str(zh), "你好，请问我的订单什么时候到？"], check=True)
+rows.append((f"generated/{zh.name}", "你好，请问我的订单什么时候到？", "espeak-ng cmn-latn-pinyin"))
+
 with open(HERE / "transcripts.tsv", "w") as f:
     f.write("file\ttranscript\tsource\n")
     for r in rows:

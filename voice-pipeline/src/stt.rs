@@ -22,6 +22,7 @@ const FULL_AUDIO_CTX: usize = 1500;
 /// Turns shorter than this are decoded as one segment without timestamps.
 const SHORT_TURN_SECS: f64 = 20.0;
 const MAX_TOKENS_PER_SEC: f64 = 6.0;
+const LEAD_IN_SECS: f64 = 0.3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SttError {
@@ -135,14 +136,18 @@ impl WhisperModel {
     pub fn transcribe(&self, audio: &[f32], cfg: &SttConfig) -> Result<Transcript, SttError> {
         let started = Instant::now();
         let audio_secs = audio.len() as f64 / STT_RATE as f64;
-        // whisper.cpp skips input under one second; pad short turns with silence.
-        let padded;
-        let mut samples = audio;
+        // Turns cut by a VAD (or a TTS clip) start right on the first phoneme, which Whisper then
+        // tends to miss ("Refunds" -> "We funds"): lead in with a little silence. whisper.cpp also
+        // skips input under one second, so short turns are padded at the end.
+        let lead = (LEAD_IN_SECS * STT_RATE as f64) as usize;
         let min_len = STT_RATE as usize * 11 / 10;
-        if audio.len() < min_len {
-            padded = [audio, &vec![0.0; min_len - audio.len()]].concat();
-            samples = &padded[..];
+        let mut padded = Vec::with_capacity(lead + audio.len().max(min_len));
+        padded.resize(lead, 0.0);
+        padded.extend_from_slice(audio);
+        if padded.len() < min_len {
+            padded.resize(min_len, 0.0);
         }
+        let samples = &padded[..];
         let short = audio_secs < SHORT_TURN_SECS;
         let first_ctx = if cfg.trim_audio_ctx && short {
             Self::audio_ctx_for(samples.len() as f64 / STT_RATE as f64)

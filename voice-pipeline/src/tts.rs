@@ -1,4 +1,10 @@
-//! Text-to-speech with Piper voices (piper-rs on ONNX Runtime, espeak-ng phonemes).
+//! Text-to-speech with Piper voices: espeak-ng phonemes (espeak-rs) -> the voice's phoneme ids ->
+//! the VITS model on ONNX Runtime.
+//!
+//! The project runs the Piper model itself rather than through piper-rs 0.2: piper-rs leaves out
+//! the pad id that Piper's reference phonemiser puts after the start id, which clips the first
+//! phoneme ("Refunds ..." came back from Whisper as "We funds ..."), and it unwraps on bad input. The
+//! pipeline is small: phonemes, id mapping as in `piper/phoneme_ids.py`, one ONNX run.
 //!
 //! - Voices are files: a company drops any Piper voice (`.onnx` + `.onnx.json`) into a voices file
 //!   and maps it to a language; [`Voices`] picks one per reply language.
@@ -10,7 +16,9 @@
 //! espeak-ng keeps global state and is not thread-safe, so phonemisation is serialised process-wide;
 //! it takes a small fraction of synthesis time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use unicode_normalization::UnicodeNormalization;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -74,13 +82,66 @@ pub struct VoiceSpec {
     pub threads: Option<usize>,
 }
 
+/// The parts of a Piper voice's `.onnx.json` that synthesis needs.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PiperConfig {
+    pub audio: PiperAudio,
+    pub espeak: PiperEspeak,
+    pub inference: PiperInference,
+    #[serde(default = "one")]
+    pub num_speakers: u32,
+    pub phoneme_id_map: HashMap<String, Vec<i64>>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PiperAudio {
+    pub sample_rate: u32,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PiperEspeak {
+    pub voice: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PiperInference {
+    pub noise_scale: f32,
+    pub length_scale: f32,
+    pub noise_w: f32,
+}
+
+const BOS: char = '^';
+const EOS: char = '$';
+const PAD: char = '_';
+
+/// Phoneme string -> model input ids, as Piper's reference does: start, pad, then each phoneme
+/// followed by a pad, then end. Phonemes the voice does not know are skipped.
+fn phoneme_ids(map: &HashMap<char, Vec<i64>>, phonemes: &str) -> Vec<i64> {
+    let id = |c: char| map.get(&c).cloned().unwrap_or_default();
+    let mut ids = id(BOS);
+    ids.extend(id(PAD));
+    for c in phonemes.nfd() {
+        if let Some(p) = map.get(&c) {
+            ids.extend(p);
+            ids.extend(id(PAD));
+        }
+    }
+    ids.extend(id(EOS));
+    ids
+}
+
 /// A loaded Piper voice, shared across calls.
 #[derive(Clone)]
 pub struct Voice {
-    inner: Arc<Mutex<piper_rs::Piper>>,
+    session: Arc<Mutex<ort::session::Session>>,
+    ids: Arc<HashMap<char, Vec<i64>>>,
+    config: Arc<PiperConfig>,
     spec: VoiceSpec,
     espeak_voice: String,
-    rate: u32,
 }
 
 impl Voice {
@@ -92,15 +153,33 @@ impl Voice {
         });
         let cerr = |reason: String| TtsError::Config { path: config_path.clone(), reason };
         let text = std::fs::read_to_string(&config_path).map_err(|e| cerr(e.to_string()))?;
-        let config: piper_rs::ModelConfig = serde_json::from_str(&text).map_err(|e| cerr(e.to_string()))?;
+        let config: PiperConfig = serde_json::from_str(&text).map_err(|e| cerr(e.to_string()))?;
         let espeak_voice = spec.espeak_voice.clone().unwrap_or_else(|| config.espeak.voice.clone());
-        let rate = config.audio.sample_rate;
-        if rate == 0 {
+        if config.audio.sample_rate == 0 {
             return Err(cerr("sample_rate is 0".into()));
         }
+        let ids: HashMap<char, Vec<i64>> = config
+            .phoneme_id_map
+            .iter()
+            .filter_map(|(k, v)| {
+                let mut chars = k.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) => Some((c, v.clone())),
+                    _ => None,
+                }
+            })
+            .collect();
+        if !ids.contains_key(&BOS) || !ids.contains_key(&EOS) {
+            return Err(cerr("phoneme_id_map lacks the start (^) or end ($) symbol".into()));
+        }
         let session = onnx::session(&spec.model, spec.threads.unwrap_or(2))?;
-        let piper = piper_rs::Piper::from_session(session, config);
-        Ok(Self { inner: Arc::new(Mutex::new(piper)), spec, espeak_voice, rate })
+        Ok(Self {
+            session: Arc::new(Mutex::new(session)),
+            ids: Arc::new(ids),
+            config: Arc::new(config),
+            spec,
+            espeak_voice,
+        })
     }
 
     pub fn spec(&self) -> &VoiceSpec {
@@ -109,7 +188,7 @@ impl Voice {
 
     /// The voice's own sample rate.
     pub fn native_rate(&self) -> u32 {
-        self.rate
+        self.config.audio.sample_rate
     }
 
     /// Speaks the whole text at `rate`.
@@ -142,14 +221,28 @@ impl Voice {
         if phonemes.trim().is_empty() {
             return Ok(Audio::new(Vec::new(), rate));
         }
-        let (samples, native) = {
-            let mut piper = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            piper
-                .create(&phonemes, true, self.spec.speaker, self.spec.length_scale, None, None)
-                .map_err(|e| TtsError::Synthesis(e.to_string()))?
+        let ids = phoneme_ids(&self.ids, &phonemes);
+        let samples = self.infer(ids).map_err(|e| TtsError::Synthesis(e.to_string()))?;
+        Ok(Audio::new(samples, self.native_rate()).resampled(rate))
+    }
+
+    fn infer(&self, ids: Vec<i64>) -> Result<Vec<f32>, ort::Error> {
+        use ort::value::Tensor;
+        let inf = &self.config.inference;
+        let n = ids.len();
+        let input = Tensor::from_array(([1usize, n], ids.into_boxed_slice()))?;
+        let lengths = Tensor::from_array(([1usize], vec![n as i64].into_boxed_slice()))?;
+        let scales = vec![inf.noise_scale, self.spec.length_scale.unwrap_or(inf.length_scale), inf.noise_w];
+        let scales = Tensor::from_array(([3usize], scales.into_boxed_slice()))?;
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = if self.config.num_speakers > 1 {
+            let sid = Tensor::from_array(([1usize], vec![self.spec.speaker.unwrap_or(0)].into_boxed_slice()))?;
+            session.run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid])?
+        } else {
+            session.run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])?
         };
-        let audio = Audio::new(samples, native);
-        Ok(audio.resampled(rate))
+        let (_, audio) = outputs[0].try_extract_tensor::<f32>()?;
+        Ok(audio.to_vec())
     }
 }
 
@@ -293,6 +386,14 @@ mod tests {
         );
         assert_eq!(split_sentences("您好。请问有什么可以帮您？"), vec!["您好。", "请问有什么可以帮您？"]);
         assert_eq!(split_sentences("No end mark"), vec!["No end mark"]);
+    }
+
+    #[test]
+    fn phoneme_ids_follow_pipers_reference_layout() {
+        let map: HashMap<char, Vec<i64>> =
+            [('_', vec![0]), ('^', vec![1]), ('$', vec![2]), ('a', vec![14]), ('b', vec![15])].into_iter().collect();
+        // start, pad, (phoneme, pad)*, end; unknown phonemes are skipped.
+        assert_eq!(phoneme_ids(&map, "ab?"), vec![1, 0, 14, 0, 15, 0, 2]);
     }
 
     #[test]

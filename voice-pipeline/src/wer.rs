@@ -39,7 +39,18 @@ fn number_words(n: u64, out: &mut Vec<String>) {
 /// Normalised words of a text.
 pub fn normalize(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let cleaned: String = text
+    // "3-5 days" is read "three to five days".
+    let mut ranged = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let digit_at = |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(|d| d.is_ascii_digit());
+        if c == '-' && digit_at(i.checked_sub(1)) && digit_at(Some(i + 1)) {
+            ranged.push_str(" to ");
+        } else {
+            ranged.push(c);
+        }
+    }
+    let cleaned: String = ranged
         .chars()
         .map(|c| if c.is_alphanumeric() || c == '\'' { c.to_ascii_lowercase() } else { ' ' })
         .collect();
@@ -90,6 +101,7 @@ mod tests {
         assert_eq!(normalize("Press 0, then 25!"), ["press", "zero", "then", "twenty", "five"]);
         assert_eq!(normalize("Order 41234567"), ["order", "four", "one", "two", "three", "four", "five", "six", "seven"]);
         assert_eq!(normalize("You've 3 hundred"), ["you've", "three", "hundred"]);
+        assert_eq!(normalize("3-5 days, well-known"), ["three", "to", "five", "days", "well", "known"]);
     }
 
     #[test]

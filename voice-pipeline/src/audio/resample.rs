@@ -85,8 +85,9 @@ impl Resampler {
         // Output at position p mixes input samples floor(p) - HALF_TAPS + 1 ..= floor(p) + HALF_TAPS,
         // which sit at history[floor(p) + 1 ..= floor(p) + 2 * HALF_TAPS].
         while (self.pos.floor() as usize) + 1 + width <= self.history.len() {
-            let base = self.pos.floor() as usize + 1;
-            let frac = (self.pos - base as f64) * PHASES as f64;
+            let whole = self.pos.floor();
+            let base = whole as usize + 1;
+            let frac = (self.pos - whole) * PHASES as f64;
             let phase = frac.floor() as usize;
             let mix = (frac - phase as f64) as f32;
             let a = &self.table[phase * width..(phase + 1) * width];
