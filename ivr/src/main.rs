@@ -1,6 +1,7 @@
 //! `ivr`: the on-device voice agent's command line.
 
 mod config;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +29,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the voice agent: load the models once and serve (HTTP health check for now).
+    Serve {
+        /// HTTP address for health checks.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+    },
     /// Transcribe audio files (WAV, FLAC, MP3, Ogg) with Whisper.
     Transcribe {
         #[arg(required = true)]
@@ -178,6 +185,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 stt.whisper.trim_audio_ctx = false;
             }
             transcribe(&models, &stt, &files, json)
+        }
+        Command::Serve { http } => {
+            serve::serve(&models, &cfg, http)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Say { text, output, rate, language, json } => say(&models, &cfg, &text, &output, rate, &language, json),
         Command::Vad { file, json } => vad_cmd(&models, &cfg, &file, json),

@@ -10,7 +10,7 @@ use crate::audio::Audio;
 pub enum LiveAudioError {
     #[error("no {0} sound device found (is there a sound card? on a server, use `ivr transcribe FILE` instead)")]
     NoDevice(&'static str),
-    #[error("the {what} sound device cannot be used: {reason}")]
+    #[error("the {what} sound device cannot be used: {reason} (no usable sound card? on a server, use `ivr transcribe FILE` instead)")]
     Device { what: &'static str, reason: String },
 }
 

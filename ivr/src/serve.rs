@@ -1,0 +1,88 @@
+//! `ivr serve`: loads the speech models once, warms them, and answers health checks over HTTP.
+//!
+//! This is the process the SIP and WebRTC transports will live in; until they exist it proves that
+//! the embedded models load and run on this machine, and says so at `/healthz`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ivr_models::ModelDir;
+use voice_pipeline::audio::Audio;
+use voice_pipeline::stt::STT_RATE;
+
+use crate::config::Config;
+
+/// What `/healthz` reports.
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    whisper: String,
+    voices: Vec<String>,
+    vad: String,
+    warmup_ms: f64,
+}
+
+pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let whisper = crate::load_whisper(models, &cfg.stt)?;
+    let vad = crate::load_vad(models)?;
+    let voices = crate::load_voices(models, cfg)?;
+    // One pass through each model, so the first caller does not pay for lazy initialisation.
+    let voice = voices.for_language("en");
+    let hello = voice.synthesize("Hello.", STT_RATE)?;
+    whisper.transcribe(&hello.samples, &cfg.stt.whisper)?;
+    voice_pipeline::vad::segments(&vad, &cfg.vad, &Audio::silence(STT_RATE, 0.5).samples)?;
+    let health = Arc::new(serde_json::to_vec(&Health {
+        status: "ok",
+        whisper: whisper.path().display().to_string(),
+        voices: voices.languages().map(str::to_string).collect(),
+        vad: models.silero_vad().display().to_string(),
+        warmup_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })?);
+
+    let listener = TcpListener::bind(http).with_context(|| format!("cannot listen for HTTP on {http}"))?;
+    eprintln!(
+        "ivr: models loaded in {:.1} s; HTTP on http://{} (GET /healthz). SIP and WebRTC calls are not built yet.",
+        started.elapsed().as_secs_f64(),
+        listener.local_addr()?
+    );
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let health = Arc::clone(&health);
+        std::thread::spawn(move || {
+            if let Err(e) = handle(stream, &health) {
+                tracing::debug!("http: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Answers one request: the request line decides; anything malformed gets 400.
+fn handle(mut stream: TcpStream, health: &[u8]) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut buf = [0u8; 8192];
+    let mut len = 0;
+    while len < buf.len() {
+        let n = stream.read(&mut buf[len..])?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&buf[..len]);
+    let mut parts = head.lines().next().unwrap_or("").split(' ');
+    let (status, body): (&str, &[u8]) = match (parts.next(), parts.next(), parts.next()) {
+        (Some("GET"), Some("/healthz"), Some(v)) if v.starts_with("HTTP/1.") => ("200 OK", health),
+        (Some(_), Some(_), Some(v)) if v.starts_with("HTTP/1.") => ("404 Not Found", b"{\"error\":\"not found\"}"),
+        _ => ("400 Bad Request", b"{\"error\":\"malformed request line\"}"),
+    };
+    write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    stream.write_all(body)
+}
