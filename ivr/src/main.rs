@@ -98,6 +98,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measurements for scripts/bench-speech.sh (models loaded and warmed once; JSON lines).
+    #[command(hide = true)]
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Transcribe the microphone live, utterance by utterance (needs a sound card).
     Listen {
         /// Speak each transcript back on the speaker.
@@ -112,6 +118,18 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time to first audio and real-time factor for each line of a text file.
+    Tts {
+        texts: PathBuf,
+        #[arg(long, default_value_t = 22050)]
+        rate: u32,
+    },
+    /// VAD cost per second of audio over the given files.
+    Vad { files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -198,6 +216,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             stt.precision = precision.unwrap_or(stt.precision);
             wer_cmd(&models, &stt, &fixtures, hyp.as_deref(), only.as_deref(), json)
         }
+        Command::Bench { what: BenchCommand::Tts { texts, rate } } => bench_tts(&models, &cfg, &texts, rate),
+        Command::Bench { what: BenchCommand::Vad { files } } => bench_vad(&models, &cfg, &files),
         Command::Listen { echo, seconds } => listen(&models, &cfg, echo, seconds),
         Command::Models { command: ModelsCommand::List } => list_models(&models),
         Command::Models { command: ModelsCommand::Convert { model, precision, force } } => {
@@ -510,5 +530,44 @@ fn wer_cmd(models: &ModelDir, stt: &config::SttSection, fixtures: &Path, hyp: Op
             println!("STT {:.0} ms for {:.1} s of audio (real-time factor {:.3})", stt_ms, audio_secs, stt_ms / 1000.0 / audio_secs);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_tts(models: &ModelDir, cfg: &Config, texts: &Path, rate: u32) -> anyhow::Result<ExitCode> {
+    let voices = load_voices(models, cfg)?;
+    let voice = voices.for_language("en");
+    voice.synthesize("Warming up.", rate)?;
+    let lines = std::fs::read_to_string(texts).with_context(|| format!("{}", texts.display()))?;
+    for text in lines.lines().filter(|l| !l.trim().is_empty()) {
+        let started = Instant::now();
+        let mut first = None;
+        let mut samples = 0;
+        for chunk in voice.stream(text, rate)? {
+            samples += chunk?.samples.len();
+            first.get_or_insert(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let audio_secs = samples as f64 / rate as f64;
+        println!(
+            "{}",
+            serde_json::json!({"text": text, "first_audio_ms": first, "total_ms": total_ms, "audio_secs": audio_secs,
+                "rtf": total_ms / 1000.0 / audio_secs.max(1e-9)})
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_vad(models: &ModelDir, cfg: &Config, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let model = load_vad(models)?;
+    let mut audio = Vec::new();
+    for f in files {
+        audio.extend(read_audio(f, VAD_RATE)?.0.samples);
+    }
+    vad::segments(&model, &cfg.vad, &audio[..audio.len().min(VAD_RATE as usize)])?;
+    let started = Instant::now();
+    let segments = vad::segments(&model, &cfg.vad, &audio)?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let secs = audio.len() as f64 / VAD_RATE as f64;
+    println!("{}", serde_json::json!({"audio_secs": secs, "vad_ms": ms, "ms_per_audio_sec": ms / secs, "segments": segments.len()}));
     Ok(ExitCode::SUCCESS)
 }

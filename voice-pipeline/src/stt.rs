@@ -23,6 +23,10 @@ const FULL_AUDIO_CTX: usize = 1500;
 const SHORT_TURN_SECS: f64 = 20.0;
 const MAX_TOKENS_PER_SEC: f64 = 6.0;
 const LEAD_IN_SECS: f64 = 0.3;
+const TAIL_PAD_SECS: f64 = 1.0;
+/// Window for the second attempt after a loop (about 15 s): wide enough that no fixture needed the
+/// full window after it, at a third of the full window's cost.
+const RETRY_AUDIO_CTX: usize = 768;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SttError {
@@ -138,12 +142,15 @@ impl WhisperModel {
         let audio_secs = audio.len() as f64 / STT_RATE as f64;
         // Turns cut by a VAD (or a TTS clip) start right on the first phoneme, which Whisper then
         // tends to miss ("Refunds" -> "We funds"): lead in with a little silence. whisper.cpp also
-        // skips input under one second, so short turns are padded at the end.
+        // skips input under one second.
         let lead = (LEAD_IN_SECS * STT_RATE as f64) as usize;
         let min_len = STT_RATE as usize * 11 / 10;
         let mut padded = Vec::with_capacity(lead + audio.len().max(min_len));
         padded.resize(lead, 0.0);
         padded.extend_from_slice(audio);
+        // A window that ends where the speech ends invites repetition loops: give the decoder a
+        // second of silence to see the end in (measured: 9 loops in 37 clips instead of 22).
+        padded.resize(padded.len() + (TAIL_PAD_SECS * STT_RATE as f64) as usize, 0.0);
         if padded.len() < min_len {
             padded.resize(min_len, 0.0);
         }
@@ -155,7 +162,7 @@ impl WhisperModel {
             FULL_AUDIO_CTX
         };
         let mut windows = vec![first_ctx];
-        for wider in [first_ctx.max(256) * 2, FULL_AUDIO_CTX] {
+        for wider in [RETRY_AUDIO_CTX.max(first_ctx + 64), FULL_AUDIO_CTX] {
             if wider > *windows.last().unwrap_or(&FULL_AUDIO_CTX) && wider <= FULL_AUDIO_CTX {
                 windows.push(wider);
             }
