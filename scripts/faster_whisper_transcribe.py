@@ -8,6 +8,7 @@ greedy, no timestamps, no conditioning on earlier text, English.
 import argparse
 import json
 import time
+import wave
 from pathlib import Path
 
 from faster_whisper import WhisperModel
@@ -19,10 +20,14 @@ ap.add_argument("--fixtures", required=True)
 ap.add_argument("--only", default="")
 ap.add_argument("--compute-type", default="int8")
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--dump-wav", help="also write the 16 kHz audio it transcribed here, with a ref.tsv of its transcripts")
 args = ap.parse_args()
 
 model = WhisperModel(args.model_dir, device="cpu", compute_type=args.compute_type, cpu_threads=args.threads)
 base = Path(args.fixtures).parent
+ref = open(Path(args.dump_wav) / "ref.tsv", "w") if args.dump_wav else None
+if ref:
+    ref.write("file\ttranscript\n")
 for line in Path(args.fixtures).read_text().splitlines()[1:]:
     rel = line.split("\t")[0]
     if args.only not in rel:
@@ -36,3 +41,11 @@ for line in Path(args.fixtures).read_text().splitlines()[1:]:
     text = " ".join(s.text.strip() for s in segments)
     ms = (time.perf_counter() - started) * 1000
     print(json.dumps({"file": rel, "text": text, "stt_ms": ms, "audio_secs": len(audio) / 16000}), flush=True)
+    if ref:
+        name = Path(rel).name
+        with wave.open(str(Path(args.dump_wav) / name), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes((audio.clip(-1, 1) * 32767).round().astype("<i2").tobytes())
+        ref.write(f"{name}\t{text}\n")

@@ -10,7 +10,7 @@ APT_PACKAGES=(
   cmake libclang-dev clang pkg-config libssl-dev libasound2-dev libsonic-dev
   espeak-ng espeak-ng-data sox libsox-fmt-all alsa-utils
   asterisk-core-sounds-en asterisk-core-sounds-en-wav pocketsphinx-testdata
-  python3-venv
+  python3-pip python3-venv
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -32,8 +32,12 @@ python3 models/fetch.py
 
 # Build (whisper.cpp is compiled for this CPU; GGML_NATIVE=OFF builds a portable binary).
 echo "setup: building (release)"
-cargo build --release --locked -p ivr 2>&1 | grep -Ev '^\s*(Compiling|Downloaded|Downloading|Fetching)' || true
-test -x target/release/ivr || { echo "setup: error: build failed" >&2; exit 1; }
+build_log=$(mktemp)
+if ! cargo build --release --locked -p ivr > "$build_log" 2>&1; then
+  cat "$build_log" >&2; rm -f "$build_log"
+  echo "setup: error: the build failed (log above)" >&2; exit 1
+fi
+tail -n 1 "$build_log"; rm -f "$build_log"
 
 # whisper.cpp cannot read the CTranslate2 models the registries ship: convert them once.
 target/release/ivr models convert --precision f16,q8_0

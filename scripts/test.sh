@@ -16,6 +16,9 @@ netns() {
     "$@"
   fi
 }
-netns cargo test --release --locked --offline --workspace -- --test-threads=1
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+netns cargo test --release --locked --offline --workspace -- --test-threads=1 2>&1 | tee "$log"
 # The converted Whisper model against its CTranslate2 original (PyPI faster-whisper, same files).
 netns scripts/compare-faster-whisper.sh --check
+# One closing line for the whole run (cargo's last line is a doc-test summary of 0 tests).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "test: %d passed, %d failed (cargo) + faster-whisper agreement check\n", p, f; print p + 1 " passed, " f " failed" }' "$log"

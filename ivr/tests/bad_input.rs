@@ -160,3 +160,21 @@ fn a_voices_file_naming_a_missing_voice_says_which_file() {
     std::fs::write(dir.join("ivr.toml"), "[stt]\nmodle = \"base\"\n").unwrap();
     fails_with(&["--config", dir.join("ivr.toml").to_str().unwrap(), "say", "hello", "-o", out.to_str().unwrap()], &["ivr.toml", "modle"]);
 }
+
+#[test]
+fn corrupt_or_missing_onnx_files_are_named_in_the_error() {
+    let wav = fixture("human/cards-001.wav");
+    let dir = models_copy("bad-onnx", |d| {
+        let m = ivr_models::ModelDir::new(d);
+        std::fs::create_dir_all(m.silero_vad().parent().unwrap()).unwrap();
+        std::fs::write(m.silero_vad(), b"not an onnx model").unwrap();
+        std::fs::create_dir_all(m.onnxruntime_lib().parent().unwrap()).unwrap();
+        std::fs::copy(models().onnxruntime_lib(), m.onnxruntime_lib()).unwrap();
+    });
+    let (ok, _, err) = run(ivr().env("IVR_MODELS_DIR", &dir).args(["vad", wav.to_str().unwrap()]));
+    assert!(!ok && err.contains("silero_vad.onnx"), "{err}");
+
+    let no_runtime = models_copy("no-runtime", |_| {});
+    let (ok, _, err) = run(ivr().env("IVR_MODELS_DIR", &no_runtime).args(["vad", wav.to_str().unwrap()]));
+    assert!(!ok && err.contains("libonnxruntime.so") && err.contains("setup"), "{err}");
+}

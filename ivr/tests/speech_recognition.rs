@@ -65,3 +65,17 @@ fn several_files_in_one_run_share_the_loaded_model() {
     assert_eq!(loads.len(), 3);
     assert!(loads.iter().all(|&l| l == loads[0]), "model loaded once: {loads:?}");
 }
+
+#[test]
+fn flac_ogg_and_mp3_files_transcribe_like_the_wav() {
+    let dir = tempdir("formats");
+    let wav = fixture("human/asterisk-please-try-call-later.wav");
+    for ext in ["flac", "ogg", "mp3"] {
+        let out = dir.join(format!("clip.{ext}"));
+        let status = std::process::Command::new("sox").arg(&wav).arg("-r").arg("16000").arg(&out).status().unwrap();
+        assert!(status.success(), "sox writes {ext} (scripts/setup.sh installs libsox-fmt-all)");
+        let v = last_json(&ivr_ok(&["transcribe", "--json", out.to_str().unwrap()]));
+        let (errors, _) = voice_pipeline::wer::score("Please try your call again later.", v["text"].as_str().unwrap());
+        assert!(errors <= 1, "{ext}: {v}");
+    }
+}

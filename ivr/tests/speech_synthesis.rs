@@ -2,7 +2,6 @@
 
 mod common;
 use common::*;
-use voice_pipeline::stt::{SttConfig, WhisperModel, STT_RATE};
 use voice_pipeline::tts::Voices;
 
 const SENTENCES: [&str; 20] = [
@@ -36,20 +35,30 @@ fn voices() -> Voices {
 
 #[test]
 fn say_then_transcribe_recovers_at_least_95_percent_of_words() {
-    let voices = voices();
-    let voice = voices.for_language("en");
-    let whisper = WhisperModel::load(&models().whisper_ggml("tiny.en", ivr_models::WhisperPrecision::F16)).unwrap();
+    // Through the command line, as a user would: `ivr say` each sentence to a WAV file, then one
+    // `ivr transcribe` over all of them.
+    let dir = tempdir("say-transcribe");
+    let mut files = Vec::new();
+    for (i, sentence) in SENTENCES.iter().enumerate() {
+        let wav = dir.join(format!("s{i:02}.wav"));
+        ivr_ok(&["say", sentence, "-o", wav.to_str().unwrap(), "--rate", "16000"]);
+        files.push(wav.to_string_lossy().into_owned());
+    }
+    let mut args = vec!["transcribe", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let out = ivr_ok(&args);
     let (mut errors, mut words) = (0, 0);
-    for sentence in SENTENCES {
-        let audio = voice.synthesize(sentence, STT_RATE).unwrap();
-        let t = whisper.transcribe(&audio.samples, &SttConfig::default()).unwrap();
-        let (e, n) = voice_pipeline::wer::score(sentence, &t.text);
+    for (sentence, line) in SENTENCES.iter().zip(out.lines()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = v["text"].as_str().unwrap();
+        let (e, n) = voice_pipeline::wer::score(sentence, text);
         if e > 0 {
-            eprintln!("{e}/{n}: {sentence:?} -> {:?}", t.text);
+            eprintln!("{e}/{n}: {sentence:?} -> {text:?}");
         }
         errors += e;
         words += n;
     }
+    assert_eq!(out.lines().count(), SENTENCES.len());
     let recovered = 1.0 - errors as f64 / words as f64;
     eprintln!("recovered {:.1}% of {words} words", recovered * 100.0);
     assert!(recovered >= 0.95, "recovered only {:.1}%", recovered * 100.0);

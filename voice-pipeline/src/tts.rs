@@ -50,14 +50,19 @@ pub fn find_espeak_data() -> Option<PathBuf> {
 }
 
 /// Points the phonemiser at Debian's espeak-ng data. Must run before any synthesis and before the
-/// program starts threads (it sets an environment variable, read once by espeak-rs).
+/// program starts threads (it sets an environment variable, read once by espeak-rs); later calls
+/// only report the first outcome.
 pub fn use_system_espeak_data() -> Result<PathBuf, TtsError> {
-    let dir = find_espeak_data().ok_or_else(|| TtsError::Phonemes(
-        "espeak-ng-data not found (install the Debian package espeak-ng-data; scripts/setup.sh does)".into(),
-    ))?;
-    // SAFETY of set_var: called at start-up before other threads exist (see the doc comment).
-    std::env::set_var("PIPER_ESPEAKNG_DATA_DIRECTORY", &dir);
-    Ok(dir)
+    static DATA: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let dir = DATA.get_or_init(|| {
+        let dir = find_espeak_data()?;
+        // SAFETY of set_var: this runs once, at start-up, before other threads exist (see above).
+        std::env::set_var("PIPER_ESPEAKNG_DATA_DIRECTORY", &dir);
+        Some(dir)
+    });
+    dir.clone().ok_or_else(|| {
+        TtsError::Phonemes("espeak-ng-data not found (install the Debian package espeak-ng-data; scripts/setup.sh does)".into())
+    })
 }
 
 static PHONEMIZER: Mutex<()> = Mutex::new(());
