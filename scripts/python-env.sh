@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import faster_whisper, piper" 2>/dev/null; then
   echo "python-env: installing faster-whisper and piper-tts into .venv"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check faster-whisper==1.2.1 piper-tts==1.8.0
+  .venv/bin/pip install -q --no-cache-dir --disable-pip-version-check faster-whisper==1.2.1 piper-tts==1.8.0
 fi
