@@ -7,3 +7,5 @@
 pub mod embed;
 pub mod intent;
 pub mod knowledge;
+pub mod store;
+pub mod tools;
