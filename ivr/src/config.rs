@@ -14,6 +14,7 @@ pub struct Config {
     pub stt: SttSection,
     pub vad: VadConfig,
     pub tts: TtsSection,
+    pub dialogue: dialogue::manager::DialogueConfig,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -78,9 +78,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Ask the dialogue manager one question (text), printing intent, confidence, reply and timing.
+    /// Ask the dialogue manager one question (text), printing intent, confidence, reply, action
+    /// and latency.
     Ask {
         text: String,
+        /// The calling number (caller ID), e.g. +4930111222.
+        #[arg(long)]
+        caller: Option<String>,
+        /// The language the words are in ("en", "zh").
+        #[arg(long, default_value = "en")]
+        language: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A text conversation with the dialogue manager (caller ID and keypad simulated).
+    Chat {
+        #[arg(long)]
+        caller: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -216,7 +230,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Say { text, output, rate, language, json } => say(&models, &cfg, &text, &output, rate, &language, json),
         Command::Vad { file, json } => vad_cmd(&models, &cfg, &file, json),
-        Command::Ask { text, json } => ask(&models, &cfg, &text, json),
+        Command::Ask { text, caller, language, json } => ask(&models, &cfg, &text, caller.as_deref(), &language, json),
+        Command::Chat { caller, json } => chat(&models, &cfg, caller, json),
         Command::Wer { fixtures, hyp, only, model, precision, json } => {
             let mut stt = cfg.stt.clone();
             stt.model = model.unwrap_or(stt.model);
@@ -594,25 +609,85 @@ fn tenant_dir(cfg: &Config) -> anyhow::Result<PathBuf> {
     bail!("cannot find the tenant directory (tenant/demo); set tenant_dir in the config file")
 }
 
-fn ask(models: &ModelDir, cfg: &Config, text: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let kb = dialogue::knowledge::KnowledgeBase::load(&tenant_dir(cfg)?)?;
-    let embedder = dialogue::embed::Embedder::load(&models.data().join("embeddings/all-MiniLM-L6-v2"))?;
-    let index = dialogue::intent::IntentIndex::build(&kb, &embedder)?;
-    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let t = Instant::now();
-    let q = embedder.embed_one(text)?;
-    let c = index.classify(&q).context("the knowledge base is empty")?;
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    let reply = match &c.target {
-        dialogue::intent::Target::Entry(id) => kb.entry(id).map(|e| e.answer.clone()).unwrap_or_default(),
-        dialogue::intent::Target::Intent(id) => format!("(intent {id})"),
-    };
+fn load_engine(models: &ModelDir, cfg: &Config) -> anyhow::Result<dialogue::Engine> {
+    let tenant = tenant_dir(cfg)?;
+    let db = dialogue::tools::default_db_path(&tenant);
+    Ok(dialogue::Engine::load(&tenant, &models.data().join("embeddings/all-MiniLM-L6-v2"), &db, cfg.dialogue.clone())?)
+}
+
+fn print_turn(turn: &dialogue::manager::Turn, ms: f64, json: bool) {
     if json {
-        println!("{}", serde_json::json!({"classification": c, "reply": reply, "latency_ms": ms, "load_ms": load_ms}));
-    } else {
-        println!("{} {:.2} (score {:.2}) -> {reply}", c.target.id(), c.confidence, c.score);
-        eprintln!("  {ms:.1} ms; loaded {} examples in {load_ms:.0} ms", index.len());
+        println!("{}", serde_json::json!({"intent": turn.intent, "confidence": turn.confidence, "reply": turn.reply,
+            "language": turn.language, "source": turn.source, "action": turn.action, "latency_ms": ms}));
+        return;
+    }
+    if !turn.reply.is_empty() {
+        println!("bot: {}", turn.reply);
+    }
+    let intent = turn.intent.as_deref().map(|i| format!("{i} {:.2}", turn.confidence.unwrap_or(0.0))).unwrap_or_default();
+    eprintln!("     [{intent}] {ms:.0} ms");
+    if let Some(action) = &turn.action {
+        eprintln!("     action: {}", serde_json::to_string(action).unwrap_or_default());
+    }
+}
+
+fn ask(models: &ModelDir, cfg: &Config, text: &str, caller: Option<&str>, language: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let engine = load_engine(models, cfg)?;
+    let mut conversation = dialogue::manager::Conversation::new(caller);
+    let started = Instant::now();
+    let turn = conversation.handle(dialogue::manager::Input::Speech { text, language }, jiff_now(), &engine.brain());
+    print_turn(&turn, started.elapsed().as_secs_f64() * 1000.0, json);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn jiff_now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}
+
+/// A text conversation over the same dialogue manager a call uses. Lines are the caller's words;
+/// `/dtmf 41234567#` presses keys, `/caller +4930111222` sets the calling number (new call),
+/// `/quit` ends.
+fn chat(models: &ModelDir, cfg: &Config, caller: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let mut engine = load_engine(models, cfg)?;
+    let mut caller = caller;
+    let mut conversation = dialogue::manager::Conversation::new(caller.as_deref());
+    eprintln!("ivr chat: type what a caller says; /dtmf DIGITS to key, /caller NUMBER for a new call, /quit to stop");
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ivr: input is not text: {e}");
+                continue;
+            }
+        };
+        let line = line.trim();
+        if line == "/quit" {
+            break;
+        }
+        if let Err(e) = engine.reload_if_changed() {
+            eprintln!("ivr: knowledge not reloaded: {e}");
+        }
+        let started = Instant::now();
+        if let Some(number) = line.strip_prefix("/caller") {
+            caller = Some(number.trim().to_string()).filter(|n| !n.is_empty());
+            conversation = dialogue::manager::Conversation::new(caller.as_deref());
+            eprintln!("     new call from {}", caller.as_deref().unwrap_or("an unknown number"));
+            continue;
+        }
+        let turns: Vec<_> = if let Some(keys) = line.strip_prefix("/dtmf") {
+            keys.trim().chars().map(|k| conversation.handle(dialogue::manager::Input::Dtmf(k), jiff_now(), &engine.brain())).collect()
+        } else {
+            vec![conversation.handle(dialogue::manager::Input::Speech { text: line, language: "" }, jiff_now(), &engine.brain())]
+        };
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        for turn in turns.iter().filter(|t| !t.reply.is_empty() || t.action.is_some()) {
+            print_turn(turn, ms, json);
+        }
+        if conversation.is_ended() {
+            eprintln!("     (call ended; /caller to start a new one)");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

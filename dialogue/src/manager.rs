@@ -1,0 +1,572 @@
+//! The conversation: one caller's dialogue as a sans-IO state machine.
+//!
+//! [`Conversation::handle`] takes one caller input (words or a keypad digit) and the current time,
+//! and returns what to say and whether to act (transfer, hang up). It reads no clock and does no IO;
+//! the knowledge base, classifier and tools come in through [`Brain`], so a whole call can be
+//! replayed in a test.
+//!
+//! Order of decisions for each turn: the escalation rules (an explicit request for a person, anger)
+//! win over everything; then a value the bot was waiting for (order number, postcode, keypad PIN);
+//! then the classifier, whose low-confidence answers lead to one clarifying question and then an
+//! offer of a person.
+
+use crate::embed::Embedder;
+use crate::intent::{IntentIndex, Target};
+use crate::knowledge::{Action as IntentAction, KnowledgeBase};
+use crate::policy::{self, Priority, Sentiment, TransferReason};
+use crate::slots;
+use crate::tools::{OrderNumber, Postcode, ToolCall, ToolError, Tools, VerifiedCustomer};
+
+/// Tunable behaviour.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DialogueConfig {
+    /// Below this classifier confidence the bot asks instead of answering.
+    pub confidence_threshold: f32,
+    /// Longest caller turn considered (longer input is cut).
+    pub max_input_chars: usize,
+    /// Wrong order/postcode/PIN attempts before a person takes over.
+    pub max_verification_attempts: u32,
+}
+
+impl Default for DialogueConfig {
+    fn default() -> Self {
+        Self { confidence_threshold: 0.55, max_input_chars: 1000, max_verification_attempts: 2 }
+    }
+}
+
+/// What the conversation needs from the rest of the system.
+pub struct Brain<'a> {
+    pub kb: &'a KnowledgeBase,
+    pub index: &'a IntentIndex,
+    pub embedder: &'a Embedder,
+    pub tools: &'a dyn Tools,
+    pub config: &'a DialogueConfig,
+}
+
+pub enum Input<'a> {
+    /// What the caller said (a transcript), with the language Whisper detected.
+    Speech { text: &'a str, language: &'a str },
+    /// A keypad digit (0-9, *, #).
+    Dtmf(char),
+}
+
+/// For the agent who takes over: the call in a few lines.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Handoff {
+    /// At most 60 words, for the agent's screen.
+    pub screen: String,
+    /// At most about 10 seconds, spoken to the caller before the transfer.
+    pub spoken: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Transfer { reason: TransferReason, priority: Priority, summary: Handoff },
+    Hangup,
+}
+
+/// Where a reply's words come from (the grounding guard's sources).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Source {
+    Knowledge(String),
+    Tool(String),
+    Prompt,
+}
+
+/// The bot's answer to one input.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Turn {
+    pub reply: String,
+    pub language: String,
+    pub source: Source,
+    pub action: Option<Action>,
+    /// What the classifier made of the words (none for keypad input and waited-for values).
+    pub intent: Option<String>,
+    pub confidence: Option<f32>,
+}
+
+/// A task waiting for values from the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Task {
+    OrderStatus,
+    Cancel,
+    ChangeAddress,
+    GiftCard,
+    Points,
+}
+
+impl Task {
+    fn from_tool(name: &str) -> Option<Self> {
+        Some(match name {
+            "order_status" => Self::OrderStatus,
+            "cancel_eligibility" => Self::Cancel,
+            "address_change_eligibility" => Self::ChangeAddress,
+            "gift_card_balance" => Self::GiftCard,
+            "reward_points" => Self::Points,
+            _ => return None,
+        })
+    }
+    fn goal(self) -> &'static str {
+        match self {
+            Self::OrderStatus => "order status",
+            Self::Cancel => "cancel an order",
+            Self::ChangeAddress => "change a delivery address",
+            Self::GiftCard => "gift card balance",
+            Self::Points => "reward points balance",
+        }
+    }
+    fn needs_verification(self) -> bool {
+        matches!(self, Self::GiftCard | Self::Points)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Nothing,
+    OrderNumber,
+    Postcode,
+    Pin,
+    /// "Shall I put you through to a colleague?"
+    OfferHuman,
+}
+
+/// One caller's conversation.
+#[derive(Debug)]
+pub struct Conversation {
+    caller_id: Option<String>,
+    language: String,
+    task: Option<Task>,
+    waiting: Waiting,
+    order: Option<OrderNumber>,
+    postcode: Option<Postcode>,
+    verified: Option<VerifiedCustomer>,
+    keyed: String,
+    misses: u32,
+    failed_attempts: u32,
+    sentiment: Sentiment,
+    goal: Option<String>,
+    tried: Vec<String>,
+    ended: bool,
+}
+
+/// Fixed prompts, with the Chinese versions the demo tenant speaks.
+fn prompt(key: &str, language: &str) -> String {
+    let zh = language == "zh";
+    let s = match key {
+        "ask_order" if zh => "请告诉我您的8位订单号，也可以在键盘上输入，以井号键结束。",
+        "ask_order" => "Please tell me your 8-digit order number, or key it in followed by the hash key.",
+        "ask_postcode" if zh => "请告诉我收货地址的邮政编码。",
+        "ask_postcode" => "Thank you. Now please tell me the postcode of the delivery address.",
+        "ask_pin" if zh => "为了核实身份，请在键盘上输入您的4位电话密码，以井号键结束。",
+        "ask_pin" => "To check it is you, please key in your 4-digit phone PIN, followed by the hash key.",
+        "bad_order" => "That does not sound like an order number: they have 8 digits and start with 4. Could you repeat it?",
+        "no_match" => "I could not find an order with that number and postcode. Could you give me the order number again?",
+        "bad_pin" => "That PIN did not match. Please key it in again, followed by the hash key.",
+        "clarify" if zh => "抱歉，我没有听懂。您能换个说法吗？",
+        "clarify" => "Sorry, I'm not sure I understood. Could you say that in other words?",
+        "offer_human" if zh => "抱歉，我可能帮不上忙。要为您转接人工客服吗？",
+        "offer_human" => "I'm sorry, I don't think I can help with that. Shall I put you through to a colleague?",
+        "anything_else" if zh => "好的。还有什么可以帮您？",
+        "anything_else" => "All right. Is there anything else I can help you with?",
+        "greeting" if zh => "您好！请问有什么可以帮您？",
+        "greeting" => "Hello! How can I help you today?",
+        "thanks" => "You're welcome. Is there anything else I can help you with?",
+        "goodbye" if zh => "感谢您的来电，再见！",
+        "goodbye" => "Thank you for calling Lumen Home Electronics. Goodbye!",
+        "empty" => "Sorry, I didn't catch that. Could you say it again?",
+        "backend" => "I'm sorry, I can't look that up right now.",
+        _ => "Sorry?",
+    };
+    s.to_string()
+}
+
+impl Conversation {
+    /// A new call; `caller_id` is the calling number, when the network gives it.
+    pub fn new(caller_id: Option<&str>) -> Self {
+        Self {
+            caller_id: caller_id.map(str::to_string),
+            language: "en".into(),
+            task: None,
+            waiting: Waiting::Nothing,
+            order: None,
+            postcode: None,
+            verified: None,
+            keyed: String::new(),
+            misses: 0,
+            failed_attempts: 0,
+            sentiment: Sentiment::Neutral,
+            goal: None,
+            tried: Vec::new(),
+            ended: false,
+        }
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    fn say(&self, text: String, source: Source) -> Turn {
+        Turn { reply: text, language: self.language.clone(), source, action: None, intent: None, confidence: None }
+    }
+
+    fn prompt(&self, key: &str) -> Turn {
+        self.say(prompt(key, &self.language), Source::Prompt)
+    }
+
+    /// Handles one caller input.
+    pub fn handle(&mut self, input: Input<'_>, now: jiff::Timestamp, brain: &Brain<'_>) -> Turn {
+        if self.ended {
+            return self.prompt("goodbye");
+        }
+        match input {
+            Input::Dtmf(d) => self.on_dtmf(d, brain),
+            Input::Speech { text, language } => {
+                if !language.is_empty() && language != "auto" {
+                    self.language = if language.starts_with("zh") { "zh".into() } else { "en".into() };
+                }
+                let text: String = text.chars().filter(|c| !c.is_control()).take(brain.config.max_input_chars).collect();
+                self.on_speech(text.trim(), now, brain)
+            }
+        }
+    }
+
+    fn on_dtmf(&mut self, d: char, brain: &Brain<'_>) -> Turn {
+        match d {
+            '0' if self.keyed.is_empty() => self.transfer(TransferReason::CallerRequest, brain),
+            '#' => {
+                let keyed = std::mem::take(&mut self.keyed);
+                self.on_value(&keyed, true, brain)
+                    .unwrap_or_else(|| self.prompt(match self.waiting { Waiting::Pin => "bad_pin", _ => "bad_order" }))
+            }
+            '*' => {
+                self.keyed.clear();
+                self.say(String::new(), Source::Prompt)
+            }
+            d if d.is_ascii_digit() && self.keyed.len() < 16 => {
+                self.keyed.push(d);
+                self.say(String::new(), Source::Prompt)
+            }
+            _ => self.say(String::new(), Source::Prompt),
+        }
+    }
+
+    fn on_speech(&mut self, text: &str, now: jiff::Timestamp, brain: &Brain<'_>) -> Turn {
+        if text.is_empty() || !text.chars().any(char::is_alphanumeric) {
+            return self.prompt("empty");
+        }
+        // 1. Rules that must never miss.
+        let mood = policy::sentiment(text);
+        if mood > self.sentiment {
+            self.sentiment = mood;
+        }
+        if policy::asks_for_human(text) {
+            return self.transfer(TransferReason::CallerRequest, brain);
+        }
+        if mood == Sentiment::Angry {
+            return self.transfer(TransferReason::Anger, brain);
+        }
+        // 2. An answer to a question the bot asked.
+        if self.waiting == Waiting::OfferHuman {
+            if policy::is_yes(text) && !policy::is_no(text) {
+                return self.transfer(TransferReason::LowConfidence, brain);
+            }
+            self.waiting = Waiting::Nothing;
+            if policy::is_no(text) && text.split_whitespace().count() <= 3 {
+                self.misses = 0;
+                return self.prompt("anything_else");
+            }
+        }
+        if matches!(self.waiting, Waiting::OrderNumber | Waiting::Postcode) {
+            if let Some(turn) = self.on_value(text, false, brain) {
+                return turn;
+            }
+        }
+        if self.waiting == Waiting::Pin {
+            // The PIN is never taken by voice.
+            return self.prompt("ask_pin");
+        }
+        // 3. The classifier.
+        let classification = match brain.embedder.embed_one(text).map(|q| brain.index.classify(&q)) {
+            Ok(Some(c)) => c,
+            Ok(None) | Err(_) => return self.transfer(TransferReason::StageFailure, brain),
+        };
+        let mut turn = if classification.confidence < brain.config.confidence_threshold {
+            self.misses += 1;
+            self.goal = Some(format!("\"{}\"", shorten(text, 60)));
+            self.tried.push("the bot did not understand the question".into());
+            if self.misses >= 2 {
+                self.waiting = Waiting::OfferHuman;
+                self.prompt("offer_human")
+            } else {
+                self.prompt("clarify")
+            }
+        } else {
+            self.misses = 0;
+            self.act_on(&classification.target, text, now, brain)
+        };
+        turn.intent = Some(classification.target.id().to_string());
+        turn.confidence = Some(classification.confidence);
+        turn
+    }
+
+    fn act_on(&mut self, target: &Target, text: &str, now: jiff::Timestamp, brain: &Brain<'_>) -> Turn {
+        match target {
+            Target::Entry(id) => {
+                let Some(entry) = brain.kb.entry(id) else { return self.prompt("clarify") };
+                self.tried.push(format!("answered from knowledge: {id}"));
+                let (answer, lang) = entry.answer_in(&self.language);
+                Turn { language: lang.to_string(), ..self.say(answer.to_string(), Source::Knowledge(id.clone())) }
+            }
+            Target::Intent(id) => {
+                let Some(intent) = brain.kb.intent(id) else { return self.prompt("clarify") };
+                match &intent.action {
+                    IntentAction::Transfer(reason) => {
+                        self.goal.get_or_insert_with(|| id.replace('_', " "));
+                        let reason = TransferReason::parse(reason).unwrap_or(TransferReason::CallerRequest);
+                        self.transfer(reason, brain)
+                    }
+                    IntentAction::Tool(name) if name == "open_now" => {
+                        self.tried.push("checked opening hours".into());
+                        match brain.tools.call(&ToolCall::OpenNow { at: now }) {
+                            Ok(r) => self.say(r.say, Source::Tool("open_now".into())),
+                            Err(_) => self.prompt("backend"),
+                        }
+                    }
+                    IntentAction::Tool(name) => match Task::from_tool(name) {
+                        Some(task) => {
+                            self.task = Some(task);
+                            self.goal = Some(task.goal().into());
+                            // Values given in the same breath ("where is order 41234567?").
+                            self.take_values_from(text);
+                            self.advance(brain)
+                        }
+                        None => self.prompt("clarify"),
+                    },
+                    IntentAction::SmallTalk if id == "thanks" => self.prompt("thanks"),
+                    IntentAction::SmallTalk => self.prompt("greeting"),
+                    IntentAction::Goodbye => {
+                        self.ended = true;
+                        Turn { action: Some(Action::Hangup), ..self.prompt("goodbye") }
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_values_from(&mut self, text: &str) {
+        for run in slots::digit_runs(text) {
+            if self.order.is_none() {
+                if let Some(o) = OrderNumber::parse(&run) {
+                    self.order = Some(o);
+                    continue;
+                }
+            }
+            if self.postcode.is_none() && self.order.is_some() {
+                if let Some(p) = Postcode::parse(&run) {
+                    self.postcode = Some(p);
+                }
+            }
+        }
+    }
+
+    /// A value the bot was waiting for, spoken or keyed. None if the words hold no such value.
+    fn on_value(&mut self, text: &str, keyed: bool, brain: &Brain<'_>) -> Option<Turn> {
+        match self.waiting {
+            Waiting::OrderNumber => {
+                let runs = if keyed { vec![text.to_string()] } else { slots::digit_runs(text) };
+                match runs.iter().find_map(|r| OrderNumber::parse(r)) {
+                    Some(o) => {
+                        self.order = Some(o);
+                        // A postcode may follow in the same breath.
+                        self.postcode = runs.iter().filter(|r| OrderNumber::parse(r).is_none()).find_map(|r| Postcode::parse(r));
+                        Some(self.advance(brain))
+                    }
+                    None if keyed || runs.iter().any(|r| r.len() >= 6) => Some(self.failed("bad_order", brain)),
+                    None => None,
+                }
+            }
+            Waiting::Postcode => {
+                let runs = if keyed { vec![text.to_string()] } else { slots::digit_runs(text) };
+                match runs.iter().find_map(|r| Postcode::parse(r)) {
+                    Some(p) => {
+                        self.postcode = Some(p);
+                        Some(self.advance(brain))
+                    }
+                    None if keyed || !runs.is_empty() => Some(self.prompt("ask_postcode")),
+                    None => None,
+                }
+            }
+            Waiting::Pin if keyed => {
+                let order = self.order.clone()?;
+                match brain.tools.verify_pin(&order, text) {
+                    Ok(Some(v)) => {
+                        self.verified = Some(v);
+                        Some(self.advance(brain))
+                    }
+                    Ok(None) => Some(self.failed("bad_pin", brain)),
+                    Err(_) => Some(self.prompt("backend")),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A wrong value: ask again, or after too many attempts hand over.
+    fn failed(&mut self, prompt_key: &str, brain: &Brain<'_>) -> Turn {
+        self.failed_attempts += 1;
+        if self.failed_attempts > brain.config.max_verification_attempts {
+            self.tried.push("order number, postcode or PIN did not match".into());
+            return self.transfer(TransferReason::VerificationFailed, brain);
+        }
+        self.prompt(prompt_key)
+    }
+
+    /// Asks for the next missing value of the current task, or runs its tool.
+    fn advance(&mut self, brain: &Brain<'_>) -> Turn {
+        let Some(task) = self.task else {
+            self.waiting = Waiting::Nothing;
+            return self.prompt("anything_else");
+        };
+        if task.needs_verification() && self.verified.is_none() {
+            if let Some(id) = &self.caller_id {
+                if let Ok(Some(v)) = brain.tools.customer_by_caller_id(id) {
+                    self.verified = Some(v);
+                }
+            }
+        }
+        if task.needs_verification() && self.verified.is_none() {
+            // Unknown caller number: the order number names the account, the keypad PIN proves it.
+            if self.order.is_none() {
+                self.waiting = Waiting::OrderNumber;
+                return self.prompt("ask_order");
+            }
+            self.waiting = Waiting::Pin;
+            return self.prompt("ask_pin");
+        }
+        let call = match task {
+            Task::GiftCard | Task::Points => {
+                let customer = self.verified.clone().expect("checked above");
+                if task == Task::GiftCard {
+                    ToolCall::GiftCardBalance { customer }
+                } else {
+                    ToolCall::RewardPoints { customer }
+                }
+            }
+            Task::OrderStatus | Task::Cancel | Task::ChangeAddress => {
+                let Some(order) = self.order.clone() else {
+                    self.waiting = Waiting::OrderNumber;
+                    return self.prompt("ask_order");
+                };
+                let Some(postcode) = self.postcode.clone() else {
+                    self.waiting = Waiting::Postcode;
+                    return self.prompt("ask_postcode");
+                };
+                match task {
+                    Task::OrderStatus => ToolCall::OrderStatus { order, postcode },
+                    Task::Cancel => ToolCall::CancelEligibility { order, postcode },
+                    _ => ToolCall::AddressChangeEligibility { order, postcode },
+                }
+            }
+        };
+        let tool = serde_json::to_value(&call).ok().and_then(|v| v["tool"].as_str().map(str::to_string)).unwrap_or_default();
+        match brain.tools.call(&call) {
+            Ok(result) => {
+                self.waiting = Waiting::Nothing;
+                self.task = None;
+                self.goal = None;
+                self.tried.push(format!("{tool}: {}", result.say));
+                let mut turn = self.say(result.say, Source::Tool(tool));
+                if result.data["eligible"] == true {
+                    turn.action = Some(self.transfer(TransferReason::NeedsAgentAction, brain).action.expect("transfer"));
+                }
+                turn
+            }
+            Err(ToolError::NoSuchOrder(_) | ToolError::PostcodeMismatch(_)) => {
+                self.order = None;
+                self.postcode = None;
+                self.waiting = Waiting::OrderNumber;
+                self.failed("no_match", brain)
+            }
+            Err(_) => self.transfer(TransferReason::StageFailure, brain),
+        }
+    }
+
+    /// Hands the call to a person, with a summary for the agent and words for the caller.
+    fn transfer(&mut self, reason: TransferReason, brain: &Brain<'_>) -> Turn {
+        self.ended = true;
+        let priority = if matches!(reason, TransferReason::Anger) || self.sentiment == Sentiment::Angry {
+            Priority::High
+        } else {
+            Priority::Normal
+        };
+        let summary = self.handoff(reason, brain);
+        Turn { action: Some(Action::Transfer { reason, priority, summary: summary.clone() }), ..self.say(summary.spoken, Source::Prompt) }
+    }
+
+    fn handoff(&self, reason: TransferReason, brain: &Brain<'_>) -> Handoff {
+        let customer = self.verified.as_ref().and_then(|v| match brain.tools.customer_by_caller_id(self.caller_id.as_deref().unwrap_or("")) {
+            Ok(Some(c)) if c.id == v.id => Some(format!("{} (verified by caller ID)", v.id)),
+            _ => Some(format!("{} (verified by PIN)", v.id)),
+        });
+        let goal = self.goal.clone().unwrap_or_else(|| reason.describe().to_string());
+        let mut data = Vec::new();
+        if let Some(c) = customer {
+            data.push(format!("customer {c}"));
+        } else if let Some(id) = &self.caller_id {
+            data.push(format!("caller {id}, not verified"));
+        }
+        if let Some(o) = &self.order {
+            data.push(format!("order {}", o.as_str()));
+        }
+        let tried = self.tried.last().map(|t| shorten(t, 120)).unwrap_or_else(|| "nothing yet".into());
+        let next = match reason {
+            TransferReason::NeedsAgentAction => "carry out the change on the order",
+            TransferReason::DamagedDelivery | TransferReason::MissingItem => "open a delivery claim",
+            TransferReason::BillingDispute => "check the payment records",
+            TransferReason::VerificationFailed => "verify the caller's identity",
+            TransferReason::Anger | TransferReason::Complaint => "listen and resolve the complaint",
+            _ => "ask how to help",
+        };
+        let mood = match self.sentiment {
+            Sentiment::Neutral => "calm",
+            Sentiment::Frustrated => "frustrated",
+            Sentiment::Angry => "upset",
+        };
+        let screen = format!(
+            "Goal: {goal}. Reason: {}. Tried: {tried}. Data: {}. Caller is {mood}. Next: {next}.",
+            reason.describe(),
+            if data.is_empty() { "none".to_string() } else { data.join(", ") },
+        );
+        let spoken = if self.language == "zh" {
+            "好的，我现在为您转接同事，并已把您的情况告诉他们。".to_string()
+        } else if reason == TransferReason::NeedsAgentAction {
+            "A colleague will take it from here; I've passed on your order details.".to_string()
+        } else if let Some(task) = self.task {
+            format!("I'm putting you through to a colleague now, and I've told them about your {}.", task.goal())
+        } else {
+            "I'm putting you through to a colleague now, and I've passed on what you told me.".to_string()
+        };
+        Handoff { screen: limit_words(&screen, 60), spoken }
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(max).collect::<String>())
+    }
+}
+
+fn limit_words(s: &str, max: usize) -> String {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    if words.len() <= max {
+        s.to_string()
+    } else {
+        format!("{}...", words[..max].join(" "))
+    }
+}

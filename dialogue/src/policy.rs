@@ -1,0 +1,138 @@
+//! When the bot hands a call to a person, and how urgently. Rules first (they must never miss an
+//! explicit request or an angry caller), the classifier's escalation intents second.
+
+/// Why a call goes to a human; agents see this in their queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferReason {
+    CallerRequest,
+    Anger,
+    Complaint,
+    DamagedDelivery,
+    MissingItem,
+    BillingDispute,
+    Legal,
+    LowConfidence,
+    RepeatedMisunderstanding,
+    VerificationFailed,
+    NeedsAgentAction,
+    StageFailure,
+}
+
+impl TransferReason {
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::CallerRequest => "asked for a person",
+            Self::Anger => "caller is upset",
+            Self::Complaint => "complaint",
+            Self::DamagedDelivery => "damaged delivery",
+            Self::MissingItem => "missing item",
+            Self::BillingDispute => "billing dispute",
+            Self::Legal => "legal question",
+            Self::LowConfidence => "bot could not understand the request",
+            Self::RepeatedMisunderstanding => "repeated misunderstanding",
+            Self::VerificationFailed => "identity could not be verified",
+            Self::NeedsAgentAction => "needs an agent to act on the order",
+            Self::StageFailure => "technical problem in the voice agent",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Normal,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sentiment {
+    Neutral,
+    Frustrated,
+    Angry,
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+fn has_phrase(text: &str, phrases: &[&str]) -> bool {
+    let joined = format!(" {} ", words(text).join(" "));
+    phrases.iter().any(|p| joined.contains(&format!(" {p} ")))
+}
+
+/// An explicit request for a person, in any phrasing the rules know (the classifier covers more).
+pub fn asks_for_human(text: &str) -> bool {
+    const EN: &[&str] = &[
+        "person", "human", "agent", "representative", "operator", "real person", "someone real", "real human",
+        "manager", "supervisor", "colleague", "staff", "somebody", "someone", "an actual person", "live agent",
+        "robot", "bot", "machine", "computer", "talk to someone", "speak to someone",
+    ];
+    const ZH: &[&str] = &["人工", "真人", "客服人员", "转接", "接线员"];
+    let lower = text.to_lowercase();
+    let asks = has_phrase(text, &["talk", "speak", "connect", "transfer", "put", "get", "want", "need", "give"])
+        || words(text).len() <= 3;
+    (asks && has_phrase(text, EN)) || ZH.iter().any(|z| lower.contains(z))
+}
+
+/// Anger and distress in the words (and shouting, when the transcript keeps capitals).
+pub fn sentiment(text: &str) -> Sentiment {
+    const ANGRY: &[&str] = &[
+        "furious", "angry", "outrageous", "ridiculous", "unacceptable", "disgusting", "useless", "pathetic", "scam",
+        "fraud", "idiot", "stupid", "hate", "worst", "sick of", "fed up", "damn", "hell", "shit", "fuck", "fucking",
+        "bloody", "crap", "third time", "again and again", "nobody helps", "waste of time", "rip off", "ripped off",
+    ];
+    const FRUSTRATED: &[&str] = &["frustrated", "annoyed", "upset", "disappointed", "still waiting", "not happy", "unhappy", "desperate"];
+    const ZH_ANGRY: &[&str] = &["生气", "愤怒", "太差", "垃圾", "骗子", "气死"];
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    let shouting = letters.len() >= 12 && letters.iter().all(|c| !c.is_lowercase());
+    if has_phrase(text, ANGRY) || shouting || text.contains("!!") || ZH_ANGRY.iter().any(|z| text.contains(z)) {
+        Sentiment::Angry
+    } else if has_phrase(text, FRUSTRATED) {
+        Sentiment::Frustrated
+    } else {
+        Sentiment::Neutral
+    }
+}
+
+pub fn is_yes(text: &str) -> bool {
+    has_phrase(text, &["yes", "yeah", "yep", "sure", "please", "ok", "okay", "correct", "right", "go ahead", "do that"])
+        || ["是", "好", "对"].iter().any(|z| text.contains(z))
+}
+
+pub fn is_no(text: &str) -> bool {
+    has_phrase(text, &["no", "nope", "not", "don't", "nah", "never mind"]) || ["不", "没有"].iter().any(|z| text.contains(z))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_requests_in_many_phrasings() {
+        for t in [
+            "I want to talk to a person", "Can I speak to a human please?", "agent", "Representative!", "operator",
+            "get me someone real", "put me through to your manager", "I don't want to talk to a robot",
+            "transfer me to a colleague", "我要转人工", "can I talk to somebody",
+        ] {
+            assert!(asks_for_human(t), "{t}");
+        }
+        for t in ["Where is my order?", "Is a person needed to sign for the delivery?", "the delivery person was rude"] {
+            assert!(!asks_for_human(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn anger_cues() {
+        assert_eq!(sentiment("This is ridiculous, third time I call!"), Sentiment::Angry);
+        assert_eq!(sentiment("WHERE IS MY TELEVISION"), Sentiment::Angry);
+        assert_eq!(sentiment("I'm a bit frustrated"), Sentiment::Frustrated);
+        assert_eq!(sentiment("Where is my order?"), Sentiment::Neutral);
+        assert_eq!(sentiment("hello"), Sentiment::Neutral);
+    }
+}
