@@ -38,6 +38,25 @@ pub struct Classification {
 
 pub struct IntentIndex {
     examples: Vec<(Target, Vec<f32>)>,
+    /// Chinese examples as character n-gram sets: all-MiniLM-L6-v2 is English-only, so Chinese
+    /// words are matched by shared characters and character pairs instead.
+    cjk_examples: Vec<(Target, std::collections::HashSet<String>)>,
+}
+
+/// True if the text is written in Chinese (mostly CJK ideographs).
+pub fn is_cjk(text: &str) -> bool {
+    let (cjk, letters) = text.chars().filter(|c| c.is_alphanumeric()).fold((0, 0), |(c, l), ch| {
+        (c + usize::from(('\u{4e00}'..='\u{9fff}').contains(&ch)), l + 1)
+    });
+    letters > 0 && cjk * 2 >= letters
+}
+
+/// Character unigrams and bigrams of the ideographs in a text.
+fn cjk_grams(text: &str) -> std::collections::HashSet<String> {
+    let chars: Vec<char> = text.chars().filter(|c| c.is_alphanumeric()).collect();
+    let mut grams: std::collections::HashSet<String> = chars.iter().map(|c| c.to_string()).collect();
+    grams.extend(chars.windows(2).map(|w| w.iter().collect::<String>()));
+    grams
 }
 
 impl IntentIndex {
@@ -58,13 +77,31 @@ impl IntentIndex {
                 labelled.extend(tr.examples.iter().map(|x| (t.clone(), x.as_str())));
             }
         }
+        let cjk_examples = labelled.iter().filter(|(_, x)| is_cjk(x)).map(|(t, x)| (t.clone(), cjk_grams(x))).collect();
         let mut examples = Vec::with_capacity(labelled.len());
         for chunk in labelled.chunks(32) {
             let texts: Vec<&str> = chunk.iter().map(|(_, x)| *x).collect();
             let vecs = embedder.embed(&texts)?;
             examples.extend(chunk.iter().map(|(t, _)| t.clone()).zip(vecs));
         }
-        Ok(Self { examples })
+        Ok(Self { examples, cjk_examples })
+    }
+
+    /// Classifies a caller's words: embeddings for English, character n-grams for Chinese.
+    pub fn classify_text(&self, text: &str, embedder: &Embedder) -> Result<Option<Classification>, EmbedError> {
+        if is_cjk(text) && !self.cjk_examples.is_empty() {
+            let q = cjk_grams(text);
+            let scored = self.cjk_examples.iter().map(|(t, g)| {
+                let shared = q.intersection(g).count() as f32;
+                (t, 2.0 * shared / (q.len() + g.len()).max(1) as f32)
+            });
+            return Ok(rank(scored, |score, margin| {
+                let s = (score / 0.45).clamp(0.0, 1.0);
+                let m = (margin / 0.1).clamp(0.0, 1.0);
+                0.7 * s + 0.3 * m
+            }));
+        }
+        Ok(self.classify(&embedder.embed_one(text)?))
     }
 
     pub fn len(&self) -> usize {
@@ -77,22 +114,26 @@ impl IntentIndex {
 
     /// Best label for an embedded utterance.
     pub fn classify(&self, query: &[f32]) -> Option<Classification> {
-        let mut best: Vec<(Target, f32)> = Vec::new();
-        for (t, v) in &self.examples {
-            let s = cosine(query, v);
-            match best.iter_mut().find(|(bt, _)| bt == t) {
-                Some((_, bs)) if *bs < s => *bs = s,
-                Some(_) => {}
-                None => best.push((t.clone(), s)),
-            }
-        }
-        best.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let mut it = best.into_iter();
-        let (target, score) = it.next()?;
-        let runner_up = it.next();
-        let margin = runner_up.as_ref().map(|(_, s)| score - s).unwrap_or(score);
-        Some(Classification { target, score, confidence: confidence(score, margin), runner_up })
+        rank(self.examples.iter().map(|(t, v)| (t, cosine(query, v))), confidence)
     }
+}
+
+/// Each label's best example score, the winner, its runner-up and the confidence.
+fn rank<'a>(scored: impl Iterator<Item = (&'a Target, f32)>, confidence: impl Fn(f32, f32) -> f32) -> Option<Classification> {
+    let mut best: Vec<(Target, f32)> = Vec::new();
+    for (t, s) in scored {
+        match best.iter_mut().find(|(bt, _)| bt == t) {
+            Some((_, bs)) if *bs < s => *bs = s,
+            Some(_) => {}
+            None => best.push((t.clone(), s)),
+        }
+    }
+    best.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut it = best.into_iter();
+    let (target, score) = it.next()?;
+    let runner_up = it.next();
+    let margin = runner_up.as_ref().map(|(_, s)| score - s).unwrap_or(score);
+    Some(Classification { target, score, confidence: confidence(score, margin), runner_up })
 }
 
 /// Maps similarity and margin to [0, 1]: high when the best example is close and clearly ahead.

@@ -5,6 +5,7 @@
 //! - [`intent`]: nearest-neighbour intent recognition with a calibrated confidence.
 
 pub mod embed;
+pub mod grounding;
 pub mod intent;
 pub mod knowledge;
 pub mod manager;

@@ -86,6 +86,10 @@ pub struct Turn {
     /// What the classifier made of the words (none for keypad input and waited-for values).
     pub intent: Option<String>,
     pub confidence: Option<f32>,
+    /// The text the reply's facts come from (the knowledge answer, or the tool's data), which the
+    /// grounding guard checks the reply against.
+    #[serde(skip)]
+    pub grounds: String,
 }
 
 /// A task waiting for values from the caller.
@@ -210,7 +214,19 @@ impl Conversation {
     }
 
     fn say(&self, text: String, source: Source) -> Turn {
-        Turn { reply: text, language: self.language.clone(), source, action: None, intent: None, confidence: None }
+        let grounds = text.clone();
+        Turn { reply: text, language: self.language.clone(), source, action: None, intent: None, confidence: None, grounds }
+    }
+
+    /// A reply whose facts come from `grounds`; if it states a number they do not hold, a safe
+    /// answer is spoken instead.
+    fn grounded(&self, text: String, source: Source, grounds: String) -> Turn {
+        let missing = crate::grounding::ungrounded(&text, &[&grounds]);
+        if !missing.is_empty() {
+            tracing::warn!(?missing, "reply states numbers its sources do not hold; not spoken");
+            return Turn { grounds, ..self.prompt("backend") };
+        }
+        Turn { grounds, ..self.say(text, source) }
     }
 
     fn prompt(&self, key: &str) -> Turn {
@@ -269,6 +285,10 @@ impl Conversation {
         if mood == Sentiment::Angry {
             return self.transfer(TransferReason::Anger, brain);
         }
+        if let Some(reason) = policy::delivery_problem(text) {
+            self.goal.get_or_insert_with(|| reason.describe().to_string());
+            return self.transfer(reason, brain);
+        }
         // 2. An answer to a question the bot asked.
         if self.waiting == Waiting::OfferHuman {
             if policy::is_yes(text) && !policy::is_no(text) {
@@ -290,7 +310,7 @@ impl Conversation {
             return self.prompt("ask_pin");
         }
         // 3. The classifier.
-        let classification = match brain.embedder.embed_one(text).map(|q| brain.index.classify(&q)) {
+        let classification = match brain.index.classify_text(text, brain.embedder) {
             Ok(Some(c)) => c,
             Ok(None) | Err(_) => return self.transfer(TransferReason::StageFailure, brain),
         };
@@ -319,7 +339,7 @@ impl Conversation {
                 let Some(entry) = brain.kb.entry(id) else { return self.prompt("clarify") };
                 self.tried.push(format!("answered from knowledge: {id}"));
                 let (answer, lang) = entry.answer_in(&self.language);
-                Turn { language: lang.to_string(), ..self.say(answer.to_string(), Source::Knowledge(id.clone())) }
+                Turn { language: lang.to_string(), ..self.grounded(answer.to_string(), Source::Knowledge(id.clone()), answer.to_string()) }
             }
             Target::Intent(id) => {
                 let Some(intent) = brain.kb.intent(id) else { return self.prompt("clarify") };
@@ -332,7 +352,7 @@ impl Conversation {
                     IntentAction::Tool(name) if name == "open_now" => {
                         self.tried.push("checked opening hours".into());
                         match brain.tools.call(&ToolCall::OpenNow { at: now }) {
-                            Ok(r) => self.say(r.say, Source::Tool("open_now".into())),
+                            Ok(r) => self.grounded(r.say, Source::Tool("open_now".into()), r.data.to_string()),
                             Err(_) => self.prompt("backend"),
                         }
                     }
@@ -479,7 +499,7 @@ impl Conversation {
                 self.task = None;
                 self.goal = None;
                 self.tried.push(format!("{tool}: {}", result.say));
-                let mut turn = self.say(result.say, Source::Tool(tool));
+                let mut turn = self.grounded(result.say, Source::Tool(tool), result.data.to_string());
                 if result.data["eligible"] == true {
                     turn.action = Some(self.transfer(TransferReason::NeedsAgentAction, brain).action.expect("transfer"));
                 }

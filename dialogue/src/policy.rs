@@ -77,7 +77,21 @@ pub fn asks_for_human(text: &str) -> bool {
     let lower = text.to_lowercase();
     let asks = has_phrase(text, &["talk", "speak", "connect", "transfer", "put", "get", "want", "need", "give"])
         || words(text).len() <= 3;
-    (asks && has_phrase(text, EN)) || ZH.iter().any(|z| lower.contains(z))
+    // "Transfer me", "put me through", "connect me": a request for a person whatever follows.
+    let through = has_phrase(text, &["transfer me", "put me through", "connect me", "patch me through", "customer service"]);
+    (asks && (has_phrase(text, EN) || through)) || ZH.iter().any(|z| lower.contains(z))
+}
+
+/// Deliveries that arrived damaged or incomplete: always a person's job (policies), so a rule
+/// backs up the classifier.
+pub fn delivery_problem(text: &str) -> Option<TransferReason> {
+    const DAMAGE: &[&str] = &["broken", "damaged", "cracked", "dent", "dented", "scratched", "smashed", "shattered", "crushed", "bent"];
+    const ARRIVAL: &[&str] = &["arrived", "came", "delivered", "delivery", "package", "box", "parcel", "unpacked", "when it came"];
+    const MISSING: &[&str] = &["missing", "not in the box", "wasn't in the box", "was not in the box", "empty box", "box was empty", "package was empty", "only got", "only received"];
+    if has_phrase(text, MISSING) {
+        return Some(TransferReason::MissingItem);
+    }
+    (has_phrase(text, DAMAGE) && has_phrase(text, ARRIVAL)).then_some(TransferReason::DamagedDelivery)
 }
 
 /// Anger and distress in the words (and shouting, when the transcript keeps capitals).
@@ -118,13 +132,22 @@ mod tests {
         for t in [
             "I want to talk to a person", "Can I speak to a human please?", "agent", "Representative!", "operator",
             "get me someone real", "put me through to your manager", "I don't want to talk to a robot",
-            "transfer me to a colleague", "我要转人工", "can I talk to somebody",
+            "transfer me to a colleague", "我要转人工", "can I talk to somebody", "Transfer me to customer service",
+            "put me through please",
         ] {
             assert!(asks_for_human(t), "{t}");
         }
         for t in ["Where is my order?", "Is a person needed to sign for the delivery?", "the delivery person was rude"] {
             assert!(!asks_for_human(t), "{t}");
         }
+    }
+
+    #[test]
+    fn delivery_problems() {
+        assert_eq!(delivery_problem("The washing machine came with a big dent"), Some(TransferReason::DamagedDelivery));
+        assert_eq!(delivery_problem("One plug was not in the box"), Some(TransferReason::MissingItem));
+        assert_eq!(delivery_problem("My TV is broken, is it under warranty?"), None);
+        assert_eq!(delivery_problem("When will my delivery arrive?"), None);
     }
 
     #[test]
