@@ -654,13 +654,11 @@ fn chat(models: &ModelDir, cfg: &Config, caller: Option<String>, json: bool) -> 
     let mut conversation = dialogue::manager::Conversation::new(caller.as_deref());
     eprintln!("ivr chat: type what a caller says; /dtmf DIGITS to key, /caller NUMBER for a new call, /quit to stop");
     let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
+    // Bytes, not strings: a line that is not UTF-8 is read with replacement characters, not refused.
+    for line in stdin.lock().split(b'\n') {
         let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("ivr: input is not text: {e}");
-                continue;
-            }
+            Ok(l) => String::from_utf8_lossy(&l).into_owned(),
+            Err(e) => bail!("cannot read standard input: {e}"),
         };
         let line = line.trim();
         if line == "/quit" {
