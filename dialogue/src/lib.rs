@@ -8,6 +8,7 @@ pub mod embed;
 pub mod grounding;
 pub mod intent;
 pub mod knowledge;
+pub mod llm;
 pub mod manager;
 pub mod policy;
 pub mod slots;

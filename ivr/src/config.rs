@@ -15,6 +15,7 @@ pub struct Config {
     pub vad: VadConfig,
     pub tts: TtsSection,
     pub dialogue: dialogue::manager::DialogueConfig,
+    pub llm: crate::llm_worker::LlmSection,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -1,6 +1,7 @@
 //! `ivr`: the on-device voice agent's command line.
 
 mod config;
+mod llm_worker;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -150,6 +151,12 @@ enum BenchCommand {
     },
     /// VAD cost per second of audio over the given files.
     Vad { files: Vec<PathBuf> },
+    /// LLM turns through the worker: time to first token and first sentence, tokens/s, and the
+    /// prefix KV cache's effect (warm: same system prompt as the turn before; cold: a new one).
+    Llm {
+        #[arg(long, default_value_t = 8)]
+        turns: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +247,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench { what: BenchCommand::Tts { texts, rate } } => bench_tts(&models, &cfg, &texts, rate),
         Command::Bench { what: BenchCommand::Vad { files } } => bench_vad(&models, &cfg, &files),
+        Command::Bench { what: BenchCommand::Llm { turns } } => bench_llm(&models, &cfg, turns),
         Command::Listen { echo, seconds } => listen(&models, &cfg, echo, seconds),
         Command::Models { command: ModelsCommand::List } => list_models(&models),
         Command::Models { command: ModelsCommand::Convert { model, precision, force } } => {
@@ -685,6 +693,41 @@ fn chat(models: &ModelDir, cfg: &Config, caller: Option<String>, json: bool) -> 
         }
         if conversation.is_ended() {
             eprintln!("     (call ended; /caller to start a new one)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_llm(models: &ModelDir, cfg: &Config, turns: usize) -> anyhow::Result<ExitCode> {
+    use dialogue::llm::{ChatMessage, Options};
+    let mut llm_cfg = cfg.llm.clone();
+    llm_cfg.url = "http://127.0.0.1:18291".into();
+    let sup = llm_worker::Supervisor::start(&llm_cfg, &models.data().join("llm/SmolLM2-135M-Instruct.Q4_1.gguf"))?;
+    let kb = dialogue::knowledge::KnowledgeBase::load(&tenant_dir(cfg)?)?;
+    // A realistic system prompt: the rules and a few knowledge entries (about 300 tokens).
+    let facts: Vec<String> = kb.entries.iter().take(6).map(|e| format!("- {}", e.answer)).collect();
+    let system = format!(
+        "You are the phone assistant of Lumen Home Electronics. Answer in one or two short sentences, only from these facts. \
+         If the facts do not answer the question, say you don't know and offer a colleague.\nFacts:\n{}",
+        facts.join("\n")
+    );
+    let questions = ["Hello, how are you today?", "Thanks for your help!", "Can you tell me something about your company?",
+        "What's the best TV to buy?", "I'm not sure what I need.", "Could you repeat that more slowly?", "Who am I speaking with?",
+        "Do you like your job?"];
+    let opts = Options { max_tokens: 48, ..Options::default() };
+    for (mode, fresh) in [("cold", true), ("warm", false)] {
+        for (i, q) in questions.iter().cycle().take(turns).enumerate() {
+            // Cold: a system prompt the cache has not seen (a unique first line); warm: the same one.
+            let sys = if fresh { format!("Call {i} {mode}.\n{system}") } else { system.clone() };
+            if !fresh && i == 0 {
+                sup.client.chat(&[ChatMessage::new("system", &sys), ChatMessage::new("user", "hi")], &opts, |_| {})?;
+            }
+            let c = sup.client.chat(&[ChatMessage::new("system", &sys), ChatMessage::new("user", *q)], &opts, |_| {})?;
+            let gen_ms = c.total_ms - c.first_token_ms.unwrap_or(0.0);
+            println!("{}", serde_json::json!({"mode": mode, "question": q, "first_token_ms": c.first_token_ms,
+                "first_sentence_ms": c.first_sentence_ms, "total_ms": c.total_ms, "tokens": c.tokens,
+                "tokens_per_s": (c.tokens.saturating_sub(1)) as f64 / (gen_ms / 1000.0).max(1e-6),
+                "prompt_tokens": c.server_timings["prompt_tokens"], "cached_tokens": c.server_timings["cached_tokens"], "reply": c.text}));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -16,7 +16,7 @@ use voice_pipeline::stt::STT_RATE;
 use crate::config::Config;
 
 /// What `/healthz` reports.
-#[derive(serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 struct Health {
     status: &'static str,
     whisper: String,
@@ -35,15 +35,39 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr) -> anyhow::Resul
     let hello = voice.synthesize("Hello.", STT_RATE)?;
     whisper.transcribe(&hello.samples, &cfg.stt.whisper)?;
     voice_pipeline::vad::segments(&vad, &cfg.vad, &Audio::silence(STT_RATE, 0.5).samples)?;
-    let health = Arc::new(serde_json::to_vec(&Health {
+    let llm = match cfg.llm.backend.as_str() {
+        "embedded" => Some(Arc::new(crate::llm_worker::Supervisor::start(&cfg.llm, &models.data().join("llm/SmolLM2-135M-Instruct.Q4_1.gguf"))?)),
+        "openai" => None,
+        other => anyhow::bail!("[llm] backend {other:?}: use \"embedded\" or \"openai\""),
+    };
+    let client = match &llm {
+        Some(s) => s.client.clone(),
+        None => dialogue::llm::LlmClient::new(&cfg.llm.url, &cfg.llm.model)?,
+    };
+    let sup = llm.clone();
+    let fixed = Health {
         status: "ok",
         whisper: whisper.path().display().to_string(),
         voices: voices.languages().map(str::to_string).collect(),
         vad: models.silero_vad().display().to_string(),
         warmup_ms: started.elapsed().as_secs_f64() * 1000.0,
-    })?);
+    };
+    let backend = cfg.llm.backend.clone();
+    let health: Arc<dyn Fn() -> Vec<u8> + Send + Sync> = Arc::new(move || {
+        let mut v = serde_json::to_value(&fixed).unwrap_or_default();
+        let healthy = client.healthy();
+        v["llm"] = serde_json::json!({"backend": backend, "healthy": healthy,
+            "restarts": sup.as_ref().map(|s| s.restarts.load(std::sync::atomic::Ordering::Relaxed)),
+            "pid": sup.as_ref().and_then(|s| s.pid())});
+        if !healthy {
+            v["status"] = serde_json::json!("degraded");
+        }
+        serde_json::to_vec(&v).unwrap_or_default()
+    });
 
     let listener = TcpListener::bind(http).with_context(|| format!("cannot listen for HTTP on {http}"))?;
+    // Keep the worker (and its watchdog) alive as long as the server runs.
+    let _llm = llm;
     eprintln!(
         "ivr: models loaded in {:.1} s; HTTP on http://{} (GET /healthz). SIP and WebRTC calls are not built yet.",
         started.elapsed().as_secs_f64(),
@@ -53,7 +77,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr) -> anyhow::Resul
         let Ok(stream) = stream else { continue };
         let health = Arc::clone(&health);
         std::thread::spawn(move || {
-            if let Err(e) = handle(stream, &health) {
+            if let Err(e) = handle(stream, health.as_ref()) {
                 tracing::debug!("http: {e}");
             }
         });
@@ -62,7 +86,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr) -> anyhow::Resul
 }
 
 /// Answers one request: the request line decides; anything malformed gets 400.
-fn handle(mut stream: TcpStream, health: &[u8]) -> std::io::Result<()> {
+fn handle(mut stream: TcpStream, health: &(dyn Fn() -> Vec<u8> + Send + Sync)) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = [0u8; 8192];
     let mut len = 0;
@@ -78,11 +102,11 @@ fn handle(mut stream: TcpStream, health: &[u8]) -> std::io::Result<()> {
     }
     let head = String::from_utf8_lossy(&buf[..len]);
     let mut parts = head.lines().next().unwrap_or("").split(' ');
-    let (status, body): (&str, &[u8]) = match (parts.next(), parts.next(), parts.next()) {
-        (Some("GET"), Some("/healthz"), Some(v)) if v.starts_with("HTTP/1.") => ("200 OK", health),
-        (Some(_), Some(_), Some(v)) if v.starts_with("HTTP/1.") => ("404 Not Found", b"{\"error\":\"not found\"}"),
-        _ => ("400 Bad Request", b"{\"error\":\"malformed request line\"}"),
+    let (status, body): (&str, Vec<u8>) = match (parts.next(), parts.next(), parts.next()) {
+        (Some("GET"), Some("/healthz"), Some(v)) if v.starts_with("HTTP/1.") => ("200 OK", health()),
+        (Some(_), Some(_), Some(v)) if v.starts_with("HTTP/1.") => ("404 Not Found", b"{\"error\":\"not found\"}".to_vec()),
+        _ => ("400 Bad Request", b"{\"error\":\"malformed request line\"}".to_vec()),
     };
     write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
-    stream.write_all(body)
+    stream.write_all(&body)
 }

@@ -1,0 +1,181 @@
+//! Client for OpenAI-compatible chat-completions servers: the embedded `ivr-llm` worker, or a
+//! company's own vLLM, Ollama or llama-server (`[llm] backend = "openai"`, plain HTTP on a trusted
+//! network). Tokens are streamed (server-sent events) to a callback as they arrive, so speech can
+//! start on the first clause.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("LLM server URL {0:?} is not http://host:port[/path]")]
+    Url(String),
+    #[error("cannot reach the LLM server at {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("LLM server error: {0}")]
+    Server(String),
+    #[error("LLM connection failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        Self { role: role.into(), content: content.into() }
+    }
+}
+
+/// A finished completion with its timing, measured on the client side.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Completion {
+    pub text: String,
+    pub first_token_ms: Option<f64>,
+    /// Time until the text held its first sentence end.
+    pub first_sentence_ms: Option<f64>,
+    pub total_ms: f64,
+    pub tokens: usize,
+    /// What the server reported (ivr-llm: prompt_tokens, cached_tokens, ...).
+    pub server_timings: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct LlmClient {
+    host: String,
+    path: String,
+    pub model: String,
+    pub timeout: Duration,
+}
+
+/// Options of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub max_tokens: usize,
+    pub grammar: Option<String>,
+    pub stop: Vec<String>,
+}
+
+impl LlmClient {
+    /// `base_url` like `http://127.0.0.1:8091` or `http://ollama:11434/v1`.
+    pub fn new(base_url: &str, model: &str) -> Result<Self, LlmError> {
+        let rest = base_url.strip_prefix("http://").ok_or_else(|| LlmError::Url(base_url.into()))?;
+        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, String::new()));
+        if host.is_empty() {
+            return Err(LlmError::Url(base_url.into()));
+        }
+        let path = path.trim_end_matches('/').trim_end_matches("/v1").to_string();
+        Ok(Self { host: host.to_string(), path, model: model.to_string(), timeout: Duration::from_secs(30) })
+    }
+
+    fn connect(&self) -> Result<TcpStream, LlmError> {
+        let s = TcpStream::connect(&self.host).map_err(|source| LlmError::Connect { addr: self.host.clone(), source })?;
+        s.set_read_timeout(Some(self.timeout))?;
+        Ok(s)
+    }
+
+    /// Whether the server answers its health check.
+    pub fn healthy(&self) -> bool {
+        let Ok(mut s) = self.connect() else { return false };
+        if write!(s, "GET {}/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.path, self.host).is_err() {
+            return false;
+        }
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).is_ok() && line.contains(" 200 ")
+    }
+
+    /// Streams a chat completion, calling `on_token` with each piece of text.
+    pub fn chat(&self, messages: &[ChatMessage], opts: &Options, mut on_token: impl FnMut(&str)) -> Result<Completion, LlmError> {
+        let started = Instant::now();
+        let mut body = serde_json::json!({
+            "model": self.model, "messages": messages, "stream": true,
+            "max_tokens": opts.max_tokens.max(1), "temperature": 0.0,
+        });
+        if let Some(g) = &opts.grammar {
+            body["grammar"] = serde_json::Value::String(g.clone());
+        }
+        if !opts.stop.is_empty() {
+            body["stop"] = serde_json::json!(opts.stop);
+        }
+        let body = body.to_string();
+        let mut s = self.connect()?;
+        write!(
+            s,
+            "POST {}/v1/chat/completions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.path, self.host, body.len()
+        )?;
+        let mut r = BufReader::new(s);
+        let mut status = String::new();
+        r.read_line(&mut status)?;
+        if !status.contains(" 200 ") {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut r, &mut rest);
+            return Err(LlmError::Server(format!("{} {}", status.trim(), rest.split("\r\n\r\n").nth(1).unwrap_or("").trim())));
+        }
+        // Headers; a chunked body is read line by line all the same (chunk sizes are not "data:" lines).
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
+                break;
+            }
+        }
+        let mut out = Completion::default();
+        let mut line = String::new();
+        while r.read_line(&mut line)? > 0 {
+            let data = line.trim().strip_prefix("data:").map(str::trim).map(str::to_string);
+            line.clear();
+            let Some(data) = data else { continue };
+            if data == "[DONE]" {
+                break;
+            }
+            let v: serde_json::Value = serde_json::from_str(&data).map_err(|e| LlmError::Server(format!("bad event {data:?}: {e}")))?;
+            if let Some(err) = v.get("error") {
+                return Err(LlmError::Server(err.to_string()));
+            }
+            if let Some(piece) = v["choices"][0]["delta"]["content"].as_str().filter(|p| !p.is_empty()) {
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                out.first_token_ms.get_or_insert(ms);
+                out.tokens += 1;
+                out.text.push_str(piece);
+                if out.first_sentence_ms.is_none() && out.text.trim_end().ends_with(['.', '!', '?', '。', '！', '？']) {
+                    out.first_sentence_ms = Some(ms);
+                }
+                on_token(piece);
+            }
+            if let Some(t) = v.get("timings") {
+                out.server_timings = t.clone();
+            }
+        }
+        out.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        let c = LlmClient::new("http://127.0.0.1:8091", "m").unwrap();
+        assert_eq!((c.host.as_str(), c.path.as_str()), ("127.0.0.1:8091", ""));
+        let c = LlmClient::new("http://ollama:11434/v1", "m").unwrap();
+        assert_eq!((c.host.as_str(), c.path.as_str()), ("ollama:11434", ""));
+        let c = LlmClient::new("http://gw:80/llm/v1/", "m").unwrap();
+        assert_eq!(c.path, "/llm");
+        assert!(LlmClient::new("https://x", "m").is_err());
+        assert!(LlmClient::new("http://", "m").is_err());
+    }
+
+    #[test]
+    fn an_unreachable_server_is_an_error_naming_it() {
+        let c = LlmClient::new("http://127.0.0.1:9", "m").unwrap();
+        assert!(!c.healthy());
+        let e = c.chat(&[ChatMessage::new("user", "hi")], &Options::default(), |_| {}).unwrap_err();
+        assert!(e.to_string().contains("127.0.0.1:9"), "{e}");
+    }
+}
