@@ -178,16 +178,18 @@ enum ModelsCommand {
 }
 
 fn main() -> ExitCode {
-    // Behave like other command-line tools when the reader of our output goes away (`ivr ... | head`):
-    // end quietly instead of panicking on the failed write.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    let cli = Cli::parse();
+    // A command-line tool whose reader goes away (`ivr models list | head`) ends quietly instead of
+    // panicking on the failed write; the server instead ignores SIGPIPE, so a closed log pipe or a
+    // caller hanging up mid-write is an error to handle, never the end of every call.
+    // SAFETY: setting SIGPIPE's disposition before any thread starts.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let disposition = if matches!(cli.command, Command::Serve { .. }) { libc::SIG_IGN } else { libc::SIG_DFL };
+        libc::signal(libc::SIGPIPE, disposition);
     }
     // symphonia logs probe failures as errors; the CLI reports those itself, naming the file.
     let filter = tracing_subscriber::EnvFilter::try_from_env("IVR_LOG").unwrap_or_else(|_| "warn,symphonia_core=off,symphonia=off".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -15,12 +15,25 @@ fn request(addr: &str, raw: &[u8]) -> String {
     out
 }
 
+fn health(addr: &str) -> serde_json::Value {
+    let r = request(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+}
+
 #[test]
 fn serve_loads_the_models_and_answers_healthz() {
-    let mut child = ivr().args(["serve", "--http", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let dir = tempdir("serve");
+    std::fs::write(dir.join("ivr.toml"), "[llm]\nurl = \"http://127.0.0.1:18491\"\n").unwrap();
+    let mut child = ivr()
+        .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "serve", "--http", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).unwrap();
+    stderr.read_line(&mut line).unwrap();
+    // Keep reading what the server logs, as a terminal would.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| {
         let _ = child.kill();
         panic!("no address in {line:?}")
@@ -28,8 +41,27 @@ fn serve_loads_the_models_and_answers_healthz() {
     let ok = request(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     let missing = request(addr, b"GET /nothing HTTP/1.1\r\n\r\n");
     let garbage = request(addr, b"\x00\xff garbage\r\n\r\n");
+    // The LLM worker is supervised: killed, it is started again.
+    let before = health(addr);
+    let pid = before["llm"]["pid"].as_u64();
+    if let Some(pid) = pid {
+        let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let mut after = before.clone();
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        after = health(addr);
+        if after["llm"]["restarts"] == 1 && after["llm"]["healthy"] == true {
+            break;
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
+    assert_eq!(before["llm"]["healthy"], true, "{before}");
+    assert!(pid.is_some(), "{before}");
+    assert_eq!(after["llm"]["restarts"], 1, "{after}");
+    assert_eq!(after["llm"]["healthy"], true, "{after}");
+    assert_ne!(after["llm"]["pid"], before["llm"]["pid"]);
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     let body: serde_json::Value = serde_json::from_str(ok.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["status"], "ok");
