@@ -157,33 +157,51 @@ pub struct Conversation {
     ended: bool,
 }
 
-/// Fixed prompts, with the Chinese versions the demo tenant speaks.
-fn prompt(key: &str, language: &str) -> String {
+/// The bot's fixed sentences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prompt {
+    AskOrder,
+    AskPostcode,
+    AskPin,
+    BadOrder,
+    NoMatch,
+    BadPin,
+    Clarify,
+    OfferHuman,
+    AnythingElse,
+    Greeting,
+    Thanks,
+    Goodbye,
+    Empty,
+    Backend,
+}
+
+/// A fixed sentence in the caller's language (the demo tenant speaks English and Chinese).
+fn prompt(key: Prompt, language: &str) -> String {
     let zh = language == "zh";
     let s = match key {
-        "ask_order" if zh => "请告诉我您的8位订单号，也可以在键盘上输入，以井号键结束。",
-        "ask_order" => "Please tell me your 8-digit order number, or key it in followed by the hash key.",
-        "ask_postcode" if zh => "请告诉我收货地址的邮政编码。",
-        "ask_postcode" => "Thank you. Now please tell me the postcode of the delivery address.",
-        "ask_pin" if zh => "为了核实身份，请在键盘上输入您的4位电话密码，以井号键结束。",
-        "ask_pin" => "To check it is you, please key in your 4-digit phone PIN, followed by the hash key.",
-        "bad_order" => "That does not sound like an order number: they have 8 digits and start with 4. Could you repeat it?",
-        "no_match" => "I could not find an order with that number and postcode. Could you give me the order number again?",
-        "bad_pin" => "That PIN did not match. Please key it in again, followed by the hash key.",
-        "clarify" if zh => "抱歉，我没有听懂。您能换个说法吗？",
-        "clarify" => "Sorry, I'm not sure I understood. Could you say that in other words?",
-        "offer_human" if zh => "抱歉，我可能帮不上忙。要为您转接人工客服吗？",
-        "offer_human" => "I'm sorry, I don't think I can help with that. Shall I put you through to a colleague?",
-        "anything_else" if zh => "好的。还有什么可以帮您？",
-        "anything_else" => "All right. Is there anything else I can help you with?",
-        "greeting" if zh => "您好！请问有什么可以帮您？",
-        "greeting" => "Hello! How can I help you today?",
-        "thanks" => "You're welcome. Is there anything else I can help you with?",
-        "goodbye" if zh => "感谢您的来电，再见！",
-        "goodbye" => "Thank you for calling Lumen Home Electronics. Goodbye!",
-        "empty" => "Sorry, I didn't catch that. Could you say it again?",
-        "backend" => "I'm sorry, I can't look that up right now.",
-        _ => "Sorry?",
+        Prompt::AskOrder if zh => "请告诉我您的8位订单号，也可以在键盘上输入，以井号键结束。",
+        Prompt::AskOrder => "Please tell me your 8-digit order number, or key it in followed by the hash key.",
+        Prompt::AskPostcode if zh => "请告诉我收货地址的邮政编码。",
+        Prompt::AskPostcode => "Thank you. Now please tell me the postcode of the delivery address.",
+        Prompt::AskPin if zh => "为了核实身份，请在键盘上输入您的4位电话密码，以井号键结束。",
+        Prompt::AskPin => "To check it is you, please key in your 4-digit phone PIN, followed by the hash key.",
+        Prompt::BadOrder => "That does not sound like an order number: they have 8 digits and start with 4. Could you repeat it?",
+        Prompt::NoMatch => "I could not find an order with that number and postcode. Could you give me the order number again?",
+        Prompt::BadPin => "That PIN did not match. Please key it in again, followed by the hash key.",
+        Prompt::Clarify if zh => "抱歉，我没有听懂。您能换个说法吗？",
+        Prompt::Clarify => "Sorry, I'm not sure I understood. Could you say that in other words?",
+        Prompt::OfferHuman if zh => "抱歉，我可能帮不上忙。要为您转接人工客服吗？",
+        Prompt::OfferHuman => "I'm sorry, I don't think I can help with that. Shall I put you through to a colleague?",
+        Prompt::AnythingElse if zh => "好的。还有什么可以帮您？",
+        Prompt::AnythingElse => "All right. Is there anything else I can help you with?",
+        Prompt::Greeting if zh => "您好！请问有什么可以帮您？",
+        Prompt::Greeting => "Hello! How can I help you today?",
+        Prompt::Thanks => "You're welcome. Is there anything else I can help you with?",
+        Prompt::Goodbye if zh => "感谢您的来电，再见！",
+        Prompt::Goodbye => "Thank you for calling Lumen Home Electronics. Goodbye!",
+        Prompt::Empty => "Sorry, I didn't catch that. Could you say it again?",
+        Prompt::Backend => "I'm sorry, I can't look that up right now.",
     };
     s.to_string()
 }
@@ -224,19 +242,19 @@ impl Conversation {
         let missing = crate::grounding::ungrounded(&text, &[&grounds]);
         if !missing.is_empty() {
             tracing::warn!(?missing, "reply states numbers its sources do not hold; not spoken");
-            return Turn { grounds, ..self.prompt("backend") };
+            return Turn { grounds, ..self.prompt(Prompt::Backend) };
         }
         Turn { grounds, ..self.say(text, source) }
     }
 
-    fn prompt(&self, key: &str) -> Turn {
+    fn prompt(&self, key: Prompt) -> Turn {
         self.say(prompt(key, &self.language), Source::Prompt)
     }
 
     /// Handles one caller input.
     pub fn handle(&mut self, input: Input<'_>, now: jiff::Timestamp, brain: &Brain<'_>) -> Turn {
         if self.ended {
-            return self.prompt("goodbye");
+            return self.prompt(Prompt::Goodbye);
         }
         match input {
             Input::Dtmf(d) => self.on_dtmf(d, brain),
@@ -256,7 +274,7 @@ impl Conversation {
             '#' => {
                 let keyed = std::mem::take(&mut self.keyed);
                 self.on_value(&keyed, true, brain)
-                    .unwrap_or_else(|| self.prompt(match self.waiting { Waiting::Pin => "bad_pin", _ => "bad_order" }))
+                    .unwrap_or_else(|| self.prompt(match self.waiting { Waiting::Pin => Prompt::BadPin, _ => Prompt::BadOrder }))
             }
             '*' => {
                 self.keyed.clear();
@@ -272,7 +290,7 @@ impl Conversation {
 
     fn on_speech(&mut self, text: &str, now: jiff::Timestamp, brain: &Brain<'_>) -> Turn {
         if text.is_empty() || !text.chars().any(char::is_alphanumeric) {
-            return self.prompt("empty");
+            return self.prompt(Prompt::Empty);
         }
         // 1. Rules that must never miss.
         let mood = policy::sentiment(text);
@@ -297,7 +315,7 @@ impl Conversation {
             self.waiting = Waiting::Nothing;
             if policy::is_no(text) && text.split_whitespace().count() <= 3 {
                 self.misses = 0;
-                return self.prompt("anything_else");
+                return self.prompt(Prompt::AnythingElse);
             }
         }
         if matches!(self.waiting, Waiting::OrderNumber | Waiting::Postcode) {
@@ -307,7 +325,7 @@ impl Conversation {
         }
         if self.waiting == Waiting::Pin {
             // The PIN is never taken by voice.
-            return self.prompt("ask_pin");
+            return self.prompt(Prompt::AskPin);
         }
         // 3. The classifier.
         let classification = match brain.index.classify_text(text, brain.embedder) {
@@ -320,9 +338,9 @@ impl Conversation {
             self.tried.push("the bot did not understand the question".into());
             if self.misses >= 2 {
                 self.waiting = Waiting::OfferHuman;
-                self.prompt("offer_human")
+                self.prompt(Prompt::OfferHuman)
             } else {
-                self.prompt("clarify")
+                self.prompt(Prompt::Clarify)
             }
         } else {
             self.misses = 0;
@@ -336,13 +354,13 @@ impl Conversation {
     fn act_on(&mut self, target: &Target, text: &str, now: jiff::Timestamp, brain: &Brain<'_>) -> Turn {
         match target {
             Target::Entry(id) => {
-                let Some(entry) = brain.kb.entry(id) else { return self.prompt("clarify") };
+                let Some(entry) = brain.kb.entry(id) else { return self.prompt(Prompt::Clarify) };
                 self.tried.push(format!("answered from knowledge: {id}"));
                 let (answer, lang) = entry.answer_in(&self.language);
                 Turn { language: lang.to_string(), ..self.grounded(answer.to_string(), Source::Knowledge(id.clone()), answer.to_string()) }
             }
             Target::Intent(id) => {
-                let Some(intent) = brain.kb.intent(id) else { return self.prompt("clarify") };
+                let Some(intent) = brain.kb.intent(id) else { return self.prompt(Prompt::Clarify) };
                 match &intent.action {
                     IntentAction::Transfer(reason) => {
                         self.goal.get_or_insert_with(|| id.replace('_', " "));
@@ -353,7 +371,7 @@ impl Conversation {
                         self.tried.push("checked opening hours".into());
                         match brain.tools.call(&ToolCall::OpenNow { at: now }) {
                             Ok(r) => self.grounded(r.say, Source::Tool("open_now".into()), r.data.to_string()),
-                            Err(_) => self.prompt("backend"),
+                            Err(_) => self.prompt(Prompt::Backend),
                         }
                     }
                     IntentAction::Tool(name) => match Task::from_tool(name) {
@@ -364,13 +382,13 @@ impl Conversation {
                             self.take_values_from(text);
                             self.advance(brain)
                         }
-                        None => self.prompt("clarify"),
+                        None => self.prompt(Prompt::Clarify),
                     },
-                    IntentAction::SmallTalk if id == "thanks" => self.prompt("thanks"),
-                    IntentAction::SmallTalk => self.prompt("greeting"),
+                    IntentAction::SmallTalk if id == "thanks" => self.prompt(Prompt::Thanks),
+                    IntentAction::SmallTalk => self.prompt(Prompt::Greeting),
                     IntentAction::Goodbye => {
                         self.ended = true;
-                        Turn { action: Some(Action::Hangup), ..self.prompt("goodbye") }
+                        Turn { action: Some(Action::Hangup), ..self.prompt(Prompt::Goodbye) }
                     }
                 }
             }
@@ -405,7 +423,7 @@ impl Conversation {
                         self.postcode = runs.iter().filter(|r| OrderNumber::parse(r).is_none()).find_map(|r| Postcode::parse(r));
                         Some(self.advance(brain))
                     }
-                    None if keyed || runs.iter().any(|r| r.len() >= 6) => Some(self.failed("bad_order", brain)),
+                    None if keyed || runs.iter().any(|r| r.len() >= 6) => Some(self.failed(Prompt::BadOrder, brain)),
                     None => None,
                 }
             }
@@ -416,7 +434,7 @@ impl Conversation {
                         self.postcode = Some(p);
                         Some(self.advance(brain))
                     }
-                    None if keyed || !runs.is_empty() => Some(self.prompt("ask_postcode")),
+                    None if keyed || !runs.is_empty() => Some(self.prompt(Prompt::AskPostcode)),
                     None => None,
                 }
             }
@@ -427,8 +445,8 @@ impl Conversation {
                         self.verified = Some(v);
                         Some(self.advance(brain))
                     }
-                    Ok(None) => Some(self.failed("bad_pin", brain)),
-                    Err(_) => Some(self.prompt("backend")),
+                    Ok(None) => Some(self.failed(Prompt::BadPin, brain)),
+                    Err(_) => Some(self.prompt(Prompt::Backend)),
                 }
             }
             _ => None,
@@ -436,7 +454,7 @@ impl Conversation {
     }
 
     /// A wrong value: ask again, or after too many attempts hand over.
-    fn failed(&mut self, prompt_key: &str, brain: &Brain<'_>) -> Turn {
+    fn failed(&mut self, prompt_key: Prompt, brain: &Brain<'_>) -> Turn {
         self.failed_attempts += 1;
         if self.failed_attempts > brain.config.max_verification_attempts {
             self.tried.push("order number, postcode or PIN did not match".into());
@@ -449,7 +467,7 @@ impl Conversation {
     fn advance(&mut self, brain: &Brain<'_>) -> Turn {
         let Some(task) = self.task else {
             self.waiting = Waiting::Nothing;
-            return self.prompt("anything_else");
+            return self.prompt(Prompt::AnythingElse);
         };
         if task.needs_verification() && self.verified.is_none() {
             if let Some(id) = &self.caller_id {
@@ -462,10 +480,10 @@ impl Conversation {
             // Unknown caller number: the order number names the account, the keypad PIN proves it.
             if self.order.is_none() {
                 self.waiting = Waiting::OrderNumber;
-                return self.prompt("ask_order");
+                return self.prompt(Prompt::AskOrder);
             }
             self.waiting = Waiting::Pin;
-            return self.prompt("ask_pin");
+            return self.prompt(Prompt::AskPin);
         }
         let call = match task {
             Task::GiftCard | Task::Points => {
@@ -479,11 +497,11 @@ impl Conversation {
             Task::OrderStatus | Task::Cancel | Task::ChangeAddress => {
                 let Some(order) = self.order.clone() else {
                     self.waiting = Waiting::OrderNumber;
-                    return self.prompt("ask_order");
+                    return self.prompt(Prompt::AskOrder);
                 };
                 let Some(postcode) = self.postcode.clone() else {
                     self.waiting = Waiting::Postcode;
-                    return self.prompt("ask_postcode");
+                    return self.prompt(Prompt::AskPostcode);
                 };
                 match task {
                     Task::OrderStatus => ToolCall::OrderStatus { order, postcode },
@@ -509,7 +527,7 @@ impl Conversation {
                 self.order = None;
                 self.postcode = None;
                 self.waiting = Waiting::OrderNumber;
-                self.failed("no_match", brain)
+                self.failed(Prompt::NoMatch, brain)
             }
             Err(_) => self.transfer(TransferReason::StageFailure, brain),
         }

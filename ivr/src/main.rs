@@ -608,15 +608,10 @@ fn tenant_dir(cfg: &Config) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &cfg.tenant_dir {
         return Ok(dir.clone());
     }
-    let starts = [std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)), std::env::current_dir().ok()];
-    for start in starts.into_iter().flatten() {
-        for dir in start.ancestors() {
-            if dir.join("tenant/demo/intents.toml").is_file() {
-                return Ok(dir.join("tenant/demo"));
-            }
-        }
+    match ivr_models::find_upwards("tenant/demo/intents.toml") {
+        Some(dir) => Ok(dir.join("tenant/demo")),
+        None => bail!("cannot find the tenant directory (tenant/demo); set tenant_dir in the config file"),
     }
-    bail!("cannot find the tenant directory (tenant/demo); set tenant_dir in the config file")
 }
 
 fn load_engine(models: &ModelDir, cfg: &Config) -> anyhow::Result<dialogue::Engine> {

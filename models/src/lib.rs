@@ -25,6 +25,13 @@ pub enum ModelDirError {
     Missing { path: PathBuf, what: String },
 }
 
+/// The nearest directory holding `rel`, above the running program (so `target/release/ivr` finds the
+/// repository's files) or else above the current directory.
+pub fn find_upwards(rel: &str) -> Option<PathBuf> {
+    let starts = [std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)), std::env::current_dir().ok()];
+    starts.into_iter().flatten().find_map(|start| start.ancestors().find(|d| d.join(rel).is_file()).map(Path::to_path_buf))
+}
+
 /// Precision of a converted whisper.cpp model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,18 +74,7 @@ impl ModelDir {
         if let Some(dir) = std::env::var_os(MODELS_DIR_ENV) {
             return Ok(Self::new(dir));
         }
-        let starts = [
-            std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)),
-            std::env::current_dir().ok(),
-        ];
-        for start in starts.into_iter().flatten() {
-            for dir in start.ancestors() {
-                if dir.join("models/manifest.toml").is_file() {
-                    return Ok(Self::new(dir.join("models")));
-                }
-            }
-        }
-        Err(ModelDirError::NotFound)
+        find_upwards("models/manifest.toml").map(|dir| Self::new(dir.join("models"))).ok_or(ModelDirError::NotFound)
     }
 
     pub fn root(&self) -> &Path {
