@@ -6,6 +6,7 @@
 
 pub mod embed;
 pub mod grounding;
+pub mod http;
 pub mod intent;
 pub mod knowledge;
 pub mod llm;
@@ -14,6 +15,7 @@ pub mod policy;
 pub mod slots;
 pub mod store;
 pub mod tools;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 
@@ -42,10 +44,20 @@ impl Engine {
     /// Loads the tenant in `tenant` (knowledge, intents, hours, demo data in `db`) and the
     /// embedding model in `embeddings`.
     pub fn load(tenant: &Path, embeddings: &Path, db: &Path, config: manager::DialogueConfig) -> Result<Self, EngineError> {
+        let tools = Box::new(tools::LocalTools::open(tenant, db)?);
+        Self::with_tools(tenant, embeddings, tools, config)
+    }
+
+    /// As `load`, with the company's own tools (e.g. [`webhook::WebhookTools`]).
+    pub fn with_tools(
+        tenant: &Path,
+        embeddings: &Path,
+        tools: Box<dyn tools::Tools>,
+        config: manager::DialogueConfig,
+    ) -> Result<Self, EngineError> {
         let kb = knowledge::KnowledgeBase::load(tenant)?;
         let embedder = embed::Embedder::load(embeddings)?;
         let index = intent::IntentIndex::build(&kb, &embedder)?;
-        let tools = Box::new(tools::LocalTools::open(tenant, db)?);
         Ok(Self { tenant: tenant.to_path_buf(), kb, index, embedder, tools, config })
     }
 

@@ -7,6 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::http::{Endpoint, HttpError};
+
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
     #[error("LLM server URL {0:?} is not http://host:port[/path]")]
@@ -46,8 +48,7 @@ pub struct Completion {
 
 #[derive(Debug, Clone)]
 pub struct LlmClient {
-    host: String,
-    path: String,
+    endpoint: Endpoint,
     pub model: String,
     pub timeout: Duration,
 }
@@ -63,25 +64,23 @@ pub struct Options {
 impl LlmClient {
     /// `base_url` like `http://127.0.0.1:8091` or `http://ollama:11434/v1`.
     pub fn new(base_url: &str, model: &str) -> Result<Self, LlmError> {
-        let rest = base_url.strip_prefix("http://").ok_or_else(|| LlmError::Url(base_url.into()))?;
-        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, String::new()));
-        if host.is_empty() {
-            return Err(LlmError::Url(base_url.into()));
-        }
-        let path = path.trim_end_matches('/').trim_end_matches("/v1").to_string();
-        Ok(Self { host: host.to_string(), path, model: model.to_string(), timeout: Duration::from_secs(30) })
+        let mut endpoint = Endpoint::parse(base_url).map_err(|_| LlmError::Url(base_url.into()))?;
+        endpoint.base = endpoint.base.trim_end_matches("/v1").to_string();
+        Ok(Self { endpoint, model: model.to_string(), timeout: Duration::from_secs(30) })
     }
 
     fn connect(&self) -> Result<TcpStream, LlmError> {
-        let s = TcpStream::connect(&self.host).map_err(|source| LlmError::Connect { addr: self.host.clone(), source })?;
-        s.set_read_timeout(Some(self.timeout))?;
-        Ok(s)
+        self.endpoint.connect(self.timeout).map_err(|e| match e {
+            HttpError::Connect { addr, source } => LlmError::Connect { addr, source },
+            HttpError::Io(e) => LlmError::Io(e),
+            other => LlmError::Server(other.to_string()),
+        })
     }
 
     /// Whether the server answers its health check.
     pub fn healthy(&self) -> bool {
         let Ok(mut s) = self.connect() else { return false };
-        if write!(s, "GET {}/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.path, self.host).is_err() {
+        if write!(s, "GET {}/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.endpoint.base, self.endpoint.host).is_err() {
             return false;
         }
         let mut line = String::new();
@@ -106,7 +105,7 @@ impl LlmClient {
         write!(
             s,
             "POST {}/v1/chat/completions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.path, self.host, body.len()
+            self.endpoint.base, self.endpoint.host, body.len()
         )?;
         let mut r = BufReader::new(s);
         let mut status = String::new();
@@ -162,11 +161,11 @@ mod tests {
     #[test]
     fn base_urls() {
         let c = LlmClient::new("http://127.0.0.1:8091", "m").unwrap();
-        assert_eq!((c.host.as_str(), c.path.as_str()), ("127.0.0.1:8091", ""));
+        assert_eq!((c.endpoint.host.as_str(), c.endpoint.base.as_str()), ("127.0.0.1:8091", ""));
         let c = LlmClient::new("http://ollama:11434/v1", "m").unwrap();
-        assert_eq!((c.host.as_str(), c.path.as_str()), ("ollama:11434", ""));
+        assert_eq!((c.endpoint.host.as_str(), c.endpoint.base.as_str()), ("ollama:11434", ""));
         let c = LlmClient::new("http://gw:80/llm/v1/", "m").unwrap();
-        assert_eq!(c.path, "/llm");
+        assert_eq!(c.endpoint.base, "/llm");
         assert!(LlmClient::new("https://x", "m").is_err());
         assert!(LlmClient::new("http://", "m").is_err());
     }

@@ -16,6 +16,23 @@ pub struct Config {
     pub tts: TtsSection,
     pub dialogue: dialogue::manager::DialogueConfig,
     pub llm: crate::llm_worker::LlmSection,
+    pub tools: ToolsSection,
+}
+
+/// Where tool calls go: the demo SQLite store, or the company's systems through a webhook.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsSection {
+    /// "local" (demo data in SQLite) or "webhook".
+    pub backend: String,
+    /// The webhook's base URL (see dialogue::webhook for the contract).
+    pub url: Option<String>,
+}
+
+impl Default for ToolsSection {
+    fn default() -> Self {
+        Self { backend: "local".into(), url: None }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

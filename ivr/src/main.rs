@@ -616,8 +616,17 @@ fn tenant_dir(cfg: &Config) -> anyhow::Result<PathBuf> {
 
 fn load_engine(models: &ModelDir, cfg: &Config) -> anyhow::Result<dialogue::Engine> {
     let tenant = tenant_dir(cfg)?;
-    let db = dialogue::tools::default_db_path(&tenant);
-    Ok(dialogue::Engine::load(&tenant, &models.data().join("embeddings/all-MiniLM-L6-v2"), &db, cfg.dialogue.clone())?)
+    let embeddings = models.data().join("embeddings/all-MiniLM-L6-v2");
+    let tools: Box<dyn dialogue::tools::Tools> = match (cfg.tools.backend.as_str(), &cfg.tools.url) {
+        ("local", _) => Box::new(dialogue::tools::LocalTools::open(&tenant, &dialogue::tools::default_db_path(&tenant))?),
+        ("webhook", Some(url)) => {
+            let hours = dialogue::tools::Hours::load(&tenant.join("hours.toml"))?;
+            Box::new(dialogue::webhook::WebhookTools::new(url, hours)?)
+        }
+        ("webhook", None) => bail!("[tools] backend = \"webhook\" needs a url"),
+        (other, _) => bail!("[tools] backend {other:?}: use \"local\" or \"webhook\""),
+    };
+    Ok(dialogue::Engine::with_tools(&tenant, &embeddings, tools, cfg.dialogue.clone())?)
 }
 
 fn print_turn(turn: &dialogue::manager::Turn, ms: f64, json: bool) {
