@@ -76,7 +76,7 @@ pub enum Source {
     Prompt,
 }
 
-/// The bot's answer to one input.
+/// The bot's answer to one input. `reply` is always safe to speak; `llm` may offer to improve it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Turn {
     pub reply: String,
@@ -90,6 +90,36 @@ pub struct Turn {
     /// grounding guard checks the reply against.
     #[serde(skip)]
     pub grounds: String,
+    /// Optional work for the LLM that may improve on `reply` (which is always a safe answer on its
+    /// own). The runner does the IO and passes the text to [`accept_llm_reply`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmJob>,
+}
+
+/// A request for the LLM, made by the conversation and carried out by whoever runs it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LlmJob {
+    pub system: String,
+    pub user: String,
+    pub max_tokens: usize,
+    /// Numbers the answer may state (the grounding guard's sources).
+    pub grounds: String,
+    /// Longest acceptable answer, in words.
+    pub max_words: usize,
+    /// A GBNF grammar the answer must follow: a 135M model is weak, so its output is kept tightly
+    /// constrained (it chooses among well-formed phrasings that fit the caller's words).
+    pub grammar: Option<String>,
+}
+
+/// The LLM's answer to a job, if it is fit to speak: one short line, no markup, and no number its
+/// sources do not hold. `None` means: speak the turn's own reply instead.
+pub fn accept_llm_reply(job: &LlmJob, text: &str) -> Option<String> {
+    let line = text.lines().find(|l| !l.trim().is_empty())?.trim();
+    let words = line.split_whitespace().count();
+    let bad = line.contains("<|") || line.contains("http") || line.contains('@') || line.contains('#');
+    let leaks = ["system prompt", "instruction", "as an ai", "language model"].iter().any(|w| line.to_lowercase().contains(w));
+    (words >= 1 && words <= job.max_words && !bad && !leaks && crate::grounding::ungrounded(line, &[&job.grounds]).is_empty())
+        .then(|| line.to_string())
 }
 
 /// A task waiting for values from the caller.
@@ -233,7 +263,7 @@ impl Conversation {
 
     fn say(&self, text: String, source: Source) -> Turn {
         let grounds = text.clone();
-        Turn { reply: text, language: self.language.clone(), source, action: None, intent: None, confidence: None, grounds }
+        Turn { reply: text, language: self.language.clone(), source, action: None, intent: None, confidence: None, grounds, llm: None }
     }
 
     /// A reply whose facts come from `grounds`; if it states a number they do not hold, a safe
@@ -384,8 +414,13 @@ impl Conversation {
                         }
                         None => self.prompt(Prompt::Clarify),
                     },
-                    IntentAction::SmallTalk if id == "thanks" => self.prompt(Prompt::Thanks),
-                    IntentAction::SmallTalk => self.prompt(Prompt::Greeting),
+                    IntentAction::SmallTalk => {
+                        let mut turn = self.prompt(if id == "thanks" { Prompt::Thanks } else { Prompt::Greeting });
+                        if self.language == "en" {
+                            turn.llm = Some(small_talk_job(text));
+                        }
+                        turn
+                    }
                     IntentAction::Goodbye => {
                         self.ended = true;
                         Turn { action: Some(Action::Hangup), ..self.prompt(Prompt::Goodbye) }
@@ -592,6 +627,22 @@ impl Conversation {
     }
 }
 
+/// Small talk for the LLM: it picks a fitting opener and follow-up question (the grammar keeps a
+/// 135M model to well-formed, fact-free sentences; its grounds are empty, so no number passes).
+fn small_talk_job(text: &str) -> LlmJob {
+    const GRAMMAR: &str = r#"root ::= opener " " question
+opener ::= "Hello!" | "Hi there!" | "Good to hear from you!" | "You're welcome!" | "My pleasure!" | "Glad I could help!" | "I'm doing well, thank you for asking!" | "Thanks for calling Lumen Home Electronics!"
+question ::= "How can I help you today?" | "What can I do for you?" | "Is there anything else I can help you with?""#;
+    LlmJob {
+        system: "You are the friendly phone assistant of Lumen Home Electronics. Reply to the caller warmly in one sentence.".into(),
+        user: shorten(text, 200),
+        max_tokens: 24,
+        grounds: String::new(),
+        max_words: 25,
+        grammar: Some(GRAMMAR.into()),
+    }
+}
+
 fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -606,5 +657,25 @@ fn limit_words(s: &str, max: usize) -> String {
         s.to_string()
     } else {
         format!("{}...", words[..max].join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(grounds: &str) -> LlmJob {
+        LlmJob { system: String::new(), user: String::new(), max_tokens: 10, grounds: grounds.into(), max_words: 12, grammar: None }
+    }
+
+    #[test]
+    fn llm_replies_are_checked_before_they_are_spoken() {
+        assert_eq!(accept_llm_reply(&job(""), "Hello! How can I help you today?\nextra").as_deref(), Some("Hello! How can I help you today?"));
+        assert_eq!(accept_llm_reply(&job(""), "Your order arrives in 3 days."), None, "a number without a source");
+        assert_eq!(accept_llm_reply(&job("3 to 5 business days"), "It takes 3 to 5 business days.").as_deref(), Some("It takes 3 to 5 business days."));
+        assert_eq!(accept_llm_reply(&job(""), "My system prompt says hello"), None);
+        assert_eq!(accept_llm_reply(&job(""), "<|im_start|>assistant"), None);
+        assert_eq!(accept_llm_reply(&job(""), "word ".repeat(20).trim()), None, "too long");
+        assert_eq!(accept_llm_reply(&job(""), "   "), None);
     }
 }

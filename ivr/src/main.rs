@@ -96,6 +96,9 @@ enum Command {
     Chat {
         #[arg(long)]
         caller: Option<String>,
+        /// Let the local LLM word small talk (starts the ivr-llm worker).
+        #[arg(long)]
+        llm: bool,
         #[arg(long)]
         json: bool,
     },
@@ -240,7 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Say { text, output, rate, language, json } => say(&models, &cfg, &text, &output, rate, &language, json),
         Command::Vad { file, json } => vad_cmd(&models, &cfg, &file, json),
         Command::Ask { text, caller, language, json } => ask(&models, &cfg, &text, caller.as_deref(), &language, json),
-        Command::Chat { caller, json } => chat(&models, &cfg, caller, json),
+        Command::Chat { caller, llm, json } => chat(&models, &cfg, caller, llm, json),
         Command::Wer { fixtures, hyp, only, model, precision, json } => {
             let mut stt = cfg.stt.clone();
             stt.model = model.unwrap_or(stt.model);
@@ -654,6 +657,37 @@ fn ask(models: &ModelDir, cfg: &Config, text: &str, caller: Option<&str>, langua
     Ok(ExitCode::SUCCESS)
 }
 
+/// The LLM worker for commands that use it: the embedded one started here, or the configured server.
+struct LlmHandle {
+    client: dialogue::llm::LlmClient,
+    _supervisor: Option<llm_worker::Supervisor>,
+}
+
+fn start_llm(models: &ModelDir, cfg: &Config) -> anyhow::Result<LlmHandle> {
+    if cfg.llm.backend == "embedded" {
+        let sup = llm_worker::Supervisor::start(&cfg.llm, &models.data().join("llm/SmolLM2-135M-Instruct.Q4_1.gguf"))?;
+        Ok(LlmHandle { client: sup.client.clone(), _supervisor: Some(sup) })
+    } else {
+        Ok(LlmHandle { client: dialogue::llm::LlmClient::new(&cfg.llm.url, &cfg.llm.model)?, _supervisor: None })
+    }
+}
+
+/// Runs a turn's LLM job, if any, and keeps the LLM's words only if the guard accepts them.
+fn improve_with_llm(mut turn: dialogue::manager::Turn, client: Option<&dialogue::llm::LlmClient>) -> dialogue::manager::Turn {
+    use dialogue::llm::{ChatMessage, Options};
+    let (Some(job), Some(client)) = (turn.llm.take(), client) else { return turn };
+    let messages = [ChatMessage::new("system", &job.system), ChatMessage::new("user", &job.user)];
+    let opts = Options { max_tokens: job.max_tokens, stop: vec!["\n".into()], grammar: job.grammar.clone() };
+    match client.chat(&messages, &opts, |_| {}) {
+        Ok(c) => match dialogue::manager::accept_llm_reply(&job, &c.text) {
+            Some(text) => turn.reply = text,
+            None => tracing::info!(text = %c.text, "LLM reply refused by the guard; speaking the fixed reply"),
+        },
+        Err(e) => tracing::warn!("LLM unavailable ({e}); speaking the fixed reply"),
+    }
+    turn
+}
+
 fn jiff_now() -> jiff::Timestamp {
     jiff::Timestamp::now()
 }
@@ -661,9 +695,10 @@ fn jiff_now() -> jiff::Timestamp {
 /// A text conversation over the same dialogue manager a call uses. Lines are the caller's words;
 /// `/dtmf 41234567#` presses keys, `/caller +4930111222` sets the calling number (new call),
 /// `/quit` ends.
-fn chat(models: &ModelDir, cfg: &Config, caller: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+fn chat(models: &ModelDir, cfg: &Config, caller: Option<String>, llm: bool, json: bool) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
     let mut engine = load_engine(models, cfg)?;
+    let llm = if llm { Some(start_llm(models, cfg)?) } else { None };
     let mut caller = caller;
     let mut conversation = dialogue::manager::Conversation::new(caller.as_deref());
     eprintln!("ivr chat: type what a caller says; /dtmf DIGITS to key, /caller NUMBER for a new call, /quit to stop");
@@ -693,6 +728,7 @@ fn chat(models: &ModelDir, cfg: &Config, caller: Option<String>, json: bool) -> 
         } else {
             vec![conversation.handle(dialogue::manager::Input::Speech { text: line, language: "" }, jiff_now(), &engine.brain())]
         };
+        let turns: Vec<_> = turns.into_iter().map(|t| improve_with_llm(t, llm.as_ref().map(|l| &l.client))).collect();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         for turn in turns.iter().filter(|t| !t.reply.is_empty() || t.action.is_some()) {
             print_turn(turn, ms, json);
