@@ -85,9 +85,31 @@ pub fn edit_distance(reference: &[String], hypothesis: &[String]) -> usize {
     prev[hypothesis.len()]
 }
 
+/// Joins neighbouring words of `words` that the other side writes as one ("call back" against
+/// "callback"), so a spelling choice is not counted as two errors.
+fn join_compounds(words: Vec<String>, other: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        if let Some(next) = words.get(i + 1) {
+            let joined = format!("{}{next}", words[i]);
+            if other.contains(&joined) && !other.contains(&words[i]) {
+                out.push(joined);
+                i += 2;
+                continue;
+            }
+        }
+        out.push(words[i].clone());
+        i += 1;
+    }
+    out
+}
+
 /// Errors and reference length of one pair of texts.
 pub fn score(reference: &str, hypothesis: &str) -> (usize, usize) {
     let (r, h) = (normalize(reference), normalize(hypothesis));
+    let h = join_compounds(h, &r);
+    let r = join_compounds(r, &h);
     (edit_distance(&r, &h), r.len())
 }
 
@@ -111,5 +133,7 @@ mod tests {
         assert_eq!(score("ten of clubs", "ten clubs"), (1, 3));
         assert_eq!(score("ten of clubs", "the ten of clubs now"), (2, 3));
         assert_eq!(score("", "noise"), (1, 0));
+        assert_eq!(score("would you like a callback", "would you like a call back"), (0, 5));
+        assert_eq!(score("please call back later", "please callback later"), (0, 3));
     }
 }
