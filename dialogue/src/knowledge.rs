@@ -125,15 +125,10 @@ impl KnowledgeBase {
             intent: Vec<RawIntent>,
         }
         let mut kb = KnowledgeBase::default();
-        let kdir = dir.join("knowledge");
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&kdir)
-            .map_err(|source| KnowledgeError::Read { path: kdir.clone(), source })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
+        let listed = Self::list_files(dir).map_err(|source| KnowledgeError::Read { path: dir.join("knowledge"), source })?;
+        let ipath = dir.join("intents.toml");
         let mut seen = BTreeMap::new();
-        for path in &paths {
+        for (path, _) in listed.iter().filter(|(p, _)| *p != ipath) {
             let file: EntriesFile = parse(path, &read(path)?)?;
             for mut e in file.entry {
                 let invalid = |message: String| KnowledgeError::Invalid { path: path.clone(), message };
@@ -146,9 +141,7 @@ impl KnowledgeBase {
                 e.source = path.clone();
                 kb.entries.push(e);
             }
-            kb.files.push((path.clone(), modified(path)));
         }
-        let ipath = dir.join("intents.toml");
         let file: IntentsFile = parse(&ipath, &read(&ipath)?)?;
         for raw in file.intent {
             let invalid = |message: String| KnowledgeError::Invalid { path: ipath.clone(), message };
@@ -162,7 +155,7 @@ impl KnowledgeBase {
             }
             kb.intents.push(Intent { id: raw.id, action, examples: raw.examples, translations: raw.translations });
         }
-        kb.files.push((ipath.clone(), modified(&ipath)));
+        kb.files = listed;
         Ok(kb)
     }
 
@@ -175,6 +168,7 @@ impl KnowledgeBase {
         now.len() != self.files.len() || now.iter().zip(&self.files).any(|(a, b)| a != b)
     }
 
+    /// The knowledge files (sorted) and `intents.toml`, with their modification times.
     fn list_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, Option<std::time::SystemTime>)>> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir.join("knowledge"))?
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -15,7 +15,7 @@ use crate::intent::{IntentIndex, Target};
 use crate::knowledge::{Action as IntentAction, KnowledgeBase};
 use crate::policy::{self, Priority, Sentiment, TransferReason};
 use crate::slots;
-use crate::tools::{OrderNumber, Postcode, ToolCall, ToolError, Tools, VerifiedCustomer};
+use crate::tools::{OrderNumber, Postcode, ToolCall, ToolError, Tools, Verification, VerifiedCustomer};
 
 /// Tunable behaviour.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -300,7 +300,7 @@ impl Conversation {
 
     fn on_dtmf(&mut self, d: char, brain: &Brain<'_>) -> Turn {
         match d {
-            '0' if self.keyed.is_empty() => self.transfer(TransferReason::CallerRequest, brain),
+            '0' if self.keyed.is_empty() => self.transfer(TransferReason::CallerRequest),
             '#' => {
                 let keyed = std::mem::take(&mut self.keyed);
                 self.on_value(&keyed, true, brain)
@@ -328,19 +328,19 @@ impl Conversation {
             self.sentiment = mood;
         }
         if policy::asks_for_human(text) {
-            return self.transfer(TransferReason::CallerRequest, brain);
+            return self.transfer(TransferReason::CallerRequest);
         }
         if mood == Sentiment::Angry {
-            return self.transfer(TransferReason::Anger, brain);
+            return self.transfer(TransferReason::Anger);
         }
         if let Some(reason) = policy::delivery_problem(text) {
             self.goal.get_or_insert_with(|| reason.describe().to_string());
-            return self.transfer(reason, brain);
+            return self.transfer(reason);
         }
         // 2. An answer to a question the bot asked.
         if self.waiting == Waiting::OfferHuman {
             if policy::is_yes(text) && !policy::is_no(text) {
-                return self.transfer(TransferReason::LowConfidence, brain);
+                return self.transfer(TransferReason::LowConfidence);
             }
             self.waiting = Waiting::Nothing;
             if policy::is_no(text) && text.split_whitespace().count() <= 3 {
@@ -360,7 +360,7 @@ impl Conversation {
         // 3. The classifier.
         let classification = match brain.index.classify_text(text, brain.embedder) {
             Ok(Some(c)) => c,
-            Ok(None) | Err(_) => return self.transfer(TransferReason::StageFailure, brain),
+            Ok(None) | Err(_) => return self.transfer(TransferReason::StageFailure),
         };
         let mut turn = if classification.confidence < brain.config.confidence_threshold {
             self.misses += 1;
@@ -395,7 +395,7 @@ impl Conversation {
                     IntentAction::Transfer(reason) => {
                         self.goal.get_or_insert_with(|| id.replace('_', " "));
                         let reason = TransferReason::parse(reason).unwrap_or(TransferReason::CallerRequest);
-                        self.transfer(reason, brain)
+                        self.transfer(reason)
                     }
                     IntentAction::Tool(name) if name == "open_now" => {
                         self.tried.push("checked opening hours".into());
@@ -493,7 +493,7 @@ impl Conversation {
         self.failed_attempts += 1;
         if self.failed_attempts > brain.config.max_verification_attempts {
             self.tried.push("order number, postcode or PIN did not match".into());
-            return self.transfer(TransferReason::VerificationFailed, brain);
+            return self.transfer(TransferReason::VerificationFailed);
         }
         self.prompt(prompt_key)
     }
@@ -554,7 +554,7 @@ impl Conversation {
                 self.tried.push(format!("{tool}: {}", result.say));
                 let mut turn = self.grounded(result.say, Source::Tool(tool), result.data.to_string());
                 if result.data["eligible"] == true {
-                    turn.action = Some(self.transfer(TransferReason::NeedsAgentAction, brain).action.expect("transfer"));
+                    turn.action = Some(self.transfer(TransferReason::NeedsAgentAction).action.expect("transfer"));
                 }
                 turn
             }
@@ -564,26 +564,26 @@ impl Conversation {
                 self.waiting = Waiting::OrderNumber;
                 self.failed(Prompt::NoMatch, brain)
             }
-            Err(_) => self.transfer(TransferReason::StageFailure, brain),
+            Err(_) => self.transfer(TransferReason::StageFailure),
         }
     }
 
     /// Hands the call to a person, with a summary for the agent and words for the caller.
-    fn transfer(&mut self, reason: TransferReason, brain: &Brain<'_>) -> Turn {
+    fn transfer(&mut self, reason: TransferReason) -> Turn {
         self.ended = true;
         let priority = if matches!(reason, TransferReason::Anger) || self.sentiment == Sentiment::Angry {
             Priority::High
         } else {
             Priority::Normal
         };
-        let summary = self.handoff(reason, brain);
+        let summary = self.handoff(reason);
         Turn { action: Some(Action::Transfer { reason, priority, summary: summary.clone() }), ..self.say(summary.spoken, Source::Prompt) }
     }
 
-    fn handoff(&self, reason: TransferReason, brain: &Brain<'_>) -> Handoff {
-        let customer = self.verified.as_ref().and_then(|v| match brain.tools.customer_by_caller_id(self.caller_id.as_deref().unwrap_or("")) {
-            Ok(Some(c)) if c.id == v.id => Some(format!("{} (verified by caller ID)", v.id)),
-            _ => Some(format!("{} (verified by PIN)", v.id)),
+    fn handoff(&self, reason: TransferReason) -> Handoff {
+        let customer = self.verified.as_ref().map(|v| match v.how {
+            Verification::CallerId => format!("{} (verified by caller ID)", v.id),
+            Verification::KeypadPin => format!("{} (verified by PIN)", v.id),
         });
         let goal = self.goal.clone().unwrap_or_else(|| reason.describe().to_string());
         let mut data = Vec::new();

@@ -95,7 +95,7 @@ impl SpeechSegmenter {
             State::Silence => {
                 if voiced {
                     self.state = State::Onset { start, last_voiced: end };
-                    return self.confirm(end);
+                    return self.confirm();
                 }
                 None
             }
@@ -107,7 +107,7 @@ impl SpeechSegmenter {
                 if !silent {
                     self.state = State::Onset { start: s, last_voiced: end };
                 }
-                self.confirm(end)
+                self.confirm()
             }
             State::Speech { start: s, silent_since } => {
                 if !silent {
@@ -125,11 +125,11 @@ impl SpeechSegmenter {
         }
     }
 
-    fn confirm(&mut self, now: Duration) -> Option<VadEvent> {
+    /// Onset long enough: speech starts.
+    fn confirm(&mut self) -> Option<VadEvent> {
         if let State::Onset { start, last_voiced } = self.state {
             if last_voiced.saturating_sub(start) >= Self::ms(self.cfg.min_speech_ms) {
                 self.state = State::Speech { start, silent_since: None };
-                let _ = now;
                 return Some(VadEvent::SpeechStart { at: start.saturating_sub(Self::ms(self.cfg.pad_ms)) });
             }
         }
@@ -253,8 +253,8 @@ impl Vad {
         let mut events = Vec::new();
         let chunk_time = Duration::from_secs_f64(CHUNK as f64 / VAD_RATE as f64);
         while self.pending.len() >= CHUNK {
-            let chunk: Vec<f32> = self.pending.drain(..CHUNK).collect();
-            let prob = self.silero.probability(&chunk)?;
+            let prob = self.silero.probability(&self.pending[..CHUNK])?;
+            self.pending.drain(..CHUNK);
             self.last_prob = prob;
             let start = self.pending_start;
             self.pending_start += chunk_time;

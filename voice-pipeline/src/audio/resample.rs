@@ -69,10 +69,6 @@ impl Resampler {
         Self { from, to, step, table, history: vec![0.0; HALF_TAPS], pos: 0.0, total_in: 0, total_out: 0 }
     }
 
-    pub fn rates(&self) -> (u32, u32) {
-        (self.from, self.to)
-    }
-
     /// Converts the next block of input; returns what output it completes.
     pub fn process(&mut self, input: &[f32]) -> Vec<f32> {
         if self.from == self.to {
