@@ -59,6 +59,21 @@ fn cjk_grams(text: &str) -> std::collections::HashSet<String> {
     grams
 }
 
+/// The words without long digit runs. What the caller asks does not depend on which order number
+/// they give, but the embedding does: "where is my order 45678901" sat nearer "what does an order
+/// number look like" than "where is my order". The values are read by the slot filler instead.
+fn without_values(text: &str) -> String {
+    let kept: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| w.chars().filter(char::is_ascii_digit).count() < 4 || w.chars().any(char::is_alphabetic))
+        .collect();
+    if kept.is_empty() {
+        text.to_string()
+    } else {
+        kept.join(" ")
+    }
+}
+
 impl IntentIndex {
     /// Embeds every example (all languages) of the knowledge base.
     pub fn build(kb: &KnowledgeBase, embedder: &Embedder) -> Result<Self, EmbedError> {
@@ -80,7 +95,8 @@ impl IntentIndex {
         let cjk_examples = labelled.iter().filter(|(_, x)| is_cjk(x)).map(|(t, x)| (t.clone(), cjk_grams(x))).collect();
         let mut examples = Vec::with_capacity(labelled.len());
         for chunk in labelled.chunks(32) {
-            let texts: Vec<&str> = chunk.iter().map(|(_, x)| *x).collect();
+            let texts: Vec<String> = chunk.iter().map(|(_, x)| without_values(x)).collect();
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
             let vecs = embedder.embed(&texts)?;
             examples.extend(chunk.iter().map(|(t, _)| t.clone()).zip(vecs));
         }
@@ -101,7 +117,7 @@ impl IntentIndex {
                 0.7 * s + 0.3 * m
             }));
         }
-        Ok(self.classify(&embedder.embed_one(text)?))
+        Ok(self.classify(&embedder.embed_one(&without_values(text))?))
     }
 
     pub fn len(&self) -> usize {

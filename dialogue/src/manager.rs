@@ -27,12 +27,29 @@ pub struct DialogueConfig {
     pub max_input_chars: usize,
     /// Wrong order/postcode/PIN attempts before a person takes over.
     pub max_verification_attempts: u32,
+    /// How much the LLM may write; see [`LlmStyle`].
+    pub llm_style: LlmStyle,
 }
 
 impl Default for DialogueConfig {
     fn default() -> Self {
-        Self { confidence_threshold: 0.55, max_input_chars: 1000, max_verification_attempts: 2 }
+        Self { confidence_threshold: 0.55, max_input_chars: 1000, max_verification_attempts: 2, llm_style: LlmStyle::Constrained }
     }
+}
+
+/// How much of a reply the LLM writes.
+///
+/// The embedded SmolLM2-135M cannot be trusted with free text: asked to restate "order 41234567,
+/// shipped, arrives 14 March" it answered "The phone is a phone."; asked for a handoff note it
+/// invented goals. So by default it only chooses the framing of a fixed, grounded sentence under a
+/// grammar, and handoff notes are built from the conversation's own facts. A company that points
+/// `[llm]` at a bigger model (vLLM, Ollama, llama-server) can let it phrase tool results and write the
+/// agent's note freely; the guard still refuses any text that drops a fact or adds a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmStyle {
+    Constrained,
+    Free,
 }
 
 /// What the conversation needs from the rest of the system.
@@ -90,15 +107,44 @@ pub struct Turn {
     /// grounding guard checks the reply against.
     #[serde(skip)]
     pub grounds: String,
-    /// Optional work for the LLM that may improve on `reply` (which is always a safe answer on its
-    /// own). The runner does the IO and passes the text to [`accept_llm_reply`].
+    /// Optional work for the LLM that may improve on `reply` or on the handoff note (both are safe
+    /// on their own). The runner does the IO and passes the LLM's text to [`Turn::apply_llm`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmJob>,
+    /// True when the LLM's words replaced the fixed ones (in the reply or the handoff note).
+    pub llm_worded: bool,
+}
+
+impl Turn {
+    /// Takes the LLM's answer to this turn's job if the guard accepts it; returns whether it did.
+    pub fn apply_llm(&mut self, job: &LlmJob, text: &str) -> bool {
+        let Some(text) = accept_llm_reply(job, text) else { return false };
+        match job.purpose {
+            LlmPurpose::Reply => self.reply = text,
+            LlmPurpose::HandoffNote => match &mut self.action {
+                Some(Action::Transfer { summary, .. }) => summary.screen = text,
+                _ => return false,
+            },
+        }
+        self.llm_worded = true;
+        true
+    }
+}
+
+/// What an LLM job's text is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmPurpose {
+    /// The words spoken to the caller.
+    Reply,
+    /// The note on the agent's screen at a transfer.
+    HandoffNote,
 }
 
 /// A request for the LLM, made by the conversation and carried out by whoever runs it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LlmJob {
+    pub purpose: LlmPurpose,
     pub system: String,
     pub user: String,
     pub max_tokens: usize,
@@ -109,17 +155,61 @@ pub struct LlmJob {
     /// A GBNF grammar the answer must follow: a 135M model is weak, so its output is kept tightly
     /// constrained (it chooses among well-formed phrasings that fit the caller's words).
     pub grammar: Option<String>,
+    /// Values the answer must contain word for word (order numbers, amounts, dates): a phrasing
+    /// that drops a fact is worse than the fixed sentence.
+    pub must_mention: Vec<String>,
+    /// Fixed words spoken right after the LLM's (a grounded tool sentence the LLM only introduces).
+    pub then_say: String,
+    /// A sentence the answer must restate: it has to keep most of its content words and its
+    /// negation ("is closed" must not become "is open", nor "can" become "cannot").
+    pub paraphrase_of: Option<String>,
 }
 
-/// The LLM's answer to a job, if it is fit to speak: one short line, no markup, and no number its
-/// sources do not hold. `None` means: speak the turn's own reply instead.
+/// The LLM's answer to a job, if it is fit to use: one short line, no markup, every required value
+/// and no number its sources do not hold. `None` means: keep the fixed words.
 pub fn accept_llm_reply(job: &LlmJob, text: &str) -> Option<String> {
     let line = text.lines().find(|l| !l.trim().is_empty())?.trim();
+    let joined;
+    let line = if job.then_say.is_empty() {
+        line
+    } else {
+        joined = format!("{line} {}", job.then_say);
+        joined.as_str()
+    };
     let words = line.split_whitespace().count();
     let bad = line.contains("<|") || line.contains("http") || line.contains('@') || line.contains('#');
-    let leaks = ["system prompt", "instruction", "as an ai", "language model"].iter().any(|w| line.to_lowercase().contains(w));
-    (words >= 1 && words <= job.max_words && !bad && !leaks && crate::grounding::ungrounded(line, &[&job.grounds]).is_empty())
-        .then(|| line.to_string())
+    let lower = line.to_lowercase();
+    let leaks = ["system prompt", "instruction", "as an ai", "language model"].iter().any(|w| lower.contains(w));
+    let complete = job.must_mention.iter().all(|v| lower.contains(&v.to_lowercase()));
+    let faithful = job.paraphrase_of.as_deref().is_none_or(|original| restates(line, original));
+    (words >= 1
+        && words <= job.max_words
+        && !bad
+        && !leaks
+        && complete
+        && faithful
+        && crate::grounding::ungrounded(line, &[&job.grounds]).is_empty())
+    .then(|| line.to_string())
+}
+
+/// Whether `text` plausibly says what `original` says: at least 60% of the original's content
+/// words are kept, and both are negative or both are not. Cheap and strict; a good paraphrase by a
+/// capable model passes, a fluent answer about something else does not.
+fn restates(text: &str, original: &str) -> bool {
+    fn words(s: &str) -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+    fn negative(words: &[String]) -> bool {
+        words.iter().any(|w| matches!(w.as_str(), "not" | "no" | "never" | "cannot" | "closed" | "unable") || w.ends_with("n't"))
+    }
+    const STOP: &[&str] = &["your", "you", "the", "and", "that", "this", "with", "have", "will", "from", "are", "our", "for", "was", "been", "has"];
+    let (got, want) = (words(text), words(original));
+    let content: std::collections::BTreeSet<&String> = want.iter().filter(|w| w.len() >= 3 && !STOP.contains(&w.as_str())).collect();
+    let kept = content.iter().filter(|w| got.contains(w)).count();
+    negative(&got) == negative(&want) && (content.is_empty() || kept * 10 >= content.len() * 6)
 }
 
 /// A task waiting for values from the caller.
@@ -184,6 +274,9 @@ pub struct Conversation {
     sentiment: Sentiment,
     goal: Option<String>,
     tried: Vec<String>,
+    /// The caller's last few turns (for the LLM's handoff note).
+    heard: Vec<String>,
+    style: LlmStyle,
     ended: bool,
 }
 
@@ -253,6 +346,8 @@ impl Conversation {
             sentiment: Sentiment::Neutral,
             goal: None,
             tried: Vec::new(),
+            heard: Vec::new(),
+            style: LlmStyle::Constrained,
             ended: false,
         }
     }
@@ -263,7 +358,17 @@ impl Conversation {
 
     fn say(&self, text: String, source: Source) -> Turn {
         let grounds = text.clone();
-        Turn { reply: text, language: self.language.clone(), source, action: None, intent: None, confidence: None, grounds, llm: None }
+        Turn {
+            reply: text,
+            language: self.language.clone(),
+            source,
+            action: None,
+            intent: None,
+            confidence: None,
+            grounds,
+            llm: None,
+            llm_worded: false,
+        }
     }
 
     /// A reply whose facts come from `grounds`; if it states a number they do not hold, a safe
@@ -293,6 +398,11 @@ impl Conversation {
                     self.language = if language.starts_with("zh") { "zh".into() } else { "en".into() };
                 }
                 let text: String = text.chars().filter(|c| !c.is_control()).take(brain.config.max_input_chars).collect();
+                self.style = brain.config.llm_style;
+                if self.heard.len() == 6 {
+                    self.heard.remove(0);
+                }
+                self.heard.push(shorten(text.trim(), 200));
                 self.on_speech(text.trim(), now, brain)
             }
         }
@@ -400,7 +510,7 @@ impl Conversation {
                     IntentAction::Tool(name) if name == "open_now" => {
                         self.tried.push("checked opening hours".into());
                         match brain.tools.call(&ToolCall::OpenNow { at: now }) {
-                            Ok(r) => self.grounded(r.say, Source::Tool("open_now".into()), r.data.to_string()),
+                            Ok(r) => self.tool_reply(r, "open_now".into()),
                             Err(_) => self.prompt(Prompt::Backend),
                         }
                     }
@@ -552,8 +662,9 @@ impl Conversation {
                 self.task = None;
                 self.goal = None;
                 self.tried.push(format!("{tool}: {}", result.say));
-                let mut turn = self.grounded(result.say, Source::Tool(tool), result.data.to_string());
-                if result.data["eligible"] == true {
+                let eligible = result.data["eligible"] == true;
+                let mut turn = self.tool_reply(result, tool);
+                if eligible {
                     turn.action = Some(self.transfer(TransferReason::NeedsAgentAction).action.expect("transfer"));
                 }
                 turn
@@ -568,6 +679,18 @@ impl Conversation {
         }
     }
 
+    /// A tool's sentence, guarded, with a job for the LLM to word it (English only: the LLM's
+    /// phrasings are English).
+    fn tool_reply(&self, result: crate::tools::ToolResult, tool: String) -> Turn {
+        let mut turn = self.grounded(result.say.clone(), Source::Tool(tool), result.data.to_string());
+        // Only a sentence the guard passed is offered to the LLM, and then it is a source too.
+        if self.language == "en" && turn.reply == result.say {
+            let grounds = format!("{} {}", result.say, result.data);
+            turn.llm = Some(tool_phrasing_job(&result.say, self.heard.last().map_or("", String::as_str), &grounds, self.style));
+        }
+        turn
+    }
+
     /// Hands the call to a person, with a summary for the agent and words for the caller.
     fn transfer(&mut self, reason: TransferReason) -> Turn {
         self.ended = true;
@@ -577,7 +700,35 @@ impl Conversation {
             Priority::Normal
         };
         let summary = self.handoff(reason);
-        Turn { action: Some(Action::Transfer { reason, priority, summary: summary.clone() }), ..self.say(summary.spoken, Source::Prompt) }
+        let mut turn =
+            Turn { action: Some(Action::Transfer { reason, priority, summary: summary.clone() }), ..self.say(summary.spoken, Source::Prompt) };
+        if self.style == LlmStyle::Free {
+            turn.llm = Some(self.handoff_job(&summary.screen));
+        }
+        turn
+    }
+
+    /// The agent's note written by a capable LLM from the same facts as the fixed note, which it
+    /// must keep (order number, customer).
+    fn handoff_job(&self, screen: &str) -> LlmJob {
+        let heard = self.heard.join(" / ");
+        let mut must_mention: Vec<String> = self.order.iter().map(|o| o.as_str().to_string()).collect();
+        must_mention.extend(self.verified.iter().map(|v| v.id.clone()));
+        LlmJob {
+            purpose: LlmPurpose::HandoffNote,
+            system: "Write the note a support agent reads when taking over a phone call: the caller's goal, what was tried, \
+                     key data (name, order number, verified or not), the caller's mood and the suggested next step. \
+                     Plain prose, at most 60 words, facts only from the text given."
+                .into(),
+            user: format!("Facts: {screen}\nCaller said: {heard}"),
+            max_tokens: 100,
+            grounds: format!("{screen} {heard}"),
+            max_words: 60,
+            grammar: None,
+            must_mention,
+            then_say: String::new(),
+            paraphrase_of: None,
+        }
     }
 
     fn handoff(&self, reason: TransferReason) -> Handoff {
@@ -627,6 +778,50 @@ impl Conversation {
     }
 }
 
+/// Words for a tool's result. Constrained (the embedded 135M model): the LLM only picks an opening
+/// fitting the caller's words, and the tool's sentence follows verbatim, so it costs a handful of
+/// tokens and cannot change a fact. Free (a bigger model): it phrases the facts itself, and the guard
+/// refuses any wording that drops one of the sentence's numbers or adds one.
+fn tool_phrasing_job(say: &str, caller_said: &str, grounds: &str, style: LlmStyle) -> LlmJob {
+    const OPENERS: &str = r#"root ::= "I've checked that for you." | "Thanks for waiting." | "Here is what I found." | "Let me tell you what I see." | "Thank you, I have it here.""#;
+    let numbers: Vec<String> = say
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
+        .map(|w| w.trim_end_matches(['.', ':', '!', '?']))
+        .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+        .map(str::to_string)
+        .collect();
+    let base = LlmJob {
+        purpose: LlmPurpose::Reply,
+        system: String::new(),
+        user: String::new(),
+        max_tokens: 12,
+        grounds: grounds.to_string(),
+        max_words: say.split_whitespace().count() + 12,
+        grammar: None,
+        must_mention: numbers,
+        then_say: String::new(),
+        paraphrase_of: None,
+    };
+    match style {
+        LlmStyle::Constrained => LlmJob {
+            system: "You are a friendly phone assistant. Choose how to introduce the answer to the caller.".into(),
+            user: shorten(caller_said, 200),
+            grammar: Some(OPENERS.into()),
+            then_say: say.to_string(),
+            ..base
+        },
+        LlmStyle::Free => LlmJob {
+            system: "You are the phone assistant of an electronics shop. Tell the caller the facts below in one or two short, \
+                     friendly sentences. Keep every number, date and name exactly as given; add nothing."
+                .into(),
+            user: format!("Caller said: {}\nFacts: {say}", shorten(caller_said, 200)),
+            max_tokens: 80,
+            paraphrase_of: Some(say.to_string()),
+            ..base
+        },
+    }
+}
+
 /// Small talk for the LLM: it picks a fitting opener and follow-up question (the grammar keeps a
 /// 135M model to well-formed, fact-free sentences; its grounds are empty, so no number passes).
 fn small_talk_job(text: &str) -> LlmJob {
@@ -634,6 +829,10 @@ fn small_talk_job(text: &str) -> LlmJob {
 opener ::= "Hello!" | "Hi there!" | "Good to hear from you!" | "You're welcome!" | "My pleasure!" | "Glad I could help!" | "I'm doing well, thank you for asking!" | "Thanks for calling Lumen Home Electronics!"
 question ::= "How can I help you today?" | "What can I do for you?" | "Is there anything else I can help you with?""#;
     LlmJob {
+        purpose: LlmPurpose::Reply,
+        must_mention: Vec::new(),
+        then_say: String::new(),
+        paraphrase_of: None,
         system: "You are the friendly phone assistant of Lumen Home Electronics. Reply to the caller warmly in one sentence.".into(),
         user: shorten(text, 200),
         max_tokens: 24,
@@ -665,7 +864,18 @@ mod tests {
     use super::*;
 
     fn job(grounds: &str) -> LlmJob {
-        LlmJob { system: String::new(), user: String::new(), max_tokens: 10, grounds: grounds.into(), max_words: 12, grammar: None }
+        LlmJob {
+            purpose: LlmPurpose::Reply,
+            system: String::new(),
+            user: String::new(),
+            max_tokens: 10,
+            grounds: grounds.into(),
+            max_words: 12,
+            grammar: None,
+            must_mention: Vec::new(),
+            then_say: String::new(),
+            paraphrase_of: None,
+        }
     }
 
     #[test]
@@ -677,5 +887,45 @@ mod tests {
         assert_eq!(accept_llm_reply(&job(""), "<|im_start|>assistant"), None);
         assert_eq!(accept_llm_reply(&job(""), "word ".repeat(20).trim()), None, "too long");
         assert_eq!(accept_llm_reply(&job(""), "   "), None);
+    }
+
+    #[test]
+    fn a_tool_sentence_keeps_its_facts_whoever_words_it() {
+        let say = "Order 41234567 was shipped with DHL on November 19 and should arrive on November 26.";
+        let grounds = format!("{say} {{\"number\":\"41234567\"}}");
+        // Constrained: the LLM's opening, then the sentence itself.
+        let j = tool_phrasing_job(say, "where is my order", &grounds, LlmStyle::Constrained);
+        assert!(j.grammar.is_some());
+        assert_eq!(accept_llm_reply(&j, "Thanks for waiting.").as_deref(), Some(format!("Thanks for waiting. {say}").as_str()));
+        // Free: a paraphrase must keep every number and most words, and add nothing.
+        let j = tool_phrasing_job(say, "where is my order", &grounds, LlmStyle::Free);
+        assert_eq!(j.must_mention, ["41234567", "19", "26"]);
+        let good = "Good news: order 41234567 was shipped with DHL on November 19, and it should arrive on November 26.";
+        assert_eq!(accept_llm_reply(&j, good).as_deref(), Some(good));
+        assert_eq!(accept_llm_reply(&j, "Your order 41234567 was shipped with DHL on November 19."), None, "drops the arrival date");
+        assert_eq!(accept_llm_reply(&j, "Order 41234567 shipped November 19, arriving November 27 or 26."), None, "adds a date");
+        assert_eq!(accept_llm_reply(&j, "I'm sorry for your loss 41234567 19 26."), None, "says something else");
+        let closed = "The hotline is closed right now. Our stores are closed at the moment.";
+        let j = tool_phrasing_job(closed, "are you open", closed, LlmStyle::Free);
+        assert!(accept_llm_reply(&j, "Sorry, our hotline and our stores are closed at the moment, right now.").is_some());
+        assert_eq!(accept_llm_reply(&j, "Yes, the hotline and stores are open right now at the moment."), None, "flips the answer");
+        assert_eq!(accept_llm_reply(&j, "I'm sorry for your loss, but I'm unable to access your location."), None);
+    }
+
+    #[test]
+    fn the_llm_note_replaces_the_fixed_one_only_on_a_transfer() {
+        let job = LlmJob { purpose: LlmPurpose::HandoffNote, max_words: 60, must_mention: vec!["41234567".into()], grounds: "order 41234567".into(), ..job("") };
+        let mut conv = Conversation::new(None);
+        conv.order = OrderNumber::parse("41234567");
+        let mut turn = conv.transfer(TransferReason::DamagedDelivery);
+        let fixed = turn.clone();
+        assert!(!turn.apply_llm(&job, "Caller wants help."), "the order number is missing");
+        assert!(turn.apply_llm(&job, "Order 41234567 arrived damaged; caller is calm; open a claim."));
+        let (Some(Action::Transfer { summary, .. }), Some(Action::Transfer { summary: old, .. })) = (&turn.action, &fixed.action) else { panic!() };
+        assert_eq!(summary.screen, "Order 41234567 arrived damaged; caller is calm; open a claim.");
+        assert_eq!(summary.spoken, old.spoken);
+        assert!(turn.llm_worded);
+        let mut answer = conv.say("Hello".into(), Source::Prompt);
+        assert!(!answer.apply_llm(&job, "Order 41234567 arrived damaged."), "no transfer, no note");
     }
 }

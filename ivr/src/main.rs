@@ -635,7 +635,7 @@ fn load_engine(models: &ModelDir, cfg: &Config) -> anyhow::Result<dialogue::Engi
 fn print_turn(turn: &dialogue::manager::Turn, ms: f64, json: bool) {
     if json {
         println!("{}", serde_json::json!({"intent": turn.intent, "confidence": turn.confidence, "reply": turn.reply,
-            "language": turn.language, "source": turn.source, "action": turn.action, "latency_ms": ms}));
+            "language": turn.language, "source": turn.source, "action": turn.action, "llm_worded": turn.llm_worded, "latency_ms": ms}));
         return;
     }
     if !turn.reply.is_empty() {
@@ -679,10 +679,11 @@ fn improve_with_llm(mut turn: dialogue::manager::Turn, client: Option<&dialogue:
     let messages = [ChatMessage::new("system", &job.system), ChatMessage::new("user", &job.user)];
     let opts = Options { max_tokens: job.max_tokens, stop: vec!["\n".into()], grammar: job.grammar.clone() };
     match client.chat(&messages, &opts, |_| {}) {
-        Ok(c) => match dialogue::manager::accept_llm_reply(&job, &c.text) {
-            Some(text) => turn.reply = text,
-            None => tracing::info!(text = %c.text, "LLM reply refused by the guard; speaking the fixed reply"),
-        },
+        Ok(c) => {
+            if !turn.apply_llm(&job, &c.text) {
+                tracing::info!(text = %c.text, purpose = ?job.purpose, "LLM text refused by the guard; keeping the fixed words");
+            }
+        }
         Err(e) => tracing::warn!("LLM unavailable ({e}); speaking the fixed reply"),
     }
     turn

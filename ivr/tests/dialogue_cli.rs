@@ -62,3 +62,75 @@ fn chat_with_the_local_llm_words_small_talk_within_its_grammar() {
     // Knowledge answers are spoken as written, not by the LLM.
     assert!(lines[1]["reply"].as_str().unwrap().starts_with("Standard delivery takes 3 to 5 business days."));
 }
+
+/// Runs `ivr chat --llm --json` with a config and the caller's lines; returns the JSON turns.
+fn chat_llm(config: &str, name: &str, caller: &str, lines: &str) -> Vec<serde_json::Value> {
+    let dir = tempdir(name);
+    std::fs::write(dir.join("ivr.toml"), config).unwrap();
+    let mut child = ivr()
+        .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "chat", "--llm", "--json", "--caller", caller])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// `[llm] backend = "openai"`: a company's own server. Here that server is ivr-llm started by the
+/// test itself (it speaks the same API as llama-server, vLLM or Ollama), so ivr must use it and not
+/// start one of its own; without it, ivr keeps speaking its fixed words.
+#[test]
+fn an_openai_compatible_server_words_tool_results_and_its_absence_is_survived() {
+    let port = 18593;
+    /// Stops the server even when an assertion fails.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let server = std::process::Command::new(std::path::Path::new(env!("CARGO_BIN_EXE_ivr")).with_file_name("ivr-llm"))
+        .args(["--model", models().data().join("llm/SmolLM2-135M-Instruct.Q4_1.gguf").to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--threads", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(server);
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "ivr-llm did not start");
+    let openai = format!("[llm]\nbackend = \"openai\"\nurl = \"http://127.0.0.1:{port}\"\n");
+    let call = "how many reward points do I have\nare you open now\nmy parcel arrived damaged\n";
+
+    // Constrained (the default): the LLM introduces the tool's sentence, which follows word for word.
+    let turns = chat_llm(&openai, "openai", "+4930111444", call);
+    let points = turns[0]["reply"].as_str().unwrap();
+    assert!(points.ends_with("You have 5300 Lumen Rewards points.") && points != "You have 5300 Lumen Rewards points.", "{points}");
+    assert_eq!(turns[0]["llm_worded"], true);
+    assert_eq!(turns[2]["action"]["reason"], "damaged_delivery");
+
+    // Free: whatever the small model writes is spoken only if it restates the facts; otherwise the
+    // fixed sentence is. Either way the numbers are right and the agent's note stays short.
+    let turns = chat_llm(&format!("{openai}[dialogue]\nllm_style = \"free\"\n"), "openai-free", "+4930111444", call);
+    let points = turns[0]["reply"].as_str().unwrap();
+    assert!(points.contains("5300") && !points.contains("I'm sorry"), "{points}");
+    let open = turns[1]["reply"].as_str().unwrap();
+    assert!(open.contains("closed") || open.contains("open"), "{open}");
+    let note = turns[2]["action"]["summary"]["screen"].as_str().unwrap();
+    assert!(note.split_whitespace().count() <= 60 && note.contains("C1003"), "{note}");
+
+    // The server gone: the same call, fixed words, no error.
+    drop(server);
+    let turns = chat_llm(&openai, "openai-gone", "+4930111444", call);
+    assert_eq!(turns[0]["reply"], "You have 5300 Lumen Rewards points.");
+    assert_eq!(turns[0]["llm_worded"], false);
+    assert_eq!(turns[2]["action"]["reason"], "damaged_delivery");
+}
