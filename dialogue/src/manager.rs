@@ -778,12 +778,45 @@ impl Conversation {
     }
 }
 
+/// How the LLM may introduce a tool's answer (constrained style).
+const OPENERS: &[&str] =
+    &["I've checked that for you.", "Thanks for waiting.", "Here is what I found.", "Let me tell you what I see.", "Thank you, I have it here."];
+
+/// Every fixed sentence the bot may say, as (language, text), so their audio can be rendered once
+/// at start-up: prompts, openings, handoff words and knowledge answers.
+pub fn fixed_texts(kb: &KnowledgeBase) -> Vec<(String, String)> {
+    use Prompt::*;
+    let mut out = Vec::new();
+    for language in ["en", "zh"] {
+        for key in [AskOrder, AskPostcode, AskPin, BadOrder, NoMatch, BadPin, Clarify, OfferHuman, AnythingElse, Greeting, Thanks, Goodbye, Empty, Backend] {
+            out.push((language.to_string(), prompt(key, language)));
+        }
+    }
+    out.extend(OPENERS.iter().map(|o| ("en".to_string(), o.to_string())));
+    let mut conv = Conversation::new(None);
+    for task in [None, Some(Task::OrderStatus), Some(Task::Cancel), Some(Task::ChangeAddress), Some(Task::GiftCard), Some(Task::Points)] {
+        conv.task = task;
+        out.push(("en".into(), conv.handoff(TransferReason::CallerRequest).spoken));
+    }
+    out.push(("en".into(), conv.handoff(TransferReason::NeedsAgentAction).spoken));
+    conv.language = "zh".into();
+    out.push(("zh".into(), conv.handoff(TransferReason::CallerRequest).spoken));
+    for e in &kb.entries {
+        out.push(("en".into(), e.answer.clone()));
+        for (language, t) in &e.translations {
+            out.extend(t.answer.iter().map(|a| (language.clone(), a.clone())));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Words for a tool's result. Constrained (the embedded 135M model): the LLM only picks an opening
 /// fitting the caller's words, and the tool's sentence follows verbatim, so it costs a handful of
 /// tokens and cannot change a fact. Free (a bigger model): it phrases the facts itself, and the guard
 /// refuses any wording that drops one of the sentence's numbers or adds one.
 fn tool_phrasing_job(say: &str, caller_said: &str, grounds: &str, style: LlmStyle) -> LlmJob {
-    const OPENERS: &str = r#"root ::= "I've checked that for you." | "Thanks for waiting." | "Here is what I found." | "Let me tell you what I see." | "Thank you, I have it here.""#;
     let numbers: Vec<String> = say
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
         .map(|w| w.trim_end_matches(['.', ':', '!', '?']))
@@ -806,7 +839,7 @@ fn tool_phrasing_job(say: &str, caller_said: &str, grounds: &str, style: LlmStyl
         LlmStyle::Constrained => LlmJob {
             system: "You are a friendly phone assistant. Choose how to introduce the answer to the caller.".into(),
             user: shorten(caller_said, 200),
-            grammar: Some(OPENERS.into()),
+            grammar: Some(format!("root ::= {}", OPENERS.iter().map(|o| format!("{o:?}")).collect::<Vec<_>>().join(" | "))),
             then_say: say.to_string(),
             ..base
         },

@@ -17,6 +17,8 @@ pub struct Config {
     pub dialogue: dialogue::manager::DialogueConfig,
     pub llm: crate::llm_worker::LlmSection,
     pub tools: ToolsSection,
+    /// Turn-taking: endpointing, barge-in, fillers, silence, keypad (`[vad]` sets speech detection).
+    pub session: voice_pipeline::session::SessionConfig,
 }
 
 /// Where tool calls go: the demo SQLite store, or the company's systems through a webhook.

@@ -2,6 +2,7 @@
 
 mod config;
 mod llm_worker;
+mod simulate;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -101,6 +102,33 @@ enum Command {
         llm: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// A whole call from a caller recording (turns separated by pauses): prints the transcript,
+    /// actions and per-turn timings, and writes the stereo call (caller left, bot right).
+    Simulate {
+        file: PathBuf,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Run at the pace of a real call instead of as fast as the work allows.
+        #[arg(long)]
+        realtime: bool,
+        /// The calling number (caller ID).
+        #[arg(long)]
+        caller: Option<String>,
+        /// Let the local LLM word small talk and tool answers (starts the ivr-llm worker).
+        #[arg(long)]
+        llm: bool,
+        /// Keys pressed: SECONDS:KEYS, e.g. 9.5:41234567# (repeatable).
+        #[arg(long)]
+        keys: Vec<String>,
+        /// Return the bot's voice in the caller's channel after this many milliseconds.
+        #[arg(long)]
+        echo_ms: Option<u32>,
+        /// Seconds simulated after the recording ends.
+        #[arg(long, default_value_t = 4.0)]
+        tail_secs: f64,
     },
     /// Word error rate of Whisper (or of given hypotheses) on transcribed fixtures.
     Wer {
@@ -244,6 +272,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vad { file, json } => vad_cmd(&models, &cfg, &file, json),
         Command::Ask { text, caller, language, json } => ask(&models, &cfg, &text, caller.as_deref(), &language, json),
         Command::Chat { caller, llm, json } => chat(&models, &cfg, caller, llm, json),
+        Command::Simulate { file, output, json, realtime, caller, llm, keys, echo_ms, tail_secs } => simulate::simulate(
+            &models,
+            &cfg,
+            simulate::Options { file: &file, output: output.as_deref(), json, realtime, caller, llm, keys, echo_ms, tail_secs },
+        ),
         Command::Wer { fixtures, hyp, only, model, precision, json } => {
             let mut stt = cfg.stt.clone();
             stt.model = model.unwrap_or(stt.model);

@@ -3,12 +3,14 @@
 //!
 //! One caller turn flows: transport audio -> [`audio`] (decode, resample to 16 kHz) -> [`vad`]
 //! (speech start/end) -> [`stt`] (Whisper text) -> dialogue -> [`tts`] (Piper audio at the
-//! transport's rate) -> transport.
+//! transport's rate) -> transport. [`session`] is the per-call state machine that runs those steps
+//! as jobs and takes turns with the caller (endpointing, barge-in, fillers, keypad).
 
 pub mod audio;
 #[cfg(feature = "live-audio")]
 pub mod live;
 pub mod onnx;
+pub mod session;
 pub mod stt;
 pub mod tts;
 pub mod vad;

@@ -1,0 +1,152 @@
+//! `ivr simulate`: a whole call from a caller recording, on the real models, in simulated time.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use ivr_models::ModelDir;
+use voice_pipeline::session::sim::{write_stereo, Caller, CallRecord, JobTimes, Simulator};
+use voice_pipeline::session::workers::{SpeechCache, Workers};
+use voice_pipeline::session::{CallSession, SessionConfig, RATE};
+
+use crate::config::Config;
+
+pub struct Options<'a> {
+    pub file: &'a Path,
+    pub output: Option<&'a Path>,
+    pub json: bool,
+    pub realtime: bool,
+    pub caller: Option<String>,
+    pub llm: bool,
+    /// "SECONDS:KEYS" (keys pressed 150 ms apart from that time), e.g. "9.5:41234567#".
+    pub keys: Vec<String>,
+    pub echo_ms: Option<u32>,
+    pub tail_secs: f64,
+}
+
+/// The session settings: `[session]` from the config, with its `[vad]`.
+pub fn session_config(cfg: &Config) -> SessionConfig {
+    let mut s = cfg.session.clone();
+    s.vad = cfg.vad.clone();
+    s
+}
+
+/// Renders the bot's fixed sentences once (greeting, prompts, knowledge answers).
+pub fn prerender(cache: &SpeechCache, voices: &voice_pipeline::tts::Voices, engine: &dialogue::Engine, session: &SessionConfig) -> anyhow::Result<usize> {
+    let mut texts = dialogue::manager::fixed_texts(&engine.kb);
+    let t = &session.texts;
+    for s in [&t.greeting, &t.filler, &t.reprompt, &t.goodbye, &t.apology] {
+        texts.push(("en".into(), s.clone()));
+    }
+    Ok(cache.prerender(voices, &texts)?)
+}
+
+fn parse_keys(specs: &[String]) -> anyhow::Result<Vec<(Duration, char)>> {
+    let mut keys = Vec::new();
+    for spec in specs {
+        let (at, digits) = spec.split_once(':').with_context(|| format!("--keys {spec:?}: expected SECONDS:KEYS, e.g. 9.5:41234567#"))?;
+        let at: f64 = at.trim().parse().with_context(|| format!("--keys {spec:?}: {at:?} is not a number of seconds"))?;
+        if !(0.0..86_400.0).contains(&at) {
+            anyhow::bail!("--keys {spec:?}: the time must be between 0 and 86400 seconds");
+        }
+        for (i, k) in digits.trim().chars().enumerate() {
+            if !(k.is_ascii_digit() || k == '*' || k == '#') {
+                anyhow::bail!("--keys {spec:?}: {k:?} is not a keypad key (0-9, *, #)");
+            }
+            keys.push((Duration::from_secs_f64(at) + Duration::from_millis(150 * i as u64), k));
+        }
+    }
+    keys.sort_by_key(|(t, _)| *t);
+    Ok(keys)
+}
+
+pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Result<ExitCode> {
+    let keys = parse_keys(&o.keys)?;
+    let (audio, _) = crate::read_audio(o.file, RATE)?;
+    let whisper = crate::load_whisper(models, &cfg.stt)?;
+    let vad = crate::load_vad(models)?;
+    let voices = crate::load_voices(models, cfg)?;
+    let engine = crate::load_engine(models, cfg)?;
+    let session_cfg = session_config(cfg);
+    let cache = SpeechCache::default();
+    let started = std::time::Instant::now();
+    let n = prerender(&cache, &voices, &engine, &session_cfg)?;
+    tracing::info!("pre-rendered {n} sentences ({:.0} s of audio) in {:.1} s", cache.seconds(), started.elapsed().as_secs_f64());
+    let llm = if o.llm { Some(crate::start_llm(models, cfg)?) } else { None };
+    let sim = Simulator {
+        workers: Workers { whisper: &whisper, stt: &cfg.stt.whisper, voices: &voices, cache: &cache, engine: &engine, llm: llm.as_ref().map(|l| &l.client) },
+        times: JobTimes::default(),
+        wall_start: jiff::Timestamp::now(),
+        tail: Duration::from_secs_f64(o.tail_secs.clamp(0.0, 600.0)),
+        realtime: o.realtime,
+    };
+    let caller = Caller {
+        audio: audio.samples,
+        keys,
+        echo: o.echo_ms.map(|d| (Duration::from_millis(d as u64), 0.3)),
+        caller_id: o.caller.clone(),
+    };
+    let rec = sim.run(CallSession::new(session_cfg, vad).with_llm(o.llm), &caller);
+    if let Some(out) = o.output {
+        write_stereo(out, &rec).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    if o.json {
+        println!("{}", serde_json::to_string(&report(&rec))?);
+    } else {
+        print_human(&rec);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The record with per-turn latencies in milliseconds (what a reader wants from the JSON).
+fn report(rec: &CallRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(rec).unwrap_or_default();
+    let ms = |d: Option<Duration>| d.map(|d| (d.as_secs_f64() * 1000.0).round());
+    v["latency"] = rec
+        .turns
+        .iter()
+        .map(|t| {
+            let after_end = |x: Option<Duration>| ms(x.map(|x| x.saturating_sub(t.speech_end)));
+            serde_json::json!({
+                "voice_to_voice_ms": ms(t.voice_to_voice()),
+                "endpoint_ms": after_end(Some(t.endpoint)),
+                "stt_final_ms": after_end(t.stt_final),
+                "understood_ms": after_end(t.understood),
+                "first_llm_token_ms": after_end(t.first_llm_token),
+                "first_tts_audio_ms": after_end(t.first_tts_audio),
+                "early_stt": t.early_stt, "llm": t.llm, "filler": t.filler,
+            })
+        })
+        .collect();
+    v
+}
+
+fn print_human(rec: &CallRecord) {
+    for line in &rec.transcript {
+        let who = match line.who {
+            voice_pipeline::session::Speaker::Caller => "caller",
+            voice_pipeline::session::Speaker::Bot => "bot",
+        };
+        println!("{:7.2}s {who:>6}: {}", line.at_secs, line.text);
+    }
+    for a in &rec.actions {
+        println!("action: {}", serde_json::to_string(a).unwrap_or_default());
+    }
+    if let Some(turns) = report(rec)["latency"].as_array() {
+        for (i, t) in turns.iter().enumerate() {
+            eprintln!(
+                "turn {}: voice-to-voice {} ms (endpoint {}, stt {}, dialogue {}, llm {}, tts {}){}",
+                i + 1,
+                t["voice_to_voice_ms"],
+                t["endpoint_ms"],
+                t["stt_final_ms"],
+                t["understood_ms"],
+                t["first_llm_token_ms"],
+                t["first_tts_audio_ms"],
+                if t["early_stt"] == true { ", early STT" } else { "" }
+            );
+        }
+    }
+    eprintln!("call: {:.1} s simulated", rec.duration_secs);
+}
