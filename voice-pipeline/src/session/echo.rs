@@ -49,13 +49,18 @@ impl Envelope {
 
 impl EchoGuard {
     pub fn new(max_delay_ms: u32, window_ms: u32, threshold: f32) -> Self {
-        Self {
+        let mut g = Self {
             inbound: Envelope::default(),
             outbound: Envelope::default(),
             max_delay: (max_delay_ms / 10) as usize,
             window: (window_ms / 10).max(5) as usize,
             threshold,
-        }
+        };
+        // Before the call both sides were silent: the first words' echo is compared with that.
+        let keep = g.keep();
+        g.inbound.steps.extend(std::iter::repeat_n(0.0, keep));
+        g.outbound.steps.extend(std::iter::repeat_n(0.0, keep));
+        g
     }
 
     fn keep(&self) -> usize {

@@ -655,9 +655,12 @@ impl CallSession {
     }
 
     fn understand(&mut self, input: CallerInput, speech_end: Duration, now: Duration) {
-        let timing = self.turn.take().map(|t| t.timing).unwrap_or(TurnTiming { speech_end, endpoint: now, ..Default::default() });
+        let (timing, filler_played) = match self.turn.take() {
+            Some(t) => (t.timing, t.filler_played),
+            None => (TurnTiming { speech_end, endpoint: now, ..Default::default() }, false),
+        };
         let id = self.job(Job::Understand(input));
-        self.turn = Some(PendingTurn { timing, understand: Some(id), ..Default::default() });
+        self.turn = Some(PendingTurn { timing, understand: Some(id), filler_played, ..Default::default() });
     }
 
     // --- results ------------------------------------------------------------------------------
@@ -782,9 +785,7 @@ impl CallSession {
         if !language.is_empty() {
             self.language = if language.starts_with("zh") { "zh".into() } else { "en".into() };
         }
-        let timing = self.turn.take().map(|t| t.timing).unwrap_or_default();
-        let id = self.job(Job::Understand(CallerInput::Speech { text: words, language }));
-        self.turn = Some(PendingTurn { timing, understand: Some(id), ..Default::default() });
+        self.understand(CallerInput::Speech { text: words, language }, speech_end, now);
     }
 
     fn resume(&mut self) {
