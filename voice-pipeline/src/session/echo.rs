@@ -130,16 +130,27 @@ fn pearson(x: &[f32], y: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
-    /// A made-up "voice": bursts of tone with a syllable-like loudness pattern.
-    fn voice(seed: u32, secs: f32) -> Vec<f32> {
+    /// A made-up "voice": a tone whose loudness jumps syllable by syllable (80-250 ms each, some
+    /// silent), in a pattern fixed by `seed`.
+    fn voice(seed: u64, secs: f32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as f32 / (1u64 << 31) as f32
+        };
         let n = (secs * 16000.0) as usize;
-        (0..n)
-            .map(|i| {
-                let t = i as f32 / 16000.0;
-                let syllable = ((t * (3.0 + seed as f32 * 0.7)).sin() * (t * 1.3 + seed as f32).cos()).max(0.0);
-                0.3 * syllable * (t * 2.0 * std::f32::consts::PI * (140.0 + 30.0 * seed as f32)).sin()
-            })
-            .collect()
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let len = (80.0 + 170.0 * next()) as usize * 16;
+            let gain = if next() < 0.25 { 0.0 } else { 0.05 + 0.3 * next() };
+            let pitch = 110.0 + 120.0 * next();
+            for i in 0..len {
+                let t = (out.len() + i) as f32 / 16000.0;
+                out.push(gain * (t * 2.0 * std::f32::consts::PI * pitch).sin());
+            }
+        }
+        out.truncate(n);
+        out
     }
 
     fn run(out: &[f32], inbound: &[f32]) -> f32 {
