@@ -113,6 +113,9 @@ pub struct Turn {
     pub llm: Option<LlmJob>,
     /// True when the LLM's words replaced the fixed ones (in the reply or the handoff note).
     pub llm_worded: bool,
+    /// The bot now waits for digits (order number, postcode, PIN): callers read them slowly, with
+    /// pauses, so the call layer waits longer before taking the turn as finished.
+    pub expects_digits: bool,
 }
 
 impl Turn {
@@ -368,6 +371,7 @@ impl Conversation {
             grounds,
             llm: None,
             llm_worded: false,
+            expects_digits: false,
         }
     }
 
@@ -391,7 +395,7 @@ impl Conversation {
         if self.ended {
             return self.prompt(Prompt::Goodbye);
         }
-        match input {
+        let mut turn = match input {
             Input::Dtmf(d) => self.on_dtmf(d, brain),
             Input::Speech { text, language } => {
                 if !language.is_empty() && language != "auto" {
@@ -405,7 +409,9 @@ impl Conversation {
                 self.heard.push(shorten(text.trim(), 200));
                 self.on_speech(text.trim(), now, brain)
             }
-        }
+        };
+        turn.expects_digits = !self.ended && matches!(self.waiting, Waiting::OrderNumber | Waiting::Postcode | Waiting::Pin);
+        turn
     }
 
     fn on_dtmf(&mut self, d: char, brain: &Brain<'_>) -> Turn {

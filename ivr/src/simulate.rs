@@ -73,6 +73,10 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
     let started = std::time::Instant::now();
     let n = prerender(&cache, &voices, &engine, &session_cfg)?;
     tracing::info!("pre-rendered {n} sentences ({:.0} s of audio) in {:.1} s", cache.seconds(), started.elapsed().as_secs_f64());
+    // One pass through the models, as `ivr serve` does, so the first turn is not a cold start.
+    let hello = voices.for_language("en").synthesize("Hello, how can I help you?", RATE)?;
+    whisper.transcribe(&hello.samples, &cfg.stt.whisper)?;
+    engine.embedder.embed_one("hello")?;
     let llm = if o.llm { Some(crate::start_llm(models, cfg)?) } else { None };
     let sim = Simulator {
         workers: Workers { whisper: &whisper, stt: &cfg.stt.whisper, voices: &voices, cache: &cache, engine: &engine, llm: llm.as_ref().map(|l| &l.client) },

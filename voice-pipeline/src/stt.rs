@@ -212,8 +212,18 @@ impl WhisperModel {
                 text.push_str(&segment.to_str_lossy().map_err(|e| SttError::Run(e.to_string()))?);
                 tokens += segment.n_tokens().max(0) as usize;
             }
-            let text = clean_text(&text);
-            let looped = short && (tokens >= max_tokens || has_repetition_loop(&text));
+            let mut text = clean_text(&text);
+            let mut looped = short && (tokens >= max_tokens || has_repetition_loop(&text));
+            // The commonest loop repeats the whole utterance ("I'd like to return ... last week.
+            // I'd like to return ... last week. I'd like"): its first round is the transcript, and
+            // a second decode (hundreds of milliseconds) is not needed.
+            if looped {
+                if let Some(unit) = leading_repeat(&text) {
+                    tracing::debug!(%text, %unit, "repetition loop of the whole utterance; kept its first round");
+                    text = unit;
+                    looped = false;
+                }
+            }
             let lang_id = state.full_lang_id_from_state();
             let detected = whisper_rs::get_lang_str(lang_id).unwrap_or(language).to_string();
             last = Some(Transcript {
@@ -227,7 +237,7 @@ impl WhisperModel {
             if !looped {
                 break;
             }
-            tracing::debug!(audio_ctx, "repetition loop; decoding again with a wider window");
+            tracing::debug!(audio_ctx, tokens, max_tokens, text = %last.as_ref().map_or("", |t| t.text.as_str()), "repetition loop; decoding again with a wider window");
         }
         self.return_state(state);
         let mut t = last.ok_or_else(|| SttError::Run("no decoding window".into()))?;
@@ -260,6 +270,20 @@ fn has_repetition_loop(text: &str) -> bool {
         }
     }
     (3..=words.len() / 2).any(|n| words[words.len() - n..] == words[words.len() - 2 * n..words.len() - n])
+}
+
+/// The text's first words, when the rest only repeats them (the last round possibly cut off): at
+/// least three words, some of them not numbers (a run of digits that repeats may be the caller's
+/// real number, so it is decoded again instead).
+fn leading_repeat(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let norm: Vec<String> =
+        words.iter().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase()).collect();
+    (3..=words.len() * 2 / 3).find_map(|n| {
+        let repeats = (n..norm.len()).all(|i| norm[i] == norm[i % n]);
+        let wordy = norm[..n].iter().any(|w| w.chars().any(char::is_alphabetic));
+        (repeats && wordy).then(|| words[..n].join(" "))
+    })
 }
 
 /// Trims whitespace and drops Whisper's non-speech annotations ("[BLANK_AUDIO]", "(music)").
@@ -301,6 +325,16 @@ mod tests {
         assert!(!has_repetition_loop("five five"));
         assert!(!has_repetition_loop("no no no, I said the order 41234567"));
         assert!(!has_repetition_loop("please enter your password followed by the pound key"));
+    }
+
+    #[test]
+    fn a_loop_of_the_whole_utterance_is_cut_to_its_first_round() {
+        let looped = "I'd like to return a pair of headphones I bought last week. I'd like to return a pair of headphones I bought last week. I'd like";
+        assert_eq!(leading_repeat(looped).as_deref(), Some("I'd like to return a pair of headphones I bought last week."));
+        assert_eq!(leading_repeat("10 of clubs 10 of clubs 10 of clubs 10").as_deref(), Some("10 of clubs"));
+        assert_eq!(leading_repeat("4 1 2 3 4 1 2 3 4 1"), None, "numbers are decoded again");
+        assert_eq!(leading_repeat("Front Center. Front Center."), None, "too short to tell");
+        assert_eq!(leading_repeat("please hold please wait"), None);
     }
 
     #[test]

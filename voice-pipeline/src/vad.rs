@@ -78,6 +78,11 @@ impl SpeechSegmenter {
         &self.cfg
     }
 
+    /// Changes the silence that ends speech (from the next chunk on).
+    pub fn set_hangover_ms(&mut self, ms: u32) {
+        self.cfg.hangover_ms = ms;
+    }
+
     pub fn in_speech(&self) -> bool {
         matches!(self.state, State::Speech { .. })
     }

@@ -53,6 +53,9 @@ pub struct SessionConfig {
     pub vad: VadConfig,
     /// Silence after which transcription starts early, before the turn is known to have ended.
     pub tentative_end_ms: u32,
+    /// The silence that ends a turn while the bot waits for spoken digits (people read numbers in
+    /// groups, with pauses).
+    pub digits_hangover_ms: u32,
     /// Speech over the bot for this long pauses it (a barge-in).
     pub barge_in_ms: u32,
     /// A pause that has heard no speech start for this long resumes.
@@ -104,6 +107,7 @@ impl Default for SessionConfig {
         Self {
             vad: VadConfig::default(),
             tentative_end_ms: 200,
+            digits_hangover_ms: 1100,
             barge_in_ms: 64,
             barge_in_give_up_ms: 600,
             filler_after_ms: 1500,
@@ -298,11 +302,14 @@ pub struct CallSession {
     last_sound_out: Option<Duration>,
     /// Whether an LLM is there to word replies (without one, the fixed words are spoken at once).
     use_llm: bool,
+    /// The silence that currently ends a turn (longer while digits are expected).
+    hangover_ms: u32,
 }
 
 impl CallSession {
     pub fn new(cfg: SessionConfig, vad: SileroModel) -> Self {
         let echo = EchoGuard::new(cfg.echo_max_delay_ms, cfg.echo_window_ms, cfg.echo_threshold);
+        let hangover_ms = cfg.vad.hangover_ms;
         Self {
             segmenter: SpeechSegmenter::new(cfg.vad.clone()),
             silero: SileroVad::new(vad),
@@ -330,6 +337,7 @@ impl CallSession {
             failing: false,
             last_sound_out: None,
             use_llm: true,
+            hangover_ms,
         }
     }
 
@@ -584,9 +592,13 @@ impl CallSession {
 
     /// Transcription started on a tentative end, so the result is ready when the hangover ends.
     fn early_transcription(&mut self, now: Duration) {
-        let tentative = ms(self.cfg.tentative_end_ms);
+        // As far ahead of the endpoint as configured for ordinary turns (so the transcript is
+        // ready when the turn ends), and no earlier (so it is not wasted on every pause between
+        // digit groups when the hangover is longer).
+        let lead = self.cfg.vad.hangover_ms.saturating_sub(self.cfg.tentative_end_ms);
+        let tentative = ms(self.hangover_ms.saturating_sub(lead).max(self.cfg.tentative_end_ms));
         let Some(u) = self.utterance.as_mut() else { return };
-        if self.turn.is_some() || u.echo {
+        if self.turn.as_ref().is_some_and(|t| !t.replied) || u.echo {
             return;
         }
         let silent_for = now.saturating_sub(u.last_voiced);
@@ -654,8 +666,11 @@ impl CallSession {
         self.understand(CallerInput::Dtmf(d), now, now);
     }
 
+    /// Hands the caller's input to the conversation. A transcript continues the turn in progress
+    /// (its timings, its filler); a key starts a new one.
     fn understand(&mut self, input: CallerInput, speech_end: Duration, now: Duration) {
-        let (timing, filler_played) = match self.turn.take() {
+        let current = self.turn.take().filter(|t| !t.replied && matches!(input, CallerInput::Speech { .. }));
+        let (timing, filler_played) = match current {
             Some(t) => (t.timing, t.filler_played),
             None => (TurnTiming { speech_end, endpoint: now, ..Default::default() }, false),
         };
@@ -800,6 +815,8 @@ impl CallSession {
         if !turn.language.is_empty() {
             self.language = turn.language.clone();
         }
+        self.hangover_ms = if turn.expects_digits { self.cfg.digits_hangover_ms } else { self.cfg.vad.hangover_ms };
+        self.segmenter.set_hangover_ms(self.hangover_ms);
         if turn.reply.is_empty() && turn.action.is_none() {
             // A keyed digit: nothing to say yet.
             self.turn = None;

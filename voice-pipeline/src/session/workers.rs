@@ -74,7 +74,10 @@ pub struct Workers<'a> {
 impl Workers<'_> {
     pub fn transcribe(&self, audio: &[f32]) -> JobResult {
         match self.whisper.transcribe(audio, self.stt) {
-            Ok(t) => JobResult::Transcript { text: t.text, language: t.language },
+            Ok(t) => {
+                tracing::debug!(text = %t.text, secs = t.audio_secs, ms = t.elapsed_ms, audio_ctx = t.audio_ctx, retries = t.retries, "transcribed");
+                JobResult::Transcript { text: t.text, language: t.language }
+            }
             Err(e) => JobResult::Failed(format!("transcription: {e}")),
         }
     }
