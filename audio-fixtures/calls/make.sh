@@ -52,3 +52,8 @@ call damaged-delivery-espeak
 # 6. Reward points, verified by keypad (the keys are given to `ivr simulate --keys`).
 pause 6.5; piper "How many reward points do I have?"; pause 24; piper "Thank you, goodbye."; pause 1
 call reward-points-keypad-piper
+
+# 7. Small talk and a tool answer, for a run with the local LLM (`ivr simulate --llm`).
+pause 6.5; piper "Hi there, how are you doing today?"; pause 8; piper "Are you open right now?"; pause 12
+piper "Great, thanks. Bye."; pause 1
+call small-talk-llm-piper

@@ -784,6 +784,19 @@ impl Conversation {
     }
 }
 
+/// The sentences small talk is made of: the LLM picks one of each that fits the caller's words.
+const SMALL_TALK_OPENERS: &[&str] = &[
+    "Hello!",
+    "Hi there!",
+    "Good to hear from you!",
+    "You're welcome!",
+    "My pleasure!",
+    "Glad I could help!",
+    "I'm doing well, thank you for asking!",
+    "Thanks for calling Lumen Home Electronics!",
+];
+const SMALL_TALK_QUESTIONS: &[&str] = &["How can I help you today?", "What can I do for you?", "Is there anything else I can help you with?"];
+
 /// How the LLM may introduce a tool's answer (constrained style).
 const OPENERS: &[&str] =
     &["I've checked that for you.", "Thanks for waiting.", "Here is what I found.", "Let me tell you what I see.", "Thank you, I have it here."];
@@ -798,7 +811,7 @@ pub fn fixed_texts(kb: &KnowledgeBase) -> Vec<(String, String)> {
             out.push((language.to_string(), prompt(key, language)));
         }
     }
-    out.extend(OPENERS.iter().map(|o| ("en".to_string(), o.to_string())));
+    out.extend(OPENERS.iter().chain(SMALL_TALK_OPENERS).chain(SMALL_TALK_QUESTIONS).map(|o| ("en".to_string(), o.to_string())));
     let mut conv = Conversation::new(None);
     for task in [None, Some(Task::OrderStatus), Some(Task::Cancel), Some(Task::ChangeAddress), Some(Task::GiftCard), Some(Task::Points)] {
         conv.task = task;
@@ -864,9 +877,12 @@ fn tool_phrasing_job(say: &str, caller_said: &str, grounds: &str, style: LlmStyl
 /// Small talk for the LLM: it picks a fitting opener and follow-up question (the grammar keeps a
 /// 135M model to well-formed, fact-free sentences; its grounds are empty, so no number passes).
 fn small_talk_job(text: &str) -> LlmJob {
-    const GRAMMAR: &str = r#"root ::= opener " " question
-opener ::= "Hello!" | "Hi there!" | "Good to hear from you!" | "You're welcome!" | "My pleasure!" | "Glad I could help!" | "I'm doing well, thank you for asking!" | "Thanks for calling Lumen Home Electronics!"
-question ::= "How can I help you today?" | "What can I do for you?" | "Is there anything else I can help you with?""#;
+    let choice = |xs: &[&str]| xs.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(" | ");
+    let grammar = format!(
+        "root ::= opener \" \" question\nopener ::= {}\nquestion ::= {}",
+        choice(SMALL_TALK_OPENERS),
+        choice(SMALL_TALK_QUESTIONS)
+    );
     LlmJob {
         purpose: LlmPurpose::Reply,
         must_mention: Vec::new(),
@@ -877,7 +893,7 @@ question ::= "How can I help you today?" | "What can I do for you?" | "Is there 
         max_tokens: 24,
         grounds: String::new(),
         max_words: 25,
-        grammar: Some(GRAMMAR.into()),
+        grammar: Some(grammar),
     }
 }
 

@@ -54,11 +54,20 @@ impl Default for SttSection {
     }
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TtsSection {
     /// A voices file (`[[voice]]` tables mapping languages to Piper voices); default: the English voice.
     pub voices: Option<PathBuf>,
+    /// Render fixed sentences and knowledge answers once at start-up (kept in
+    /// models/data/cache/speech), so they are spoken with no synthesis time.
+    pub prerender: bool,
+}
+
+impl Default for TtsSection {
+    fn default() -> Self {
+        Self { voices: None, prerender: true }
+    }
 }
 
 impl Config {

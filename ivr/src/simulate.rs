@@ -33,13 +33,20 @@ pub fn session_config(cfg: &Config) -> SessionConfig {
 }
 
 /// Renders the bot's fixed sentences once (greeting, prompts, knowledge answers).
-pub fn prerender(cache: &SpeechCache, voices: &voice_pipeline::tts::Voices, engine: &dialogue::Engine, session: &SessionConfig) -> anyhow::Result<usize> {
+/// The audio is kept in `models/data/cache/speech`, so later starts only load it.
+pub fn prerender(
+    cache: &SpeechCache,
+    models: &ModelDir,
+    voices: &voice_pipeline::tts::Voices,
+    engine: &dialogue::Engine,
+    session: &SessionConfig,
+) -> anyhow::Result<usize> {
     let mut texts = dialogue::manager::fixed_texts(&engine.kb);
     let t = &session.texts;
     for s in [&t.greeting, &t.filler, &t.reprompt, &t.goodbye, &t.apology] {
         texts.push(("en".into(), s.clone()));
     }
-    Ok(cache.prerender(voices, &texts)?)
+    Ok(cache.prerender_into(voices, &texts, Some(&models.data().join("cache/speech")))?)
 }
 
 fn parse_keys(specs: &[String]) -> anyhow::Result<Vec<(Duration, char)>> {
@@ -71,8 +78,8 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
     let session_cfg = session_config(cfg);
     let cache = SpeechCache::default();
     let started = std::time::Instant::now();
-    let n = prerender(&cache, &voices, &engine, &session_cfg)?;
-    tracing::info!("pre-rendered {n} sentences ({:.0} s of audio) in {:.1} s", cache.seconds(), started.elapsed().as_secs_f64());
+    let n = if cfg.tts.prerender { prerender(&cache, models, &voices, &engine, &session_cfg)? } else { 0 };
+    tracing::info!("{} sentences ready ({:.0} s of audio; {n} rendered now) in {:.1} s", cache.len(), cache.seconds(), started.elapsed().as_secs_f64());
     // One pass through the models, as `ivr serve` does, so the first turn is not a cold start.
     let hello = voices.for_language("en").synthesize("Hello, how can I help you?", RATE)?;
     whisper.transcribe(&hello.samples, &cfg.stt.whisper)?;

@@ -16,7 +16,11 @@ struct Call {
     keys: Vec<String>,
     caller_says: Vec<String>,
     bot_says: Vec<String>,
+    #[serde(default)]
+    bot_says_one_of: Vec<String>,
     action: String,
+    #[serde(default)]
+    llm: bool,
 }
 
 /// Lower case, letters and digits only, digits run together ("4 1 2" and "412" compare equal).
@@ -60,6 +64,13 @@ fn whole_calls_get_the_right_answers_and_actions() {
         for k in &call.keys {
             args.extend(["--keys".to_string(), k.clone()]);
         }
+        if call.llm {
+            // The embedded worker on a port of its own.
+            let config = out_dir.join("llm.toml");
+            std::fs::write(&config, "[llm]\nurl = \"http://127.0.0.1:18594\"\n").unwrap();
+            args.splice(0..0, ["--config".to_string(), config.display().to_string()]);
+            args.push("--llm".into());
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let v = last_json(&ivr_ok(&args));
         let lines = |who: &str| -> Vec<String> {
@@ -72,7 +83,13 @@ fn whole_calls_get_the_right_answers_and_actions() {
             in_order(&caller, &call.caller_says),
             in_order(&bot, &call.bot_says),
             (ended == Some(call.action.as_str())).then_some(()).ok_or(format!("ended with {action}, not {}", call.action)),
+            (call.bot_says_one_of.is_empty() || bot.iter().any(|b| call.bot_says_one_of.iter().any(|o| b.contains(o.as_str()))))
+                .then_some(())
+                .ok_or(format!("none of {:?} in {bot:?}", call.bot_says_one_of)),
         ];
+        if call.llm && !v["latency"].as_array().unwrap().iter().any(|t| t["llm"] == true) {
+            failures.push(format!("{}: no turn was worded by the LLM", call.file));
+        }
         for c in checks {
             if let Err(e) = c {
                 failures.push(format!("{}: {e}", call.file));

@@ -32,16 +32,39 @@ impl SpeechCache {
     /// Renders every sentence of `texts` (language, text) at the session rate. Returns how many
     /// sentences were rendered.
     pub fn prerender(&self, voices: &Voices, texts: &[(String, String)]) -> Result<usize, crate::tts::TtsError> {
+        self.prerender_into(voices, texts, None)
+    }
+
+    /// As [`Self::prerender`], keeping the audio in `dir` as well, so the next start loads it
+    /// instead of synthesising it again (an edited sentence or another voice is a new file).
+    pub fn prerender_into(&self, voices: &Voices, texts: &[(String, String)], dir: Option<&std::path::Path>) -> Result<usize, crate::tts::TtsError> {
         let mut n = 0;
-        for (language, text) in texts {
+        // A language without its own voice is not pre-rendered: the fallback voice reading it is
+        // no use to anyone (and slow: espeak spells out each Chinese character).
+        let voiced: Vec<&str> = voices.languages().collect();
+        for (language, text) in texts.iter().filter(|(l, _)| voiced.contains(&l.as_str())) {
             for sentence in crate::tts::split_sentences(&crate::tts::speakable(text)) {
                 let key = Self::key(voices, language, &sentence);
                 if self.audio.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key) {
                     continue;
                 }
-                let audio = voices.for_language(language).synthesize(&sentence, RATE)?;
-                self.audio.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::from(audio.samples));
-                n += 1;
+                let voice = voices.for_language(language);
+                let file = dir.map(|d| d.join(format!("{:016x}.f32", stable_hash(&[&format!("{:?}", voice.spec()), &sentence, &RATE.to_string()]))));
+                let samples = match file.as_deref().and_then(read_f32) {
+                    Some(samples) => samples,
+                    None => {
+                        let audio = voice.synthesize(&sentence, RATE)?;
+                        n += 1;
+                        if let Some(f) = &file {
+                            // A cache that cannot be written only costs time at the next start.
+                            if let Err(e) = write_f32(f, &audio.samples) {
+                                tracing::warn!("cannot keep pre-rendered speech in {}: {e}", f.display());
+                            }
+                        }
+                        audio.samples
+                    }
+                };
+                self.audio.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::from(samples));
             }
         }
         Ok(n)
@@ -59,6 +82,37 @@ impl SpeechCache {
     pub fn seconds(&self) -> f64 {
         self.audio.lock().unwrap_or_else(|p| p.into_inner()).values().map(|a| a.len()).sum::<usize>() as f64 / RATE as f64
     }
+}
+
+/// FNV-1a over the parts: stable across builds and platforms (unlike `DefaultHasher`).
+fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for part in parts {
+        for b in part.bytes().chain([0xff]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    h
+}
+
+fn read_f32(path: &std::path::Path) -> Option<Vec<f32>> {
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.is_empty() || bytes.len() % 4 != 0 {
+        return None;
+    }
+    Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+fn write_f32(path: &std::path::Path, samples: &[f32]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    // Written whole, then renamed: a crash never leaves half a sentence behind.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
 }
 
 /// The shared models, as a call's jobs need them.
