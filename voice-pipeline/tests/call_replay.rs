@@ -28,6 +28,10 @@ fn repo() -> PathBuf {
 fn models() -> &'static Models {
     static MODELS: OnceLock<Models> = OnceLock::new();
     MODELS.get_or_init(|| {
+        // IVR_LOG=voice_pipeline=debug shows the session's decisions.
+        if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("IVR_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let dir = ivr_models::ModelDir::new(repo().join("models"));
         voice_pipeline::init_runtime(&dir).expect("runtime");
         let whisper = voice_pipeline::stt::WhisperModel::load(&dir.whisper_ggml("tiny.en", ivr_models::WhisperPrecision::F16)).expect("whisper");
@@ -183,9 +187,16 @@ fn the_bots_own_echo_does_not_interrupt_it() {
     let q = espeak("How long does standard delivery take?");
     let caller = Caller { audio: line(16.0, &[(7.0, &q)]), echo: Some((Duration::from_millis(120), 0.3)), ..Default::default() };
     let rec = run_with(caller, fixed_times(), 6.0);
+    // The greeting played whole, without a pause: it went silent only after all its audio.
+    let m = models();
+    let greeting = SessionConfig::default().texts.greeting;
+    let samples: usize = voice_pipeline::tts::split_sentences(&greeting)
+        .iter()
+        .map(|s| m.cache.get(&m.voices, "en", s).expect("pre-rendered").len())
+        .sum();
+    let length = Duration::from_secs_f64(samples as f64 / RATE as f64);
     let end = greeting_end(&rec);
-    assert!(end > Duration::from_secs(4), "the greeting played to its end ({end:?})");
-    assert!(rec.bot_sounding_throughout(Duration::from_millis(100), end - Duration::from_millis(20)));
+    assert!(end + Duration::from_millis(40) >= length, "the greeting stopped at {end:?} of {length:?}");
     // And the caller, speaking over nothing but the line, is still heard and answered.
     let caller = said(&rec, Speaker::Caller);
     assert_eq!(caller.len(), 1, "{:?}", rec.transcript);
@@ -263,4 +274,21 @@ fn a_replay_is_deterministic() {
     let lines = |r: &CallRecord| r.transcript.iter().map(|l| (l.text.clone(), (l.at_secs * 1000.0).round() as i64)).collect::<Vec<_>>();
     assert_eq!(lines(&a), lines(&b));
     assert_eq!(a.bot_sounding, b.bot_sounding);
+}
+
+#[test]
+fn garbage_audio_is_survived() {
+    // NaN, infinities and full-scale noise from a broken transport, then a normal question.
+    let q = espeak("How long does standard delivery take?");
+    let mut audio = line(14.0, &[(6.5, &q)]);
+    for (i, s) in audio.iter_mut().enumerate().take(RATE as usize * 2) {
+        *s = match i % 4 {
+            0 => f32::NAN,
+            1 => f32::INFINITY,
+            2 => -1e9,
+            _ => 1.0,
+        };
+    }
+    let rec = run(audio);
+    assert!(said(&rec, Speaker::Bot).iter().any(|b| b.contains("3 to 5 business days")), "{:?}", rec.transcript);
 }

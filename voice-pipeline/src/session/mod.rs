@@ -47,9 +47,11 @@ fn samples(d: Duration) -> usize {
 
 /// Turn-taking settings; every duration is named with its unit.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
-    /// Speech detection. `hangover_ms` is the silence that ends a caller's turn.
+    /// Speech detection (the config file's `[vad]`). `hangover_ms` is the silence that ends a
+    /// caller's turn.
+    #[serde(skip)]
     pub vad: VadConfig,
     /// Silence after which transcription starts early, before the turn is known to have ended.
     pub tentative_end_ms: u32,
@@ -80,7 +82,7 @@ pub struct SessionConfig {
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionTexts {
     pub greeting: String,
     pub filler: String,
@@ -477,6 +479,14 @@ impl CallSession {
     // --- caller audio -------------------------------------------------------------------------
 
     fn on_audio(&mut self, frame: &[f32], now: Duration) {
+        // A transport bug or a corrupt packet must not poison the VAD's state with NaN.
+        let clean: Vec<f32>;
+        let frame = if frame.iter().all(|s| s.is_finite()) {
+            frame
+        } else {
+            clean = frame.iter().map(|s| if s.is_finite() { s.clamp(-1.0, 1.0) } else { 0.0 }).collect();
+            &clean
+        };
         self.echo.push_inbound(frame);
         if self.pending.is_empty() {
             self.pending_start = now;
@@ -555,7 +565,7 @@ impl CallSession {
                 return;
             }
             let at = self.pending_start;
-            tracing::debug!(?at, "barge-in: pausing the bot");
+            tracing::debug!(?at, correlation = self.echo.correlation(), "barge-in: pausing the bot");
             self.playback.pause();
             self.pause = Some(Pause { at, confirmed: false });
             if let Some(u) = self.utterance.as_mut() {
