@@ -1,0 +1,540 @@
+//! SIP messages (RFC 3261 section 7): parsing from bytes that may be anything, and writing.
+//!
+//! The parser never panics and says what is wrong, because its errors become the reason phrase of
+//! a `400 Bad Request`. Headers keep their order and their (canonical) names; compact forms ("v",
+//! "i", "m", ...) are expanded on the way in. Typed views (`Via`, `CSeq`, tags) are parsed on demand.
+
+use std::fmt::Write as _;
+
+/// Largest message accepted (UDP datagrams are smaller; a TCP peer could send more). Larger: 513.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Most headers accepted in one message.
+const MAX_HEADERS: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("message too large ({0} bytes)")]
+    TooLarge(usize),
+    #[error("empty message")]
+    Empty,
+    #[error("message is not UTF-8 text")]
+    NotText,
+    #[error("malformed start line")]
+    StartLine,
+    #[error("unsupported SIP version {0:?}")]
+    Version(String),
+    #[error("malformed status code")]
+    Status,
+    #[error("malformed header line {0:?}")]
+    Header(String),
+    #[error("too many headers")]
+    TooManyHeaders,
+    #[error("missing {0} header")]
+    Missing(&'static str),
+    #[error("malformed {0} header")]
+    Malformed(&'static str),
+    #[error("body shorter than Content-Length ({got} of {want} bytes)")]
+    ShortBody { got: usize, want: usize },
+    #[error("incomplete message")]
+    Incomplete,
+}
+
+impl ParseError {
+    /// The response status a server answers a request that failed this way with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ParseError::TooLarge(_) => 513,
+            _ => 400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    Request { method: String, uri: String },
+    Response { status: u16, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub start: StartLine,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Canonical names for compact and lower-case forms, so lookups are by one spelling.
+fn canonical(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let known = match lower.as_str() {
+        "v" | "via" => "Via",
+        "f" | "from" => "From",
+        "t" | "to" => "To",
+        "i" | "call-id" => "Call-ID",
+        "m" | "contact" => "Contact",
+        "l" | "content-length" => "Content-Length",
+        "c" | "content-type" => "Content-Type",
+        "k" | "supported" => "Supported",
+        "s" | "subject" => "Subject",
+        "e" | "content-encoding" => "Content-Encoding",
+        "o" | "event" => "Event",
+        "r" | "refer-to" => "Refer-To",
+        "b" | "referred-by" => "Referred-By",
+        "u" | "allow-events" => "Allow-Events",
+        "cseq" => "CSeq",
+        "max-forwards" => "Max-Forwards",
+        "record-route" => "Record-Route",
+        "route" => "Route",
+        "www-authenticate" => "WWW-Authenticate",
+        "authorization" => "Authorization",
+        "proxy-authenticate" => "Proxy-Authenticate",
+        "proxy-authorization" => "Proxy-Authorization",
+        "user-agent" => "User-Agent",
+        "allow" => "Allow",
+        "expires" => "Expires",
+        "retry-after" => "Retry-After",
+        "subscription-state" => "Subscription-State",
+        _ => return name.to_string(),
+    };
+    known.to_string()
+}
+
+impl Message {
+    /// Parses one whole message (a UDP datagram, or one framed by [`frame`] from a TCP stream).
+    pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
+        if bytes.len() > MAX_MESSAGE {
+            return Err(ParseError::TooLarge(bytes.len()));
+        }
+        // Keep-alive CRLFs before a message are allowed (RFC 5626).
+        let start = bytes.iter().position(|&b| b != b'\r' && b != b'\n').ok_or(ParseError::Empty)?;
+        let bytes = &bytes[start..];
+        let head_end = find(bytes, b"\r\n\r\n").map(|i| (i, i + 4)).or_else(|| find(bytes, b"\n\n").map(|i| (i, i + 2)));
+        let (head, body) = match head_end {
+            Some((h, b)) => (&bytes[..h], &bytes[b..]),
+            None => (bytes, &[][..]),
+        };
+        let head = std::str::from_utf8(head).map_err(|_| ParseError::NotText)?;
+        let mut lines = unfold(head).into_iter();
+        let first = lines.next().ok_or(ParseError::Empty)?;
+        let start = parse_start(&first)?;
+        let mut headers = Vec::new();
+        for line in lines {
+            if line.is_empty() {
+                continue;
+            }
+            let (name, value) = line.split_once(':').ok_or_else(|| ParseError::Header(truncate(&line)))?;
+            let name = name.trim();
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ParseError::Header(truncate(&line)));
+            }
+            if headers.len() >= MAX_HEADERS {
+                return Err(ParseError::TooManyHeaders);
+            }
+            headers.push((canonical(name), value.trim().to_string()));
+        }
+        let mut msg = Message { start, headers, body: Vec::new() };
+        // The body is what Content-Length says (the rest of a datagram without one).
+        let body = match msg.header("Content-Length") {
+            Some(v) => {
+                let want: usize = v.parse().map_err(|_| ParseError::Malformed("Content-Length"))?;
+                if body.len() < want {
+                    return Err(ParseError::ShortBody { got: body.len(), want });
+                }
+                &body[..want]
+            }
+            None => body,
+        };
+        msg.body = body.to_vec();
+        msg.check()?;
+        Ok(msg)
+    }
+
+    /// The headers every message must carry, in a form we can use.
+    fn check(&self) -> Result<(), ParseError> {
+        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            if self.header(name).is_none() {
+                return Err(ParseError::Missing(match name {
+                    "Via" => "Via",
+                    "From" => "From",
+                    "To" => "To",
+                    "Call-ID" => "Call-ID",
+                    _ => "CSeq",
+                }));
+            }
+        }
+        let cseq = self.cseq().ok_or(ParseError::Malformed("CSeq"))?;
+        if let StartLine::Request { method, .. } = &self.start {
+            if cseq.method != *method && method != "ACK" && method != "CANCEL" {
+                return Err(ParseError::Malformed("CSeq"));
+            }
+        }
+        self.top_via().ok_or(ParseError::Malformed("Via"))?;
+        Ok(())
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    pub fn method(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { status, .. } => Some(*status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The first value of a header (names compare case-insensitively; compact forms are expanded).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, comma-separated lists split (outside quotes and angle brackets).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).flat_map(|(_, v)| split_list(v)).collect()
+    }
+
+    pub fn call_id(&self) -> &str {
+        self.header("Call-ID").unwrap_or("")
+    }
+
+    pub fn cseq(&self) -> Option<CSeq> {
+        let v = self.header("CSeq")?;
+        let (n, m) = v.split_once(char::is_whitespace)?;
+        let number = n.trim().parse().ok()?;
+        let method = m.trim();
+        (!method.is_empty() && method.bytes().all(|b| b.is_ascii_alphabetic())).then(|| CSeq { number, method: method.to_string() })
+    }
+
+    pub fn top_via(&self) -> Option<Via> {
+        Via::parse(self.header_values("Via").first()?)
+    }
+
+    pub fn from_tag(&self) -> Option<&str> {
+        param(self.header("From")?, "tag")
+    }
+
+    pub fn to_tag(&self) -> Option<&str> {
+        param(self.header("To")?, "tag")
+    }
+
+    pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some(h) => h.1 = value,
+            None => self.headers.push((canonical(name), value)),
+        }
+    }
+
+    pub fn add_header(&mut self, name: &str, value: impl Into<String>) {
+        self.headers.push((canonical(name), value.into()));
+    }
+
+    /// The message as bytes, with a correct Content-Length.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut s = String::with_capacity(512 + self.body.len());
+        match &self.start {
+            StartLine::Request { method, uri } => {
+                let _ = write!(s, "{method} {uri} SIP/2.0\r\n");
+            }
+            StartLine::Response { status, reason } => {
+                let _ = write!(s, "SIP/2.0 {status} {reason}\r\n");
+            }
+        }
+        for (n, v) in self.headers.iter().filter(|(n, _)| n != "Content-Length") {
+            let _ = write!(s, "{n}: {v}\r\n");
+        }
+        let _ = write!(s, "Content-Length: {}\r\n\r\n", self.body.len());
+        let mut out = s.into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// A response to this request (RFC 3261 8.2.6): Via, From, To, Call-ID and CSeq copied; a
+    /// To tag added when the response should carry one and the request had none.
+    pub fn response(&self, status: u16, reason: &str, to_tag: Option<&str>) -> Message {
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (n, v) in &self.headers {
+            if matches!(n.as_str(), "Via" | "From" | "Call-ID" | "CSeq" | "Record-Route") || n == "To" {
+                headers.push((n.clone(), v.clone()));
+            }
+        }
+        if let (Some(tag), None) = (to_tag, self.to_tag()) {
+            if status > 100 {
+                if let Some(h) = headers.iter_mut().find(|(n, _)| n == "To") {
+                    h.1 = format!("{};tag={tag}", h.1);
+                }
+            }
+        }
+        Message { start: StartLine::Response { status, reason: reason.to_string() }, headers, body: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CSeq {
+    pub number: u32,
+    pub method: String,
+}
+
+/// The parts of a Via header that routing and transaction matching use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    /// "UDP", "TCP", ...
+    pub transport: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub branch: Option<String>,
+    /// `rport` present (RFC 3581: answer to the source port).
+    pub rport: bool,
+}
+
+impl Via {
+    pub fn parse(v: &str) -> Option<Via> {
+        let (proto, rest) = v.trim().split_once(char::is_whitespace)?;
+        let mut parts = proto.split('/');
+        let (name, version, transport) = (parts.next()?, parts.next()?, parts.next()?);
+        if !name.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
+            return None;
+        }
+        let mut params = rest.split(';');
+        let sent_by = params.next()?.trim();
+        let (host, port) = split_host_port(sent_by)?;
+        let mut via = Via { transport: transport.trim().to_ascii_uppercase(), host, port, branch: None, rport: false };
+        for p in params {
+            let (k, val) = p.split_once('=').map(|(k, v)| (k.trim(), Some(v.trim()))).unwrap_or((p.trim(), None));
+            if k.eq_ignore_ascii_case("branch") {
+                via.branch = val.filter(|b| !b.is_empty()).map(str::to_string);
+            } else if k.eq_ignore_ascii_case("rport") {
+                via.rport = true;
+            }
+        }
+        Some(via)
+    }
+}
+
+/// "host", "host:port", "[v6]:port".
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    if s.is_empty() {
+        return None;
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((host.to_string(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Some((h.to_string(), Some(p.parse().ok()?))),
+        Some(_) => None,
+        None => Some((s.to_string(), None)),
+    }
+}
+
+/// A `;name=value` parameter of a header value (outside its `<...>` URI).
+pub fn param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    let after_uri = match value.find('>') {
+        Some(i) => &value[i + 1..],
+        None => value,
+    };
+    after_uri.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The URI inside a name-addr (`"Bob" <sip:bob@host>;tag=1`), or the addr-spec itself.
+pub fn uri_of(value: &str) -> &str {
+    match (value.find('<'), value.find('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value.split(';').next().unwrap_or(value).trim(),
+    }
+}
+
+fn split_list(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth_angle, mut quoted, mut start) = (false, false, 0);
+    for (i, c) in v.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => depth_angle = true,
+            '>' if !quoted => depth_angle = false,
+            ',' if !quoted && !depth_angle => {
+                out.push(v[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(v[start..].trim());
+    out.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+fn parse_start(line: &str) -> Result<StartLine, ParseError> {
+    if let Some(rest) = line.strip_prefix("SIP/") {
+        let (version, rest) = rest.split_once(' ').ok_or(ParseError::StartLine)?;
+        if version != "2.0" {
+            return Err(ParseError::Version(truncate(version)));
+        }
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let status: u16 = code.parse().map_err(|_| ParseError::Status)?;
+        if !(100..700).contains(&status) {
+            return Err(ParseError::Status);
+        }
+        return Ok(StartLine::Response { status, reason: reason.to_string() });
+    }
+    let mut parts = line.split(' ');
+    let (method, uri, version) = (parts.next(), parts.next(), parts.next());
+    let (Some(method), Some(uri), Some(version), None) = (method, uri, version, parts.next()) else {
+        return Err(ParseError::StartLine);
+    };
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) || uri.is_empty() {
+        return Err(ParseError::StartLine);
+    }
+    if version != "SIP/2.0" {
+        return Err(ParseError::Version(truncate(version)));
+    }
+    Ok(StartLine::Request { method: method.to_string(), uri: uri.to_string() })
+}
+
+/// Header lines with continuation lines (leading whitespace) joined (RFC 3261 7.3.1).
+fn unfold(head: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for raw in head.split('\n') {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if (line.starts_with(' ') || line.starts_with('\t')) && lines.len() > 1 {
+            let last = lines.last_mut().expect("checked");
+            last.push(' ');
+            last.push_str(line.trim());
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    lines
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+/// Splits one message off the front of a TCP stream buffer: `Ok(Some(len))` when a whole message
+/// of `len` bytes is there, `Ok(None)` when more bytes are needed, an error when the stream can
+/// never become a valid message (the connection is then closed).
+pub fn frame(buf: &[u8]) -> Result<Option<usize>, ParseError> {
+    let skip = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let rest = &buf[skip..];
+    let Some(head_end) = find(rest, b"\r\n\r\n") else {
+        return if rest.len() > MAX_MESSAGE { Err(ParseError::TooLarge(rest.len())) } else { Ok(None) };
+    };
+    let head = std::str::from_utf8(&rest[..head_end]).map_err(|_| ParseError::NotText)?;
+    let mut length = None;
+    for line in head.split("\r\n").skip(1) {
+        if let Some((n, v)) = line.split_once(':') {
+            if canonical(n.trim()) == "Content-Length" {
+                length = Some(v.trim().parse::<usize>().map_err(|_| ParseError::Malformed("Content-Length"))?);
+            }
+        }
+    }
+    // A stream message must say how long its body is (RFC 3261 18.3).
+    let length = length.ok_or(ParseError::Missing("Content-Length"))?;
+    let total = skip + head_end + 4 + length;
+    if total - skip > MAX_MESSAGE {
+        return Err(ParseError::TooLarge(total - skip));
+    }
+    Ok((buf.len() >= total).then_some(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:ivr@127.0.0.1:5060 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1;rport\r\n\
+        Max-Forwards: 70\r\n\
+        f: \"Caller\" <sip:caller@127.0.0.1:5061>;tag=abc\r\n\
+        To: <sip:ivr@127.0.0.1>\r\n\
+        i: call-1@127.0.0.1\r\n\
+        CSeq: 1 INVITE\r\n\
+        Contact: <sip:caller@127.0.0.1:5061>\r\n\
+        Content-Type: application/sdp\r\n\
+        Content-Length: 4\r\n\r\nv=0\nEXTRA";
+
+    #[test]
+    fn a_request_is_parsed_with_compact_headers_and_its_body() {
+        let m = Message::parse(INVITE.as_bytes()).unwrap();
+        assert_eq!(m.method(), Some("INVITE"));
+        assert_eq!(m.call_id(), "call-1@127.0.0.1");
+        assert_eq!(m.from_tag(), Some("abc"));
+        assert_eq!(m.to_tag(), None);
+        assert_eq!(m.cseq(), Some(CSeq { number: 1, method: "INVITE".into() }));
+        let via = m.top_via().unwrap();
+        assert_eq!((via.transport.as_str(), via.host.as_str(), via.port, via.branch.as_deref(), via.rport), ("UDP", "127.0.0.1", Some(5061), Some("z9hG4bK-1"), true));
+        assert_eq!(m.body, b"v=0\n", "the body is what Content-Length says");
+        let again = Message::parse(&m.to_bytes()).unwrap();
+        assert_eq!(again, m);
+    }
+
+    #[test]
+    fn a_response_copies_the_dialog_headers_and_adds_a_to_tag() {
+        let m = Message::parse(INVITE.as_bytes()).unwrap();
+        let r = m.response(200, "OK", Some("srv1"));
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(r.to_tag(), Some("srv1"));
+        assert_eq!(r.call_id(), m.call_id());
+        assert_eq!(m.response(100, "Trying", Some("x")).to_tag(), None, "no tag on 100");
+    }
+
+    #[test]
+    fn broken_messages_are_refused_with_a_reason() {
+        let cases: &[(&[u8], ParseError)] = &[
+            (b"", ParseError::Empty),
+            (b"\r\n\r\n", ParseError::Empty),
+            (b"HELLO\r\n\r\n", ParseError::StartLine),
+            (b"INVITE sip:a SIP/3.0\r\n\r\n", ParseError::Version("SIP/3.0".into())),
+            (b"SIP/2.0 99x OK\r\n\r\n", ParseError::Status),
+            (b"OPTIONS sip:a SIP/2.0\r\nVia SIP/2.0/UDP h\r\n\r\n", ParseError::Header("Via SIP/2.0/UDP h".into())),
+            (b"OPTIONS sip:a SIP/2.0\r\nFrom: <sip:x>\r\n\r\n", ParseError::Missing("Via")),
+            (b"\xff\xfe\r\n\r\n", ParseError::NotText),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(Message::parse(bytes).as_ref().err(), Some(want), "{:?}", String::from_utf8_lossy(bytes));
+        }
+        let bad_cseq = INVITE.replace("CSeq: 1 INVITE", "CSeq: one INVITE");
+        assert_eq!(Message::parse(bad_cseq.as_bytes()).err(), Some(ParseError::Malformed("CSeq")));
+        let short = INVITE.replace("Content-Length: 4", "Content-Length: 400");
+        assert!(matches!(Message::parse(short.as_bytes()), Err(ParseError::ShortBody { .. })));
+        let huge = vec![b'a'; MAX_MESSAGE + 1];
+        assert_eq!(Message::parse(&huge).unwrap_err().status(), 513);
+    }
+
+    #[test]
+    fn a_tcp_stream_is_split_into_messages() {
+        let one = Message::parse(INVITE.as_bytes()).unwrap().to_bytes();
+        let mut stream = b"\r\n".to_vec();
+        stream.extend_from_slice(&one);
+        stream.extend_from_slice(&one[..10]);
+        let n = frame(&stream).unwrap().unwrap();
+        assert_eq!(n, one.len() + 2);
+        assert_eq!(frame(&stream[n..]).unwrap(), None, "needs more bytes");
+        assert!(frame(b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n").is_err(), "no Content-Length on a stream");
+    }
+
+    #[test]
+    fn header_lists_split_outside_quotes_and_brackets() {
+        assert_eq!(split_list("SIP/2.0/UDP a;branch=1, SIP/2.0/UDP b"), vec!["SIP/2.0/UDP a;branch=1", "SIP/2.0/UDP b"]);
+        assert_eq!(split_list("\"Doe, J\" <sip:j@h;x=1,2>, <sip:k@h>"), vec!["\"Doe, J\" <sip:j@h;x=1,2>", "<sip:k@h>"]);
+        assert_eq!(uri_of("\"Bob\" <sip:bob@h>;tag=1"), "sip:bob@h");
+        assert_eq!(param("<sip:bob@h;tag=no>;tag=yes", "tag"), Some("yes"));
+    }
+}

@@ -1,0 +1,4 @@
+//! SIP signalling (RFC 3261), sans-IO: messages here; transactions and dialogs take parsed
+//! messages and the time and say what to send.
+
+pub mod message;
