@@ -1,7 +1,8 @@
-//! Whatever bytes arrive, the SIP parser answers with a message or an error, never a panic.
+//! Whatever bytes arrive, the SIP and SDP parsers answer with a value or an error, never a panic.
 //! Seeds are real requests; each is mutated many times (bytes flipped, cut, repeated, inserted),
 //! with a fixed random sequence so a failure can be replayed.
 
+use sip_bridge::sdp::{negotiate, Codec, Offer};
 use sip_bridge::sip::message::{frame, Message};
 
 const SEEDS: &[&str] = &[
@@ -57,6 +58,12 @@ fn mutated_messages_are_parsed_or_refused_without_panicking() {
             let _ = (msg.from_tag(), msg.to_tag(), msg.cseq());
         }
         let _ = frame(&m);
+        // The same bytes as a session description (the INVITE seed carries one).
+        if let Some(i) = m.windows(4).position(|w| w == b"v=0\r") {
+            if let Ok(offer) = Offer::parse(&m[i..]) {
+                let _ = negotiate(&offer, &[Codec::Pcmu, Codec::Pcma, Codec::G722]);
+            }
+        }
     }
     // The mutations are not all fatal: the parser's accepting path is exercised too.
     assert!(parsed > 1000, "{parsed}");
