@@ -2,3 +2,4 @@
 //! messages and the time and say what to send.
 
 pub mod message;
+pub mod transaction;

@@ -1,0 +1,277 @@
+//! Server transactions (RFC 3261 section 17.2, with RFC 6026's Accepted state), sans-IO.
+//!
+//! A transaction absorbs the network's retransmissions of one request and retransmits our final
+//! response over UDP until the peer stops asking. It takes requests, our responses and the time
+//! (`Duration` since the endpoint started), and returns bytes to send; it never touches a socket or
+//! reads a clock. Client transactions (our BYE, REFER, NOTIFY) follow the same pattern.
+
+use std::time::Duration;
+
+use super::message::Message;
+
+/// RTT estimate.
+pub const T1: Duration = Duration::from_millis(500);
+/// Longest retransmit interval for non-INVITE requests and INVITE responses.
+pub const T2: Duration = Duration::from_secs(4);
+/// How long a message may live in the network.
+pub const T4: Duration = Duration::from_secs(5);
+
+/// What identifies a transaction (RFC 3261 17.2.3): the top Via's branch and sent-by, and the
+/// method (ACK belongs to its INVITE's transaction; CANCEL has its own).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub branch: String,
+    pub sent_by: String,
+    pub method: String,
+}
+
+impl Key {
+    pub fn of(msg: &Message) -> Option<Key> {
+        let via = msg.top_via()?;
+        let branch = via.branch?;
+        let method = match msg.method() {
+            Some("ACK") => "INVITE".to_string(),
+            Some(m) => m.to_string(),
+            None => msg.cseq()?.method,
+        };
+        Some(Key { branch, sent_by: format!("{}:{}", via.host, via.port.unwrap_or(5060)), method })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Request received, no final response yet (a provisional one may have been sent).
+    Proceeding,
+    /// INVITE answered with 2xx: retransmitted INVITEs are absorbed, ACKs go to the dialog.
+    Accepted,
+    /// Final non-2xx response sent: retransmitted until the ACK (INVITE) or kept for retransmitted
+    /// requests (non-INVITE).
+    Completed,
+    /// ACK received for a non-2xx final response; absorbing ACK retransmissions.
+    Confirmed,
+    Terminated,
+}
+
+/// What the transaction wants done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Send these bytes to the peer.
+    Send(Vec<u8>),
+    /// An INVITE's non-2xx final response was never acknowledged (Timer H).
+    NoAck,
+    /// The transaction is over; forget it.
+    Terminated,
+}
+
+#[derive(Debug)]
+pub struct ServerTransaction {
+    invite: bool,
+    /// Over TCP the transport is reliable: no retransmissions, and no lingering.
+    reliable: bool,
+    state: State,
+    last_response: Option<Vec<u8>>,
+    /// Next response retransmission (Timer G) and its interval.
+    retransmit_at: Option<Duration>,
+    interval: Duration,
+    /// When the current state ends (Timers H, I, J, L).
+    state_ends_at: Option<Duration>,
+}
+
+impl ServerTransaction {
+    pub fn new(request: &Message, reliable: bool) -> Self {
+        Self {
+            invite: request.method() == Some("INVITE"),
+            reliable,
+            state: State::Proceeding,
+            last_response: None,
+            retransmit_at: None,
+            interval: T1,
+            state_ends_at: None,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The same request again (a retransmission), or the ACK of an INVITE. Returns what to resend.
+    pub fn on_request(&mut self, request: &Message, now: Duration) -> Vec<Event> {
+        let _ = now;
+        if request.method() == Some("ACK") {
+            if self.invite && self.state == State::Completed {
+                self.state = State::Confirmed;
+                self.retransmit_at = None;
+                // Timer I: absorb ACK retransmissions for T4 (none over TCP).
+                self.state_ends_at = Some(now + if self.reliable { Duration::ZERO } else { T4 });
+                return self.expire(now);
+            }
+            return Vec::new();
+        }
+        match self.state {
+            // A retransmitted request: send the latest response again.
+            State::Proceeding | State::Completed => self.last_response.clone().map(Event::Send).into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Our response to the request. Returns what to send.
+    pub fn respond(&mut self, response: &Message, now: Duration) -> Vec<Event> {
+        let Some(status) = response.status() else { return Vec::new() };
+        if !matches!(self.state, State::Proceeding) {
+            return Vec::new();
+        }
+        let bytes = response.to_bytes();
+        self.last_response = Some(bytes.clone());
+        let mut out = vec![Event::Send(bytes)];
+        if status < 200 {
+            return out;
+        }
+        if self.invite && status < 300 {
+            // RFC 6026: the dialog retransmits the 2xx; this absorbs INVITE copies for 64*T1.
+            self.state = State::Accepted;
+            self.state_ends_at = Some(now + 64 * T1);
+        } else if self.invite {
+            self.state = State::Completed;
+            if !self.reliable {
+                self.retransmit_at = Some(now + T1);
+                self.interval = T1;
+            }
+            // Timer H: wait this long for the ACK.
+            self.state_ends_at = Some(now + 64 * T1);
+        } else {
+            self.state = State::Completed;
+            // Timer J: keep the response for retransmitted requests (none over TCP).
+            self.state_ends_at = Some(now + if self.reliable { Duration::ZERO } else { 64 * T1 });
+        }
+        out.extend(self.expire(now));
+        out
+    }
+
+    /// When [`Self::on_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        match (self.retransmit_at, self.state_ends_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn on_timeout(&mut self, now: Duration) -> Vec<Event> {
+        let mut out = Vec::new();
+        if let Some(at) = self.retransmit_at.filter(|&at| at <= now) {
+            if self.state == State::Completed {
+                if let Some(r) = &self.last_response {
+                    out.push(Event::Send(r.clone()));
+                }
+                // Timer G doubles up to T2.
+                self.interval = (self.interval * 2).min(T2);
+                self.retransmit_at = Some(at + self.interval);
+            } else {
+                self.retransmit_at = None;
+            }
+        }
+        out.extend(self.expire(now));
+        out
+    }
+
+    fn expire(&mut self, now: Duration) -> Vec<Event> {
+        if self.state_ends_at.is_none_or(|t| t > now) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if self.invite && self.state == State::Completed {
+            out.push(Event::NoAck);
+        }
+        self.state = State::Terminated;
+        self.retransmit_at = None;
+        self.state_ends_at = None;
+        out.push(Event::Terminated);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str) -> Message {
+        let text = format!(
+            "{method} sip:ivr@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-t1\r\nFrom: <sip:a@b>;tag=1\r\n\
+             To: <sip:ivr@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 {}\r\nContent-Length: 0\r\n\r\n",
+            if method == "ACK" { "ACK" } else { method }
+        );
+        Message::parse(text.as_bytes()).unwrap()
+    }
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn sends(events: &[Event]) -> usize {
+        events.iter().filter(|e| matches!(e, Event::Send(_))).count()
+    }
+
+    #[test]
+    fn a_rejected_invite_is_retransmitted_with_doubling_intervals_until_acked() {
+        let invite = request("INVITE");
+        let mut tx = ServerTransaction::new(&invite, false);
+        assert_eq!(sends(&tx.respond(&invite.response(100, "Trying", None), ms(0))), 1);
+        assert_eq!(sends(&tx.on_request(&invite, ms(300))), 1, "a retransmitted INVITE gets the 100 again");
+        assert_eq!(sends(&tx.respond(&invite.response(486, "Busy Here", Some("x")), ms(400))), 1);
+        // Timer G: 500 ms, then 1 s, 2 s, 4 s, 4 s ...
+        let mut resent = Vec::new();
+        let mut now = ms(400);
+        while let Some(t) = tx.poll_timeout() {
+            if t > ms(12_000) {
+                break;
+            }
+            now = t;
+            if sends(&tx.on_timeout(now)) > 0 {
+                resent.push(now.as_millis());
+            }
+        }
+        assert_eq!(resent, vec![900, 1900, 3900, 7900, 11900]);
+        let ack = request("ACK");
+        assert_eq!(Key::of(&ack), Key::of(&invite), "the ACK belongs to the INVITE's transaction");
+        tx.on_request(&ack, now);
+        assert_eq!(tx.state(), State::Confirmed);
+        assert_eq!(tx.on_timeout(now + T4), vec![Event::Terminated]);
+    }
+
+    #[test]
+    fn an_unacknowledged_rejection_gives_up_after_64_t1() {
+        let invite = request("INVITE");
+        let mut tx = ServerTransaction::new(&invite, false);
+        tx.respond(&invite.response(603, "Decline", Some("x")), ms(0));
+        let mut events = Vec::new();
+        while let Some(t) = tx.poll_timeout() {
+            events.extend(tx.on_timeout(t));
+        }
+        assert!(events.ends_with(&[Event::NoAck, Event::Terminated]), "{events:?}");
+        assert_eq!(tx.state(), State::Terminated);
+    }
+
+    #[test]
+    fn an_accepted_invite_absorbs_copies_and_tcp_does_not_retransmit() {
+        let invite = request("INVITE");
+        let mut tx = ServerTransaction::new(&invite, true);
+        tx.respond(&invite.response(200, "OK", Some("x")), ms(0));
+        assert_eq!(tx.state(), State::Accepted);
+        assert!(tx.on_request(&invite, ms(100)).is_empty(), "the dialog resends the 2xx, not the transaction");
+        assert_eq!(tx.on_timeout(64 * T1), vec![Event::Terminated]);
+
+        let bye = request("BYE");
+        let mut tx = ServerTransaction::new(&bye, true);
+        let out = tx.respond(&bye.response(200, "OK", None), ms(0));
+        assert_eq!(out.last(), Some(&Event::Terminated), "over TCP a non-INVITE ends at once");
+    }
+
+    #[test]
+    fn a_non_invite_request_retransmitted_gets_the_same_response() {
+        let options = request("OPTIONS");
+        let mut tx = ServerTransaction::new(&options, false);
+        let first = tx.respond(&options.response(200, "OK", None), ms(0));
+        let again = tx.on_request(&options, ms(500));
+        assert_eq!(first, again);
+        assert_eq!(tx.on_timeout(64 * T1), vec![Event::Terminated]);
+    }
+}
