@@ -3,6 +3,7 @@
 //! with a fixed random sequence so a failure can be replayed.
 
 use sip_bridge::sdp::{negotiate, Codec, Offer};
+use sip_bridge::sip::endpoint::{Endpoint, Peer};
 use sip_bridge::sip::message::{frame, Message};
 
 const SEEDS: &[&str] = &[
@@ -27,6 +28,9 @@ fn mutated_messages_are_parsed_or_refused_without_panicking() {
     let mut rng = Rng(7);
     let interesting: &[&[u8]] = &[b"\r\n", b":", b";", b"<", b">", b"\"", b" ", b"\xff", b"\0", b"SIP/2.0", b"Content-Length: 99999999999999999999", b"[", b"]:"];
     let mut parsed = 0;
+    // The whole endpoint too: mutated requests arrive one after another, with its timers running.
+    let mut ep = Endpoint::new(Default::default(), "127.0.0.1:5060".parse().unwrap());
+    let peer = Peer::Udp("127.0.0.1:5061".parse().unwrap());
     for round in 0..30_000 {
         let mut m = SEEDS[round % SEEDS.len()].as_bytes().to_vec();
         for _ in 0..1 + rng.below(4) {
@@ -58,6 +62,15 @@ fn mutated_messages_are_parsed_or_refused_without_panicking() {
             let _ = (msg.from_tag(), msg.to_tag(), msg.cseq());
         }
         let _ = frame(&m);
+        let now = std::time::Duration::from_millis(round as u64 * 10);
+        ep.on_message(&m, peer, now);
+        if round % 7 == 0 {
+            if let Some(id) = m.windows(9).position(|w| w == b"Call-ID: ").map(|i| String::from_utf8_lossy(&m[i + 9..(i + 15).min(m.len())]).into_owned()) {
+                ep.accept(&id, "127.0.0.1:7000".parse().unwrap(), now);
+            }
+        }
+        ep.on_timeout(now);
+        while ep.poll().is_some() {}
         // The same bytes as a session description (the INVITE seed carries one).
         if let Some(i) = m.windows(4).position(|w| w == b"v=0\r") {
             if let Ok(offer) = Offer::parse(&m[i..]) {

@@ -428,6 +428,32 @@ fn truncate(s: &str) -> String {
     s.chars().take(60).collect()
 }
 
+/// A response to a request that could not be parsed, built from its raw header lines (Via, From,
+/// To, Call-ID, CSeq copied as they are). None when the bytes are not a request or lack a Via, as
+/// there is then nobody to answer.
+pub fn best_effort_response(bytes: &[u8], status: u16, reason: &str) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_MESSAGE)]);
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r')).skip_while(|l| l.is_empty());
+    let first = lines.next()?;
+    let method = first.split(' ').next()?;
+    if first.starts_with("SIP/") || method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let mut out = format!("SIP/2.0 {status} {}\r\n", reason.replace(['\r', '\n'], " "));
+    let mut via = false;
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let Some((name, _)) = line.split_once(':') else { continue };
+        let name = canonical(name.trim());
+        if matches!(name.as_str(), "Via" | "From" | "To" | "Call-ID" | "CSeq") && line.len() < 1024 {
+            via |= name == "Via";
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    via.then(|| out.into_bytes())
+}
+
 /// Splits one message off the front of a TCP stream buffer: `Ok(Some(len))` when a whole message
 /// of `len` bytes is there, `Ok(None)` when more bytes are needed, an error when the stream can
 /// never become a valid message (the connection is then closed).

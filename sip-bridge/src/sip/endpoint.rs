@@ -1,0 +1,517 @@
+//! The SIP user agent server that answers calls, sans-IO: messages in (with where they came from and
+//! the time), messages out (with where to send them) and call events for the application.
+//!
+//! Responses go back to where the request came from (RFC 3261 18.2.2 with RFC 3581 rport), never to
+//! an address read from the message, and in-dialog requests (BYE) to the address the caller's
+//! INVITE came from: symmetric signalling, which also works through NAT.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::message::{Message, ParseError, StartLine};
+use super::transaction::{self, Key, ServerTransaction, T1, T2};
+use crate::sdp::{self, Agreed, Codec, Offer};
+
+/// Where a message came from or goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    Udp(SocketAddr),
+    /// A TCP connection (by the transport's id) and its remote address.
+    Tcp(u64, SocketAddr),
+}
+
+impl Peer {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Peer::Udp(a) | Peer::Tcp(_, a) => *a,
+        }
+    }
+    fn reliable(&self) -> bool {
+        matches!(self, Peer::Tcp(..))
+    }
+    fn transport(&self) -> &'static str {
+        match self {
+            Peer::Udp(_) => "UDP",
+            Peer::Tcp(..) => "TCP",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Codecs in order of preference.
+    pub codecs: Vec<Codec>,
+    /// Calls at once; more get 503 with Retry-After.
+    pub max_calls: usize,
+    pub retry_after_secs: u32,
+    pub user_agent: String,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self { codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::G722], max_calls: 50, retry_after_secs: 5, user_agent: "ivr".into() }
+    }
+}
+
+/// What happened to a call, for the application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// A new call with its agreed media; answer with [`Endpoint::accept`] or [`Endpoint::reject`].
+    Incoming { call_id: String, from: String, media: Agreed },
+    /// The caller acknowledged our answer: media may flow.
+    Confirmed { call_id: String },
+    /// A keypad digit by SIP INFO (the RFC 4733 ones come with the media).
+    Dtmf { call_id: String, digit: char },
+    Ended { call_id: String, why: EndReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller hung up (BYE).
+    RemoteBye,
+    /// The caller gave up before the answer (CANCEL).
+    Cancelled,
+    /// Our 200 OK was never acknowledged.
+    NoAck,
+    /// We hung up.
+    LocalBye,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Send { to: Peer, bytes: Vec<u8> },
+    Call(CallEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DialogState {
+    /// INVITE received, not yet answered.
+    Early,
+    /// 200 OK sent, waiting for the ACK.
+    Answered,
+    Confirmed,
+}
+
+#[derive(Debug)]
+struct Dialog {
+    state: DialogState,
+    peer: Peer,
+    invite: Message,
+    local_tag: String,
+    media: Agreed,
+    /// The 200 OK, retransmitted until the ACK (RFC 3261 13.3.1.4).
+    ok: Option<Vec<u8>>,
+    ok_next: Duration,
+    ok_interval: Duration,
+    ok_deadline: Duration,
+    /// Our CSeq for requests we send in the dialog.
+    local_cseq: u32,
+}
+
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    /// What we put in Via and Contact.
+    local: SocketAddr,
+    /// Server transactions and the peer each request came from.
+    transactions: HashMap<Key, (ServerTransaction, Peer)>,
+    dialogs: HashMap<String, Dialog>,
+    /// Our media address per answered call.
+    rtp: HashMap<String, SocketAddr>,
+    outputs: VecDeque<Output>,
+    next_id: u64,
+}
+
+impl Endpoint {
+    pub fn new(cfg: EndpointConfig, local: SocketAddr) -> Self {
+        Self { cfg, local, transactions: HashMap::new(), dialogs: HashMap::new(), rtp: HashMap::new(), outputs: VecDeque::new(), next_id: 1 }
+    }
+
+    pub fn poll(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    pub fn calls(&self) -> usize {
+        self.dialogs.len()
+    }
+
+    fn token(&mut self) -> String {
+        self.next_id += 1;
+        format!("{:x}{:04x}", self.next_id.wrapping_mul(0x9e3779b97f4a7c15) >> 16, self.next_id & 0xffff)
+    }
+
+    fn send(&mut self, to: Peer, bytes: Vec<u8>) {
+        self.outputs.push_back(Output::Send { to, bytes });
+    }
+
+    fn event(&mut self, e: CallEvent) {
+        self.outputs.push_back(Output::Call(e));
+    }
+
+    /// A datagram or a framed stream message from `from`.
+    pub fn on_message(&mut self, bytes: &[u8], from: Peer, now: Duration) {
+        let msg = match Message::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => return self.on_unparsable(bytes, &e, from),
+        };
+        if !msg.is_request() {
+            // Responses to requests we sent (BYE): nothing to do beyond letting them end.
+            return;
+        }
+        let Some(key) = Key::of(&msg) else {
+            return self.reply(&msg, from, 400, "Missing Via branch", now);
+        };
+        // A request its transaction already knows: a retransmission, or the ACK of a rejection.
+        if let Some((tx, _)) = self.transactions.get_mut(&key) {
+            let events = tx.on_request(&msg, now);
+            self.transaction_events(&key, events);
+            if msg.method() != Some("ACK") {
+                return;
+            }
+        }
+        if let Some(mf) = msg.header("Max-Forwards") {
+            if mf.trim() == "0" {
+                return self.reply(&msg, from, 483, "Too Many Hops", now);
+            }
+        }
+        match msg.method().unwrap_or("") {
+            "INVITE" => self.on_invite(msg, from, now),
+            "ACK" => self.on_ack(&msg),
+            "CANCEL" => self.on_cancel(&msg, from, now),
+            "BYE" => {
+                if self.dialogs.remove(msg.call_id()).is_some() {
+                    self.reply(&msg, from, 200, "OK", now);
+                    self.event(CallEvent::Ended { call_id: msg.call_id().to_string(), why: EndReason::RemoteBye });
+                } else {
+                    self.reply(&msg, from, 481, "Call/Transaction Does Not Exist", now);
+                }
+            }
+            "OPTIONS" => {
+                let mut r = msg.response(200, "OK", Some(&self.token()));
+                r.add_header("Allow", ALLOW);
+                r.add_header("Accept", "application/sdp");
+                self.respond(&msg, r, from, now);
+            }
+            "INFO" => self.on_info(&msg, from, now),
+            "REFER" | "NOTIFY" | "SUBSCRIBE" | "UPDATE" | "PRACK" | "MESSAGE" | "REGISTER" | "PUBLISH" => {
+                let mut r = msg.response(405, "Method Not Allowed", Some(&self.token()));
+                r.add_header("Allow", ALLOW);
+                self.respond(&msg, r, from, now);
+            }
+            _ => {
+                let mut r = msg.response(501, "Not Implemented", Some(&self.token()));
+                r.add_header("Allow", ALLOW);
+                self.respond(&msg, r, from, now);
+            }
+        }
+    }
+
+    /// Bytes that are not a valid message: a request gets 400 (513 when too large) with the
+    /// reason, if it carries enough to be answered at all; anything else is dropped.
+    fn on_unparsable(&mut self, bytes: &[u8], e: &ParseError, from: Peer) {
+        tracing::debug!(%e, ?from, "unparsable SIP message");
+        if let Some(r) = super::message::best_effort_response(bytes, e.status(), &e.to_string()) {
+            self.send(from, r);
+        }
+    }
+
+    fn reply(&mut self, req: &Message, to: Peer, status: u16, reason: &str, now: Duration) {
+        let tag = self.token();
+        let r = req.response(status, reason, Some(&tag));
+        self.respond(req, r, to, now);
+    }
+
+    /// Sends a response through the request's transaction (created on demand).
+    fn respond(&mut self, req: &Message, mut response: Message, to: Peer, now: Duration) {
+        response.set_header("Server", self.cfg.user_agent.clone());
+        let Some(key) = Key::of(req) else {
+            self.send(to, response.to_bytes());
+            return;
+        };
+        if req.method() == Some("ACK") {
+            return;
+        }
+        let (tx, _) = self.transactions.entry(key.clone()).or_insert_with(|| (ServerTransaction::new(req, to.reliable()), to));
+        let events = tx.respond(&response, now);
+        let mut sends = Vec::new();
+        let mut done = false;
+        for e in events {
+            match e {
+                transaction::Event::Send(b) => sends.push(b),
+                transaction::Event::Terminated => done = true,
+                transaction::Event::NoAck => {}
+            }
+        }
+        for b in sends {
+            self.send(to, b);
+        }
+        if done {
+            self.transactions.remove(&key);
+        }
+    }
+
+    fn transaction_events(&mut self, key: &Key, events: Vec<transaction::Event>) {
+        let peer = self.transactions.get(key).map(|(_, p)| *p);
+        for e in events {
+            match e {
+                transaction::Event::Send(b) => {
+                    // Retransmissions go where the request came from.
+                    if let Some(p) = peer {
+                        self.send(p, b);
+                    }
+                }
+                transaction::Event::Terminated => {
+                    self.transactions.remove(key);
+                }
+                transaction::Event::NoAck => {}
+            }
+        }
+    }
+
+    fn on_invite(&mut self, msg: Message, from: Peer, now: Duration) {
+        let call_id = msg.call_id().to_string();
+        if msg.to_tag().is_some() {
+            // A re-INVITE (hold and unhold): answer with the same media, direction adjusted.
+            let Some(d) = self.dialogs.get(&call_id) else {
+                return self.reply(&msg, from, 481, "Call/Transaction Does Not Exist", now);
+            };
+            let (local_tag, media) = (d.local_tag.clone(), d.media.clone());
+            let offer = Offer::parse(&msg.body);
+            let media = match offer.as_ref().map(|o| sdp::negotiate(o, &self.cfg.codecs)) {
+                Ok(Ok(m)) => m,
+                Ok(Err(_)) | Err(_) if msg.body.is_empty() => media,
+                _ => return self.reply(&msg, from, 488, "Not Acceptable Here", now),
+            };
+            let mut r = msg.response(200, "OK", Some(&local_tag));
+            r.add_header("Contact", format!("<sip:ivr@{};transport={}>", self.local, from.transport().to_lowercase()));
+            r.add_header("Content-Type", "application/sdp");
+            r.body = sdp::describe(&media, self.rtp_of(&call_id), 1, 2).into_bytes();
+            if let Some(d) = self.dialogs.get_mut(&call_id) {
+                d.media = media;
+            }
+            return self.respond(&msg, r, from, now);
+        }
+        if self.dialogs.contains_key(&call_id) {
+            return self.reply(&msg, from, 482, "Loop Detected", now);
+        }
+        if self.dialogs.len() >= self.cfg.max_calls {
+            let mut r = msg.response(503, "Service Unavailable", Some(&self.token()));
+            r.add_header("Retry-After", self.cfg.retry_after_secs.to_string());
+            return self.respond(&msg, r, from, now);
+        }
+        let is_sdp = msg.header("Content-Type").is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp"));
+        if msg.body.is_empty() || !is_sdp {
+            return self.reply(&msg, from, 488, "Not Acceptable Here (an SDP offer is required)", now);
+        }
+        let media = match Offer::parse(&msg.body).and_then(|o| sdp::negotiate(&o, &self.cfg.codecs)) {
+            Ok(m) => m,
+            Err(e) => {
+                let mut r = msg.response(488, "Not Acceptable Here", Some(&self.token()));
+                r.add_header("Warning", format!("399 ivr \"{e}\""));
+                return self.respond(&msg, r, from, now);
+            }
+        };
+        let trying = msg.response(100, "Trying", None);
+        self.respond(&msg, trying, from, now);
+        let local_tag = self.token();
+        let from_uri = msg.header("From").map(|f| super::message::uri_of(f).to_string()).unwrap_or_default();
+        self.dialogs.insert(
+            call_id.clone(),
+            Dialog {
+                state: DialogState::Early,
+                peer: from,
+                invite: msg,
+                local_tag,
+                media: media.clone(),
+                ok: None,
+                ok_next: Duration::ZERO,
+                ok_interval: T1,
+                ok_deadline: Duration::ZERO,
+                local_cseq: 1,
+            },
+        );
+        self.event(CallEvent::Incoming { call_id, from: from_uri, media });
+    }
+
+    fn rtp_of(&self, call_id: &str) -> SocketAddr {
+        self.rtp.get(call_id).copied().unwrap_or(self.local)
+    }
+
+    /// Answers a call: 200 OK with our media at `rtp`, retransmitted until the ACK.
+    pub fn accept(&mut self, call_id: &str, rtp: SocketAddr, now: Duration) {
+        let Some(d) = self.dialogs.get_mut(call_id) else { return };
+        if d.state != DialogState::Early {
+            return;
+        }
+        let mut r = d.invite.response(200, "OK", Some(&d.local_tag));
+        r.add_header("Contact", format!("<sip:ivr@{};transport={}>", self.local, d.peer.transport().to_lowercase()));
+        r.add_header("Allow", ALLOW);
+        r.add_header("Content-Type", "application/sdp");
+        r.body = sdp::describe(&d.media, rtp, now.as_millis() as u64, 1).into_bytes();
+        d.state = DialogState::Answered;
+        d.ok_next = now + T1;
+        d.ok_interval = T1;
+        d.ok_deadline = now + 64 * T1;
+        let (invite, peer) = (d.invite.clone(), d.peer);
+        d.ok = Some({
+            let mut r2 = r.clone();
+            r2.set_header("Server", self.cfg.user_agent.clone());
+            r2.to_bytes()
+        });
+        self.rtp.insert(call_id.to_string(), rtp);
+        self.respond(&invite, r, peer, now);
+    }
+
+    /// Refuses a call that has not been answered (486 Busy Here, 603 Decline, ...).
+    pub fn reject(&mut self, call_id: &str, status: u16, reason: &str, now: Duration) {
+        let Some(d) = self.dialogs.remove(call_id) else { return };
+        if d.state != DialogState::Early {
+            self.dialogs.insert(call_id.to_string(), d);
+            return;
+        }
+        let r = d.invite.response(status, reason, Some(&d.local_tag));
+        self.respond(&d.invite, r, d.peer, now);
+        self.event(CallEvent::Ended { call_id: call_id.to_string(), why: EndReason::Rejected });
+    }
+
+    /// Hangs up an answered call (BYE).
+    pub fn hangup(&mut self, call_id: &str, now: Duration) {
+        let _ = now;
+        let Some(mut d) = self.dialogs.remove(call_id) else { return };
+        d.local_cseq += 1;
+        let branch = format!("z9hG4bK{}", self.token());
+        let bye = self.in_dialog_request(&d, "BYE", &branch);
+        self.send(d.peer, bye.to_bytes());
+        self.rtp.remove(call_id);
+        self.event(CallEvent::Ended { call_id: call_id.to_string(), why: EndReason::LocalBye });
+    }
+
+    /// A request inside the dialog, from us (the callee) to the caller.
+    fn in_dialog_request(&self, d: &Dialog, method: &str, branch: &str) -> Message {
+        let inv = &d.invite;
+        let target = inv.header("Contact").map(super::message::uri_of).unwrap_or("sip:caller").to_string();
+        let mut m = Message { start: StartLine::Request { method: method.into(), uri: target }, headers: Vec::new(), body: Vec::new() };
+        m.add_header("Via", format!("SIP/2.0/{} {};branch={branch};rport", d.peer.transport(), self.local));
+        m.add_header("Max-Forwards", "70");
+        // Our From is their To (with our tag), our To is their From.
+        m.add_header("From", format!("{};tag={}", inv.header("To").unwrap_or("<sip:ivr>"), d.local_tag));
+        m.add_header("To", inv.header("From").unwrap_or("<sip:caller>").to_string());
+        m.add_header("Call-ID", inv.call_id().to_string());
+        m.add_header("CSeq", format!("{} {method}", d.local_cseq));
+        // The caller's route set, in reverse (RFC 3261 12.1.1 for the callee's requests).
+        for rr in inv.header_values("Record-Route") {
+            m.add_header("Route", rr.to_string());
+        }
+        m.add_header("User-Agent", self.cfg.user_agent.clone());
+        m
+    }
+
+    fn on_ack(&mut self, msg: &Message) {
+        let call_id = msg.call_id().to_string();
+        if let Some(d) = self.dialogs.get_mut(&call_id) {
+            if d.state == DialogState::Answered && msg.to_tag() == Some(d.local_tag.as_str()) {
+                d.state = DialogState::Confirmed;
+                d.ok = None;
+                self.event(CallEvent::Confirmed { call_id });
+            }
+        }
+    }
+
+    fn on_cancel(&mut self, msg: &Message, from: Peer, now: Duration) {
+        let call_id = msg.call_id().to_string();
+        let early = self.dialogs.get(&call_id).is_some_and(|d| d.state == DialogState::Early);
+        if !early {
+            return self.reply(msg, from, 481, "Call/Transaction Does Not Exist", now);
+        }
+        self.reply(msg, from, 200, "OK", now);
+        if let Some(d) = self.dialogs.remove(&call_id) {
+            let r = d.invite.response(487, "Request Terminated", Some(&d.local_tag));
+            self.respond(&d.invite, r, d.peer, now);
+        }
+        self.event(CallEvent::Ended { call_id, why: EndReason::Cancelled });
+    }
+
+    fn on_info(&mut self, msg: &Message, from: Peer, now: Duration) {
+        let call_id = msg.call_id().to_string();
+        if !self.dialogs.contains_key(&call_id) {
+            return self.reply(msg, from, 481, "Call/Transaction Does Not Exist", now);
+        }
+        let kind = msg.header("Content-Type").unwrap_or("").to_ascii_lowercase();
+        let body = String::from_utf8_lossy(&msg.body);
+        // application/dtmf-relay: "Signal=5\r\nDuration=160"; application/dtmf: "5".
+        let digit = if kind.starts_with("application/dtmf-relay") {
+            body.lines().find_map(|l| l.split_once('=').filter(|(k, _)| k.trim().eq_ignore_ascii_case("signal")).map(|(_, v)| v.trim().to_string()))
+        } else if kind.starts_with("application/dtmf") {
+            Some(body.trim().to_string())
+        } else {
+            None
+        };
+        let digit = digit.and_then(|d| {
+            let mut c = d.chars();
+            match (c.next(), c.next()) {
+                (Some(x), None) if x.is_ascii_digit() || matches!(x, '*' | '#' | 'A'..='D') => Some(x),
+                _ => match d.as_str() {
+                    "10" => Some('*'),
+                    "11" => Some('#'),
+                    _ => None,
+                },
+            }
+        });
+        self.reply(msg, from, 200, "OK", now);
+        if let Some(digit) = digit {
+            self.event(CallEvent::Dtmf { call_id, digit });
+        }
+    }
+
+    /// When [`Self::on_timeout`] must next run.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let tx = self.transactions.values().filter_map(|(t, _)| t.poll_timeout()).min();
+        let ok = self.dialogs.values().filter(|d| d.ok.is_some()).map(|d| d.ok_next.min(d.ok_deadline)).min();
+        match (tx, ok) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn on_timeout(&mut self, now: Duration) {
+        let keys: Vec<Key> =
+            self.transactions.iter().filter(|(_, (t, _))| t.poll_timeout().is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            if let Some((tx, _)) = self.transactions.get_mut(&k) {
+                let events = tx.on_timeout(now);
+                self.transaction_events(&k, events);
+            }
+        }
+        // 2xx retransmission until the ACK; without one, the call is ended (RFC 3261 13.3.1.4).
+        let mut resend = Vec::new();
+        let mut give_up = Vec::new();
+        for (id, d) in self.dialogs.iter_mut() {
+            let Some(ok) = &d.ok else { continue };
+            if now >= d.ok_deadline {
+                give_up.push(id.clone());
+            } else if now >= d.ok_next && !d.peer.reliable() {
+                resend.push((d.peer, ok.clone()));
+                d.ok_interval = (d.ok_interval * 2).min(T2);
+                d.ok_next = now + d.ok_interval;
+            } else if d.peer.reliable() {
+                d.ok_next = d.ok_deadline;
+            }
+        }
+        for (to, bytes) in resend {
+            self.send(to, bytes);
+        }
+        for id in give_up {
+            tracing::info!(call_id = %id, "no ACK for our 200 OK; ending the call");
+            self.hangup(&id, now);
+            // The caller never confirmed: report it as that, not as our hangup.
+            if let Some(Output::Call(CallEvent::Ended { why, .. })) = self.outputs.back_mut() {
+                *why = EndReason::NoAck;
+            }
+        }
+    }
+}
+
+/// What we answer in Allow headers.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
