@@ -4,5 +4,6 @@
 //! what to send); the socket layer is thin. G.711 itself lives in `voice_pipeline::audio::g711`,
 //! because the pipeline's tools (`ivr say --rate 8000`) use it too.
 
+pub mod rtp;
 pub mod sdp;
 pub mod sip;

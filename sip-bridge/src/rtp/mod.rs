@@ -1,0 +1,3 @@
+//! RTP media, sans-IO: the jitter buffer and loss concealment here; packets and RTCP to come.
+
+pub mod jitter;
