@@ -2,3 +2,4 @@
 
 pub mod dtmf;
 pub mod jitter;
+pub mod media;
