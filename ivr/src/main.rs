@@ -36,6 +36,9 @@ enum Command {
         /// HTTP address for health checks.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
+        /// SIP address (UDP); default from the config's [sip] listen, 127.0.0.1:5060.
+        #[arg(long)]
+        sip: Option<std::net::SocketAddr>,
     },
     /// Transcribe audio files (WAV, FLAC, MP3, Ogg) with Whisper.
     Transcribe {
@@ -264,8 +267,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             transcribe(&models, &stt, &files, json)
         }
-        Command::Serve { http } => {
-            serve::serve(&models, &cfg, http)?;
+        Command::Serve { http, sip } => {
+            serve::serve(&models, &cfg, http, sip)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Say { text, output, rate, language, json } => say(&models, &cfg, &text, &output, rate, &language, json),

@@ -25,7 +25,7 @@ struct Health {
     warmup_ms: f64,
 }
 
-pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr) -> anyhow::Result<()> {
+pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<SocketAddr>) -> anyhow::Result<()> {
     let started = Instant::now();
     let whisper = crate::load_whisper(models, &cfg.stt)?;
     let vad = crate::load_vad(models)?;
@@ -44,6 +44,44 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr) -> anyhow::Resul
         Some(s) => s.client.clone(),
         None => dialogue::llm::LlmClient::new(&cfg.llm.url, &cfg.llm.model)?,
     };
+    // Calls: the dialogue engine shared by every call (reloaded when its files change), the speech
+    // cache, the worker threads and the SIP listener.
+    let engine = Arc::new(std::sync::RwLock::new(crate::load_engine(models, cfg)?));
+    let session_cfg = crate::simulate::session_config(cfg);
+    let cache = Arc::new(voice_pipeline::session::workers::SpeechCache::default());
+    if cfg.tts.prerender {
+        let e = engine.read().map_err(|_| anyhow::anyhow!("engine lock"))?;
+        crate::simulate::prerender(&cache, models, &voices, &e, &session_cfg)?;
+    }
+    let pipeline = voice_pipeline::session::live::Pipeline::start(Arc::new(voice_pipeline::session::live::Models {
+        whisper: whisper.clone(),
+        stt: cfg.stt.whisper.clone(),
+        voices: voices.clone(),
+        cache,
+        engine: Arc::clone(&engine),
+        llm: Some(client.clone()),
+    }));
+    let mut sip_cfg = cfg.sip.clone();
+    if let Some(addr) = sip {
+        sip_cfg.listen = addr;
+    }
+    let sip_server = sip_bridge::server::SipServer::start(sip_cfg.clone(), session_cfg, vad.clone(), pipeline)
+        .with_context(|| format!("cannot listen for SIP on {}", sip_cfg.listen))?;
+    let sip_local = sip_server.local;
+    {
+        let engine = Arc::clone(&engine);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(2));
+            if let Ok(mut e) = engine.write() {
+                match e.reload_if_changed() {
+                    Ok(true) => eprintln!("ivr: knowledge reloaded"),
+                    Ok(false) => {}
+                    Err(err) => eprintln!("ivr: knowledge not reloaded: {err}"),
+                }
+            }
+        });
+    }
+    let sip_stats = Arc::clone(&sip_server.stats);
     let sup = llm.clone();
     let fixed = Health {
         status: "ok",
@@ -62,14 +100,19 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr) -> anyhow::Resul
         if !healthy {
             v["status"] = serde_json::json!("degraded");
         }
+        use std::sync::atomic::Ordering::Relaxed;
+        v["sip"] = serde_json::json!({"listen": sip_local.to_string(),
+            "calls_active": sip_stats.calls_active.load(Relaxed), "calls_total": sip_stats.calls_total.load(Relaxed),
+            "frames_out": sip_stats.frames_out.load(Relaxed), "frames_late": sip_stats.frames_late.load(Relaxed)});
         serde_json::to_vec(&v).unwrap_or_default()
     });
 
     let listener = TcpListener::bind(http).with_context(|| format!("cannot listen for HTTP on {http}"))?;
     // Keep the worker (and its watchdog) alive as long as the server runs.
     let _llm = llm;
+    let _sip = sip_server;
     eprintln!(
-        "ivr: models loaded in {:.1} s; HTTP on http://{} (GET /healthz). SIP and WebRTC calls are not built yet.",
+        "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP); HTTP on http://{} (GET /healthz).",
         started.elapsed().as_secs_f64(),
         listener.local_addr()?
     );

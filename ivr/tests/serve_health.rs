@@ -25,7 +25,7 @@ fn serve_loads_the_models_and_answers_healthz() {
     let dir = tempdir("serve");
     std::fs::write(dir.join("ivr.toml"), "[llm]\nurl = \"http://127.0.0.1:18491\"\n").unwrap();
     let mut child = ivr()
-        .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "serve", "--http", "127.0.0.1:0"])
+        .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -6,4 +6,5 @@
 
 pub mod rtp;
 pub mod sdp;
+pub mod server;
 pub mod sip;

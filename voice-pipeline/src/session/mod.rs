@@ -16,6 +16,7 @@
 //! `Understand` job, so its state and this one's stay separate.
 
 pub mod echo;
+pub mod live;
 pub mod playback;
 pub mod sim;
 pub mod words;

@@ -1,0 +1,119 @@
+//! Real phone calls over SIP on loopback: `sipp` (Debian sip-tester) calls `ivr serve`, streams a
+//! recorded caller question as RTP, listens and hangs up; the server's call record must show the
+//! question heard and the knowledge answer given. The test command runs inside a network namespace
+//! with only `lo` up.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// `ivr serve` on free ports; killed when dropped.
+struct Server {
+    child: Child,
+    sip: String,
+    records: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, llm_port: u16) -> Server {
+    let records = dir.join("records/calls.jsonl");
+    std::fs::write(
+        dir.join("ivr.toml"),
+        format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\nrecords = \"{}\"\n", records.display()),
+    )
+    .unwrap();
+    let mut child = ivr()
+        .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("SIP on sip:ivr@") {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("ivr serve ended before listening");
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let sip = line.split("sip:ivr@").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    Server { child, sip, records }
+}
+
+/// A caller recording as raw mu-law at 8 kHz (what sipp streams): 6 s of silence (the greeting
+/// plays meanwhile), then `text` spoken by espeak-ng.
+fn caller_ulaw(dir: &Path, text: &str) -> PathBuf {
+    let run = |args: &[&str]| assert!(std::process::Command::new(args[0]).args(&args[1..]).status().unwrap().success(), "{args:?}");
+    let p = |name: &str| dir.join(name).display().to_string();
+    run(&["espeak-ng", "-v", "en-us", "-s", "150", "-w", &p("q.wav"), text]);
+    run(&["sox", &p("q.wav"), "-r", "8000", "-c", "1", &p("q8.wav")]);
+    run(&["sox", "-n", "-r", "8000", "-c", "1", &p("pad.wav"), "trim", "0", "6"]);
+    run(&["sox", &p("pad.wav"), &p("q8.wav"), "-t", "ul", &p("q.ulaw")]);
+    dir.join("q.ulaw")
+}
+
+/// Runs a sipp scenario from sip-bridge/tests/sipp with its placeholders filled.
+fn sipp(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path) -> bool {
+    let mut xml = std::fs::read_to_string(repo().join("sip-bridge/tests/sipp").join(scenario)).unwrap();
+    for (k, v) in vars {
+        xml = xml.replace(&format!("[{k}]"), v);
+    }
+    let path = dir.join(scenario);
+    std::fs::write(&path, xml).unwrap();
+    let status = std::process::Command::new("sipp")
+        .arg(target)
+        .arg("-sf")
+        .arg(&path)
+        .args(["-m", "1", "-i", "127.0.0.1", "-p", "15091", "-mp", "17000", "-timeout", "60s", "-nostdin", "-trace_err", "-error_file"])
+        .arg(dir.join("sipp-errors.log"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("sipp runs (scripts/setup.sh installs sip-tester)");
+    if !status.success() {
+        eprintln!("{}", std::fs::read_to_string(dir.join("sipp-errors.log")).unwrap_or_default());
+    }
+    status.success()
+}
+
+/// The call records written so far (waiting up to `secs` for `n` of them).
+fn records(path: &Path, n: usize, secs: u64) -> Vec<serde_json::Value> {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let lines: Vec<serde_json::Value> =
+            std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if lines.len() >= n || Instant::now() > until {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_sipp_caller_asks_a_question_over_rtp_and_gets_the_knowledge_answer() {
+    let dir = tempdir("sip-question");
+    let server = serve(&dir, 18596);
+    let question = caller_ulaw(&dir, "How long does standard delivery take?");
+    assert!(sipp("call-question.xml", &server.sip, &[("question", question.to_str().unwrap()), ("listen_ms", "16000")], &dir));
+    let recs = records(&server.records, 1, 10);
+    assert_eq!(recs.len(), 1, "one call, one record");
+    let r = &recs[0];
+    let said = |who: &str| -> Vec<String> {
+        r["transcript"].as_array().unwrap().iter().filter(|l| l["who"] == who).map(|l| l["text"].as_str().unwrap().to_lowercase()).collect()
+    };
+    assert!(said("caller").iter().any(|t| t.contains("deliver")), "{r}");
+    assert!(said("bot").iter().any(|t| t.contains("3 to 5 business days")), "{r}");
+    assert_eq!(r["ended_by"], "caller");
+    assert!(r["media"]["packets_in"].as_u64().unwrap() > 300, "{r}");
+    assert!(r["media"]["packets_out"].as_u64().unwrap() > 300, "{r}");
+    assert_eq!(r["voice_to_voice_ms"].as_array().unwrap().len(), 1, "{r}");
+}

@@ -1,0 +1,343 @@
+//! The thin IO layer: a UDP socket for SIP, one UDP socket per call for RTP, and a thread per call
+//! that drives its `CallSession` every 20 ms. All protocol decisions are made by the sans-IO parts
+//! (`sip::endpoint::Endpoint`, `rtp::media::MediaSession`, `voice_pipeline::session::CallSession`).
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use voice_pipeline::session::live::{CallLink, Pipeline, Reply};
+use voice_pipeline::session::{CallSession, Event, Output as SessionOutput, SessionConfig};
+use voice_pipeline::vad::SileroModel;
+
+use crate::rtp::media::{MediaConfig, MediaSession, SESSION_FRAME};
+use crate::sip::endpoint::{CallEvent, Endpoint, EndpointConfig, Output, Peer};
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// Where SIP listens (UDP).
+    pub listen: SocketAddr,
+    /// A call whose RTP stops this long is ended.
+    pub rtp_timeout_secs: u32,
+    #[serde(flatten)]
+    pub endpoint: EndpointConfig,
+    pub media: MediaConfig,
+    /// Each finished call is appended here as one JSON line (transcript, actions, timings).
+    pub records: Option<std::path::PathBuf>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5060".parse().expect("address"),
+            rtp_timeout_secs: 30,
+            endpoint: EndpointConfig::default(),
+            media: MediaConfig::default(),
+            records: None,
+        }
+    }
+}
+
+/// Counters for `/healthz` and the load benchmark.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub calls_total: AtomicU64,
+    pub calls_active: AtomicU64,
+    pub frames_out: AtomicU64,
+    /// Outbound frames sent more than 10 ms after their time.
+    pub frames_late: AtomicU64,
+}
+
+/// What a call thread asks of the SIP side.
+enum Command {
+    Hangup(String),
+}
+
+/// What the SIP side tells a call thread.
+enum CallSignal {
+    Dtmf(char),
+    Confirmed,
+    Ended,
+}
+
+pub struct SipServer {
+    pub local: SocketAddr,
+    pub stats: Arc<ServerStats>,
+    stop: Arc<AtomicBool>,
+}
+
+impl SipServer {
+    /// Binds the SIP socket and starts answering calls on its own thread.
+    pub fn start(cfg: SipConfig, session: SessionConfig, vad: SileroModel, pipeline: Arc<Pipeline>) -> std::io::Result<SipServer> {
+        let socket = UdpSocket::bind(cfg.listen)?;
+        socket.set_read_timeout(Some(Duration::from_millis(10)))?;
+        let local = socket.local_addr()?;
+        let stats = Arc::new(ServerStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let ctx = Context { cfg, session, vad, pipeline, stats: Arc::clone(&stats), local };
+        let stop2 = Arc::clone(&stop);
+        std::thread::Builder::new().name("ivr-sip".into()).spawn(move || signalling(socket, ctx, stop2))?;
+        Ok(SipServer { local, stats, stop })
+    }
+}
+
+impl Drop for SipServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Context {
+    cfg: SipConfig,
+    session: SessionConfig,
+    vad: SileroModel,
+    pipeline: Arc<Pipeline>,
+    stats: Arc<ServerStats>,
+    local: SocketAddr,
+}
+
+fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
+    let started = Instant::now();
+    let mut endpoint = Endpoint::new(ctx.cfg.endpoint.clone(), ctx.local);
+    let mut calls: HashMap<String, Sender<CallSignal>> = HashMap::new();
+    let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
+    let mut buf = vec![0u8; 65_536];
+    let mut seed = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => endpoint.on_message(&buf[..n], Peer::Udp(from), started.elapsed()),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => tracing::warn!("SIP socket: {e}"),
+        }
+        while let Ok(cmd) = cmd_rx.try_recv() {
+            match cmd {
+                Command::Hangup(id) => endpoint.hangup(&id, started.elapsed()),
+            }
+        }
+        let now = started.elapsed();
+        if endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            endpoint.on_timeout(now);
+        }
+        while let Some(out) = endpoint.poll() {
+            match out {
+                Output::Send { to, bytes } => {
+                    if let Err(e) = socket.send_to(&bytes, to.addr()) {
+                        tracing::warn!("cannot send SIP to {}: {e}", to.addr());
+                    }
+                }
+                Output::Call(CallEvent::Incoming { call_id, from, media }) => {
+                    // The RTP socket on the SIP address's interface, any free port.
+                    let rtp = match UdpSocket::bind(SocketAddr::new(ctx.local.ip(), 0)) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::error!("no RTP port: {e}");
+                            endpoint.reject(&call_id, 503, "Service Unavailable", now);
+                            continue;
+                        }
+                    };
+                    let Ok(rtp_addr) = rtp.local_addr() else { continue };
+                    seed += 1;
+                    let (tx, rx) = mpsc::channel();
+                    calls.insert(call_id.clone(), tx);
+                    let caller_id = from.strip_prefix("sip:").and_then(|u| u.split('@').next()).map(str::to_string);
+                    let media = MediaSession::new(&media, &ctx.cfg.media, seed ^ now.as_nanos() as u64, now);
+                    let call = CallThread {
+                        call_id: call_id.clone(),
+                        rtp,
+                        media,
+                        session: CallSession::new(ctx.session.clone(), ctx.vad.clone()).with_llm(true),
+                        pipeline: Arc::clone(&ctx.pipeline),
+                        caller_id,
+                        signals: rx,
+                        commands: cmd_tx.clone(),
+                        stats: Arc::clone(&ctx.stats),
+                        rtp_timeout: Duration::from_secs(ctx.cfg.rtp_timeout_secs as u64),
+                        records: ctx.cfg.records.clone(),
+                        record: CallRecord { call_id: call_id.clone(), from: from.clone(), ..Default::default() },
+                    };
+                    ctx.stats.calls_total.fetch_add(1, Ordering::Relaxed);
+                    ctx.stats.calls_active.fetch_add(1, Ordering::Relaxed);
+                    let _ = std::thread::Builder::new().name("ivr-call".into()).spawn(move || call.run());
+                    endpoint.accept(&call_id, rtp_addr, now);
+                }
+                Output::Call(CallEvent::Confirmed { call_id }) => signal(&calls, &call_id, CallSignal::Confirmed),
+                Output::Call(CallEvent::Dtmf { call_id, digit }) => signal(&calls, &call_id, CallSignal::Dtmf(digit)),
+                Output::Call(CallEvent::Ended { call_id, why }) => {
+                    tracing::info!(%call_id, ?why, "call ended");
+                    if let Some(tx) = calls.remove(&call_id) {
+                        let _ = tx.send(CallSignal::Ended);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn signal(calls: &HashMap<String, Sender<CallSignal>>, id: &str, s: CallSignal) {
+    if let Some(tx) = calls.get(id) {
+        let _ = tx.send(s);
+    }
+}
+
+struct CallThread {
+    call_id: String,
+    rtp: UdpSocket,
+    media: MediaSession,
+    session: CallSession,
+    pipeline: Arc<Pipeline>,
+    caller_id: Option<String>,
+    signals: Receiver<CallSignal>,
+    commands: Sender<Command>,
+    stats: Arc<ServerStats>,
+    rtp_timeout: Duration,
+    records: Option<std::path::PathBuf>,
+    record: CallRecord,
+}
+
+/// What is kept of a call.
+#[derive(Debug, Default, serde::Serialize)]
+struct CallRecord {
+    call_id: String,
+    from: String,
+    started: String,
+    duration_secs: f64,
+    transcript: Vec<serde_json::Value>,
+    actions: Vec<serde_json::Value>,
+    voice_to_voice_ms: Vec<u64>,
+    ended_by: String,
+    media: Option<crate::rtp::media::MediaStats>,
+}
+
+impl CallRecord {
+    /// Appends the record as one line; a record that cannot be written is logged in full instead.
+    fn save(&self, path: Option<&std::path::Path>) {
+        let line = serde_json::to_string(self).unwrap_or_default();
+        let Some(path) = path else { return };
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            f.write_all(format!("{line}\n").as_bytes())?;
+            f.sync_data()
+        };
+        if let Err(e) = write() {
+            tracing::error!("cannot write the call record to {}: {e}; the record: {line}", path.display());
+        }
+    }
+}
+
+impl CallThread {
+    fn run(mut self) {
+        self.record.started = jiff::Timestamp::now().to_string();
+        let _ = self.rtp.set_nonblocking(true);
+        let (link, replies) = CallLink::new(self.caller_id.as_deref());
+        let started = Instant::now();
+        let frame = Duration::from_millis(20);
+        let mut tick = 0u64;
+        let mut cancelled: HashSet<u64> = HashSet::new();
+        let mut inbound = [0.0f32; SESSION_FRAME];
+        let mut outbound = [0.0f32; SESSION_FRAME];
+        let mut buf = vec![0u8; 2048];
+        let mut answered = false;
+        loop {
+            let now = started.elapsed();
+            // Signalling.
+            let mut ended = false;
+            while let Ok(s) = self.signals.try_recv() {
+                match s {
+                    CallSignal::Confirmed if !answered => {
+                        answered = true;
+                        self.session.handle(Event::Answered, now);
+                    }
+                    CallSignal::Confirmed => {}
+                    CallSignal::Dtmf(d) => self.session.handle(Event::Dtmf(d), now),
+                    CallSignal::Ended => ended = true,
+                }
+            }
+            if ended {
+                self.session.handle(Event::RemoteHangup, now);
+                self.record.ended_by = "caller".into();
+                break;
+            }
+            // Media in.
+            while let Ok((n, from)) = self.rtp.recv_from(&mut buf) {
+                if let Some(d) = self.media.on_datagram(&buf[..n], from, now) {
+                    self.session.handle(Event::Dtmf(d), now);
+                }
+            }
+            // Work done.
+            while let Ok(r) = replies.try_recv() {
+                match r {
+                    Reply::Delta { job, text } => self.session.handle(Event::LlmDelta { job, text: &text }, now),
+                    Reply::Done { job, result } => {
+                        if !cancelled.contains(&job) {
+                            self.session.handle(Event::Done { job, result }, now);
+                        }
+                    }
+                }
+            }
+            self.media.next_frame(&mut inbound);
+            if answered {
+                self.session.handle(Event::Audio(&inbound), now);
+                self.session.fill_frame(&mut outbound, now);
+            }
+            let packet = self.media.packetize(&outbound, self.session.is_speaking());
+            if answered {
+                let _ = self.rtp.send_to(&packet, self.media.remote());
+                self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+                if now > frame * tick as u32 + Duration::from_millis(10) {
+                    self.stats.frames_late.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let mut hang_up = false;
+            while let Some(o) = self.session.poll() {
+                match o {
+                    SessionOutput::Job { id, job } => self.pipeline.submit(&link, id, job),
+                    SessionOutput::Cancel(id) => {
+                        cancelled.insert(id);
+                        link.cancelled.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+                    }
+                    SessionOutput::Action(a) => {
+                        tracing::info!(call_id = %self.call_id, action = ?a, "call action");
+                        self.record.actions.push(serde_json::to_value(&a).unwrap_or_default());
+                        self.record.ended_by = "bot".into();
+                        // Transfers by REFER come next; until then the call ends here.
+                        hang_up = true;
+                    }
+                    SessionOutput::Said { who, text, at } => {
+                        tracing::info!(call_id = %self.call_id, ?who, %text);
+                        self.record.transcript.push(serde_json::json!({"who": who, "text": text, "at_secs": at.as_secs_f64()}));
+                    }
+                    SessionOutput::Timing(t) => {
+                        let v2v = t.voice_to_voice().map(|d| d.as_millis() as u64);
+                        tracing::info!(call_id = %self.call_id, voice_to_voice_ms = v2v, "turn");
+                        self.record.voice_to_voice_ms.extend(v2v);
+                    }
+                }
+            }
+            if !hang_up && answered && self.media.silent_for(now) > self.rtp_timeout {
+                self.record.ended_by = "rtp timeout".into();
+            }
+            if hang_up || answered && self.media.silent_for(now) > self.rtp_timeout {
+                let _ = self.commands.send(Command::Hangup(self.call_id.clone()));
+                break;
+            }
+            tick += 1;
+            let due = frame * tick as u32;
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        link.ended.store(true, Ordering::Relaxed);
+        self.record.duration_secs = started.elapsed().as_secs_f64();
+        self.record.media = Some(self.media.stats());
+        self.record.save(self.records.as_deref());
+        self.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
+    }
+}

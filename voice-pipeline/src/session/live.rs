@@ -1,0 +1,134 @@
+//! Running call sessions in real time: the models' worker threads, shared by every call.
+//!
+//! Each kind of work has its own thread(s) and queue, as in the simulator: transcription (whisper.cpp
+//! spins its threads, so one transcription at a time is fastest on two cores), the conversation,
+//! the LLM and synthesis. A call submits its session's jobs with a channel for the results; jobs
+//! of a call that has ended or cancelled them are skipped when their turn comes.
+
+use std::collections::HashSet;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+
+use dialogue::manager::Conversation;
+
+use super::workers::{SpeechCache, Workers};
+use super::{Job, JobId, JobResult};
+use crate::stt::{SttConfig, WhisperModel};
+use crate::tts::Voices;
+
+/// The models every call shares.
+pub struct Models {
+    pub whisper: WhisperModel,
+    pub stt: SttConfig,
+    pub voices: Voices,
+    pub cache: Arc<SpeechCache>,
+    /// Read by every turn; written when the knowledge files are reloaded.
+    pub engine: Arc<RwLock<dialogue::Engine>>,
+    pub llm: Option<dialogue::llm::LlmClient>,
+}
+
+/// What comes back to a call.
+pub enum Reply {
+    Delta { job: JobId, text: String },
+    Done { job: JobId, result: JobResult },
+}
+
+/// One call's link to the workers.
+#[derive(Clone)]
+pub struct CallLink {
+    pub replies: Sender<Reply>,
+    pub conversation: Arc<Mutex<Conversation>>,
+    /// Jobs the call no longer wants (and, once it ends, all of them).
+    pub cancelled: Arc<Mutex<HashSet<JobId>>>,
+    pub ended: Arc<std::sync::atomic::AtomicBool>,
+    /// Wall-clock time at the call's start (for "are you open now?").
+    pub wall_start: jiff::Timestamp,
+    pub started: std::time::Instant,
+}
+
+impl CallLink {
+    pub fn new(caller_id: Option<&str>) -> (Self, Receiver<Reply>) {
+        let (tx, rx) = mpsc::channel();
+        let link = Self {
+            replies: tx,
+            conversation: Arc::new(Mutex::new(Conversation::new(caller_id))),
+            cancelled: Arc::default(),
+            ended: Arc::default(),
+            wall_start: jiff::Timestamp::now(),
+            started: std::time::Instant::now(),
+        };
+        (link, rx)
+    }
+
+    fn wanted(&self, id: JobId) -> bool {
+        !self.ended.load(std::sync::atomic::Ordering::Relaxed) && !self.cancelled.lock().unwrap_or_else(|p| p.into_inner()).contains(&id)
+    }
+}
+
+struct Task {
+    id: JobId,
+    job: Job,
+    link: CallLink,
+}
+
+/// The worker threads.
+pub struct Pipeline {
+    lanes: [Sender<Task>; 4],
+}
+
+impl Pipeline {
+    pub fn start(models: Arc<Models>) -> Arc<Pipeline> {
+        let lane = |name: &str| {
+            let (tx, rx) = mpsc::channel::<Task>();
+            let models = Arc::clone(&models);
+            std::thread::Builder::new()
+                .name(format!("ivr-{name}"))
+                .spawn(move || {
+                    for task in rx {
+                        if task.link.wanted(task.id) {
+                            run(&models, task);
+                        }
+                    }
+                })
+                .expect("worker thread starts");
+            tx
+        };
+        Arc::new(Pipeline { lanes: [lane("stt"), lane("dialogue"), lane("llm"), lane("tts")] })
+    }
+
+    pub fn submit(&self, link: &CallLink, id: JobId, job: Job) {
+        let lane = match &job {
+            Job::Transcribe { .. } => 0,
+            Job::Understand(_) => 1,
+            Job::Llm(_) => 2,
+            Job::Synthesize { .. } => 3,
+        };
+        let _ = self.lanes[lane].send(Task { id, job, link: link.clone() });
+    }
+}
+
+fn run(models: &Models, task: Task) {
+    let engine = models.engine.read().unwrap_or_else(|p| p.into_inner());
+    let workers = Workers {
+        whisper: &models.whisper,
+        stt: &models.stt,
+        voices: &models.voices,
+        cache: &models.cache,
+        engine: &engine,
+        llm: models.llm.as_ref(),
+    };
+    let link = &task.link;
+    let result = match &task.job {
+        Job::Transcribe { audio } => workers.transcribe(audio),
+        Job::Understand(input) => {
+            let wall = link.wall_start + jiff::SignedDuration::try_from(link.started.elapsed()).unwrap_or_default();
+            let mut conversation = link.conversation.lock().unwrap_or_else(|p| p.into_inner());
+            workers.understand(&mut conversation, input, wall)
+        }
+        Job::Llm(job) => workers.llm(job, |piece| {
+            let _ = link.replies.send(Reply::Delta { job: task.id, text: piece.to_string() });
+        }),
+        Job::Synthesize { text, language } => workers.synthesize(text, language),
+    };
+    let _ = link.replies.send(Reply::Done { job: task.id, result });
+}
