@@ -68,13 +68,18 @@ fn sipp(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path) -> bool
     for (k, v) in vars {
         xml = xml.replace(&format!("[{k}]"), v);
     }
+    // Ports of their own, so scenarios can run side by side.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (sip_port, media_port) = (15091 + k, 17000 + 100 * k);
     let path = dir.join(scenario);
     std::fs::write(&path, xml).unwrap();
     let status = std::process::Command::new("sipp")
         .arg(target)
         .arg("-sf")
         .arg(&path)
-        .args(["-m", "1", "-i", "127.0.0.1", "-p", "15091", "-mp", "17000", "-timeout", "60s", "-nostdin", "-trace_err", "-error_file"])
+        .args(["-m", "1", "-i", "127.0.0.1", "-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
+        .args(["-timeout", "60s", "-nostdin", "-trace_err", "-error_file"])
         .arg(dir.join("sipp-errors.log"))
         .stdout(Stdio::null())
         .status()
@@ -116,4 +121,21 @@ fn a_sipp_caller_asks_a_question_over_rtp_and_gets_the_knowledge_answer() {
     assert!(r["media"]["packets_in"].as_u64().unwrap() > 300, "{r}");
     assert!(r["media"]["packets_out"].as_u64().unwrap() > 300, "{r}");
     assert_eq!(r["voice_to_voice_ms"].as_array().unwrap().len(), 1, "{r}");
+}
+
+#[test]
+fn options_dtmf_zero_and_a_hangup_from_the_bot() {
+    let dir = tempdir("sip-dtmf");
+    let server = serve(&dir, 18597);
+    // A keep-alive probe.
+    assert!(sipp("options.xml", &server.sip, &[], &dir), "OPTIONS");
+    // 0 pressed during the greeting (RFC 4733): the caller asked for a person; the bot hands over
+    // and, until REFER is built, ends the call with BYE, which sipp answers.
+    assert!(sipp("dtmf-zero.xml", &server.sip, &[], &dir), "DTMF 0");
+    let recs = records(&server.records, 1, 10);
+    assert_eq!(recs.len(), 1);
+    let action = &recs[0]["actions"][0];
+    assert_eq!(action["action"], "transfer", "{}", recs[0]);
+    assert_eq!(action["reason"], "caller_request");
+    assert_eq!(recs[0]["ended_by"], "bot");
 }
