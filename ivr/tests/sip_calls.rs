@@ -24,11 +24,11 @@ impl Drop for Server {
     }
 }
 
-fn serve(dir: &Path, llm_port: u16) -> Server {
+fn serve(dir: &Path, llm_port: u16, sip_extra: &str) -> Server {
     let records = dir.join("records/calls.jsonl");
     std::fs::write(
         dir.join("ivr.toml"),
-        format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\nrecords = \"{}\"\n", records.display()),
+        format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\nrecords = \"{}\"\n{sip_extra}", records.display()),
     )
     .unwrap();
     let mut child = ivr()
@@ -106,7 +106,7 @@ fn records(path: &Path, n: usize, secs: u64) -> Vec<serde_json::Value> {
 #[test]
 fn a_sipp_caller_asks_a_question_over_rtp_and_gets_the_knowledge_answer() {
     let dir = tempdir("sip-question");
-    let server = serve(&dir, 18596);
+    let server = serve(&dir, 18596, "");
     let question = caller_ulaw(&dir, "How long does standard delivery take?");
     assert!(sipp("call-question.xml", &server.sip, &[("question", question.to_str().unwrap()), ("listen_ms", "16000")], &dir));
     let recs = records(&server.records, 1, 10);
@@ -126,7 +126,7 @@ fn a_sipp_caller_asks_a_question_over_rtp_and_gets_the_knowledge_answer() {
 #[test]
 fn options_dtmf_zero_and_a_hangup_from_the_bot() {
     let dir = tempdir("sip-dtmf");
-    let server = serve(&dir, 18597);
+    let server = serve(&dir, 18597, "");
     // A keep-alive probe.
     assert!(sipp("options.xml", &server.sip, &[], &dir), "OPTIONS");
     // 0 pressed during the greeting (RFC 4733): the caller asked for a person; the bot hands over
@@ -138,4 +138,14 @@ fn options_dtmf_zero_and_a_hangup_from_the_bot() {
     assert_eq!(action["action"], "transfer", "{}", recs[0]);
     assert_eq!(action["reason"], "caller_request");
     assert_eq!(recs[0]["ended_by"], "bot");
+}
+
+#[test]
+fn a_transfer_is_a_refer_to_the_configured_target() {
+    let dir = tempdir("sip-refer");
+    let server = serve(&dir, 18598, "transfer_target = \"sip:agent@127.0.0.1:5070\"\n");
+    // The caller presses 0, accepts the REFER, reports the target answered, and is hung up on.
+    assert!(sipp("refer.xml", &server.sip, &[], &dir), "REFER");
+    let recs = records(&server.records, 1, 10);
+    assert_eq!(recs[0]["actions"][0]["reason"], "caller_request", "{}", recs[0]);
 }

@@ -28,6 +28,9 @@ pub struct SipConfig {
     pub media: MediaConfig,
     /// Each finished call is appended here as one JSON line (transcript, actions, timings).
     pub records: Option<std::path::PathBuf>,
+    /// Where transfers go (REFER), e.g. "sip:agents@pbx.example.com"; without one a transfer ends
+    /// the call.
+    pub transfer_target: Option<String>,
 }
 
 impl Default for SipConfig {
@@ -38,6 +41,7 @@ impl Default for SipConfig {
             endpoint: EndpointConfig::default(),
             media: MediaConfig::default(),
             records: None,
+            transfer_target: None,
         }
     }
 }
@@ -55,6 +59,7 @@ pub struct ServerStats {
 /// What a call thread asks of the SIP side.
 enum Command {
     Hangup(String),
+    Refer(String),
 }
 
 /// What the SIP side tells a call thread.
@@ -116,6 +121,10 @@ fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
         while let Ok(cmd) = cmd_rx.try_recv() {
             match cmd {
                 Command::Hangup(id) => endpoint.hangup(&id, started.elapsed()),
+                Command::Refer(id) => match &ctx.cfg.transfer_target {
+                    Some(target) => endpoint.refer(&id, target, started.elapsed()),
+                    None => endpoint.hangup(&id, started.elapsed()),
+                },
             }
         }
         let now = started.elapsed();
@@ -166,6 +175,13 @@ fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
                 }
                 Output::Call(CallEvent::Confirmed { call_id }) => signal(&calls, &call_id, CallSignal::Confirmed),
                 Output::Call(CallEvent::Dtmf { call_id, digit }) => signal(&calls, &call_id, CallSignal::Dtmf(digit)),
+                Output::Call(CallEvent::Transfer { call_id, status }) => {
+                    tracing::info!(%call_id, status, "transfer progress");
+                    // Connected to the target, or failed: either way our part of the call is over.
+                    if status >= 200 {
+                        endpoint.hangup(&call_id, now);
+                    }
+                }
                 Output::Call(CallEvent::Ended { call_id, why }) => {
                     tracing::info!(%call_id, ?why, "call ended");
                     if let Some(tx) = calls.remove(&call_id) {
@@ -296,6 +312,7 @@ impl CallThread {
                 }
             }
             let mut hang_up = false;
+            let mut refer = false;
             while let Some(o) = self.session.poll() {
                 match o {
                     SessionOutput::Job { id, job } => self.pipeline.submit(&link, id, job),
@@ -307,7 +324,9 @@ impl CallThread {
                         tracing::info!(call_id = %self.call_id, action = ?a, "call action");
                         self.record.actions.push(serde_json::to_value(&a).unwrap_or_default());
                         self.record.ended_by = "bot".into();
-                        // Transfers by REFER come next; until then the call ends here.
+                        if matches!(a, dialogue::manager::Action::Transfer { .. }) {
+                            refer = true;
+                        }
                         hang_up = true;
                     }
                     SessionOutput::Said { who, text, at } => {
@@ -325,7 +344,8 @@ impl CallThread {
                 self.record.ended_by = "rtp timeout".into();
             }
             if hang_up || answered && self.media.silent_for(now) > self.rtp_timeout {
-                let _ = self.commands.send(Command::Hangup(self.call_id.clone()));
+                let cmd = if refer { Command::Refer(self.call_id.clone()) } else { Command::Hangup(self.call_id.clone()) };
+                let _ = self.commands.send(cmd);
                 break;
             }
             tick += 1;

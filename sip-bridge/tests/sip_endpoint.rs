@@ -246,3 +246,54 @@ fn an_answer_never_acknowledged_ends_the_call() {
     assert_eq!(events, vec![CallEvent::Ended { call_id: "c-noack".into(), why: EndReason::NoAck }]);
     let _: SocketAddr = CALLER.parse().unwrap();
 }
+
+#[test]
+fn refer_asks_the_caller_to_call_the_target_and_notify_reports_progress() {
+    let mut ep = endpoint(EndpointConfig::default());
+    let tag = answered(&mut ep, "c-refer").to_tag().unwrap().to_string();
+    ep.refer("c-refer", "sip:agent@127.0.0.1:5070", ms(1000));
+    let (sent, _) = drain(&mut ep);
+    let (to, refer) = &sent[0];
+    assert_eq!(*to, caller());
+    assert_eq!(refer.method(), Some("REFER"));
+    assert_eq!(refer.header("Refer-To"), Some("<sip:agent@127.0.0.1:5070>"));
+    assert_eq!((refer.from_tag(), refer.to_tag()), (Some(tag.as_str()), Some("caller1")));
+    // Retransmitted until answered.
+    ep.on_timeout(ms(1500));
+    let refers = |sent: Vec<(Peer, Message)>| sent.iter().filter(|(_, m)| m.method() == Some("REFER")).count();
+    assert_eq!(refers(drain(&mut ep).0), 1);
+    let accepted = refer.response(202, "Accepted", Some("caller1"));
+    ep.on_message(&accepted.to_bytes(), caller(), ms(1600));
+    ep.on_timeout(ms(3000));
+    assert_eq!(refers(drain(&mut ep).0), 0, "answered: no more retransmissions");
+    let notify = in_dialog(
+        "NOTIFY",
+        "c-refer",
+        &tag,
+        3,
+        "z9hG4bK-n1",
+        "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag;version=2.0\r\n",
+        "SIP/2.0 200 OK\r\n",
+    );
+    ep.on_message(notify.as_bytes(), caller(), ms(4000));
+    let (sent, events) = drain(&mut ep);
+    assert_eq!(statuses(&sent), vec![200]);
+    assert_eq!(events, vec![CallEvent::Transfer { call_id: "c-refer".into(), status: 200 }]);
+}
+
+#[test]
+fn an_unanswered_refer_reports_408() {
+    let mut ep = endpoint(EndpointConfig::default());
+    answered(&mut ep, "c-refer2");
+    ep.refer("c-refer2", "sip:agent@127.0.0.1:5070", ms(0));
+    drain(&mut ep);
+    let mut events = Vec::new();
+    while let Some(t) = ep.poll_timeout() {
+        ep.on_timeout(t);
+        events.extend(drain(&mut ep).1);
+        if t > ms(40_000) {
+            break;
+        }
+    }
+    assert!(events.contains(&CallEvent::Transfer { call_id: "c-refer2".into(), status: 408 }), "{events:?}");
+}

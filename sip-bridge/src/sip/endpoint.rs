@@ -64,6 +64,10 @@ pub enum CallEvent {
     Confirmed { call_id: String },
     /// A keypad digit by SIP INFO (the RFC 4733 ones come with the media).
     Dtmf { call_id: String, digit: char },
+    /// How a transfer (our REFER) goes: the caller's NOTIFYs carry the status of their call to the
+    /// target (100 trying, 200 connected, 4xx-6xx failed); a refused or unanswered REFER reports
+    /// its own status (408 when the caller never answered it).
+    Transfer { call_id: String, status: u16 },
     Ended { call_id: String, why: EndReason },
 }
 
@@ -95,6 +99,19 @@ enum DialogState {
     Confirmed,
 }
 
+/// A request we sent, kept until its final response.
+#[derive(Debug)]
+struct Sent {
+    call_id: String,
+    method: String,
+    peer: Peer,
+    bytes: Vec<u8>,
+    next: Duration,
+    interval: Duration,
+    deadline: Duration,
+    reliable: bool,
+}
+
 #[derive(Debug)]
 struct Dialog {
     state: DialogState,
@@ -120,13 +137,24 @@ pub struct Endpoint {
     dialogs: HashMap<String, Dialog>,
     /// Our media address per answered call.
     rtp: HashMap<String, SocketAddr>,
+    /// Requests we sent (BYE, REFER), by Via branch, retransmitted over UDP until answered.
+    sent: HashMap<String, Sent>,
     outputs: VecDeque<Output>,
     next_id: u64,
 }
 
 impl Endpoint {
     pub fn new(cfg: EndpointConfig, local: SocketAddr) -> Self {
-        Self { cfg, local, transactions: HashMap::new(), dialogs: HashMap::new(), rtp: HashMap::new(), outputs: VecDeque::new(), next_id: 1 }
+        Self {
+            cfg,
+            local,
+            transactions: HashMap::new(),
+            dialogs: HashMap::new(),
+            rtp: HashMap::new(),
+            sent: HashMap::new(),
+            outputs: VecDeque::new(),
+            next_id: 1,
+        }
     }
 
     pub fn poll(&mut self) -> Option<Output> {
@@ -157,8 +185,7 @@ impl Endpoint {
             Err(e) => return self.on_unparsable(bytes, &e, from),
         };
         if !msg.is_request() {
-            // Responses to requests we sent (BYE): nothing to do beyond letting them end.
-            return;
+            return self.on_response(&msg);
         }
         let Some(key) = Key::of(&msg) else {
             return self.reply(&msg, from, 400, "Missing Via branch", now);
@@ -195,7 +222,8 @@ impl Endpoint {
                 self.respond(&msg, r, from, now);
             }
             "INFO" => self.on_info(&msg, from, now),
-            "REFER" | "NOTIFY" | "SUBSCRIBE" | "UPDATE" | "PRACK" | "MESSAGE" | "REGISTER" | "PUBLISH" => {
+            "NOTIFY" => self.on_notify(&msg, from, now),
+            "REFER" | "SUBSCRIBE" | "UPDATE" | "PRACK" | "MESSAGE" | "REGISTER" | "PUBLISH" => {
                 let mut r = msg.response(405, "Method Not Allowed", Some(&self.token()));
                 r.add_header("Allow", ALLOW);
                 self.respond(&msg, r, from, now);
@@ -378,14 +406,88 @@ impl Endpoint {
 
     /// Hangs up an answered call (BYE).
     pub fn hangup(&mut self, call_id: &str, now: Duration) {
-        let _ = now;
         let Some(mut d) = self.dialogs.remove(call_id) else { return };
         d.local_cseq += 1;
         let branch = format!("z9hG4bK{}", self.token());
         let bye = self.in_dialog_request(&d, "BYE", &branch);
-        self.send(d.peer, bye.to_bytes());
+        self.send_request(call_id, &d, bye, branch, now);
         self.rtp.remove(call_id);
         self.event(CallEvent::Ended { call_id: call_id.to_string(), why: EndReason::LocalBye });
+    }
+
+    /// Blind transfer (RFC 3515): asks the caller to call `target` (a SIP URI). Progress comes as
+    /// [`CallEvent::Transfer`]; the call stays up until the application hangs up.
+    pub fn refer(&mut self, call_id: &str, target: &str, now: Duration) {
+        let Some(d) = self.dialogs.get_mut(call_id) else { return };
+        d.local_cseq += 1;
+        let branch = format!("z9hG4bK{}", self.token());
+        let Some(d) = self.dialogs.get(call_id) else { return };
+        let mut refer = self.in_dialog_request(d, "REFER", &branch);
+        refer.add_header("Refer-To", format!("<{target}>"));
+        refer.add_header("Referred-By", format!("<sip:ivr@{}>", self.local));
+        refer.add_header("Contact", format!("<sip:ivr@{}>", self.local));
+        let peer = d.peer;
+        let bytes = refer.to_bytes();
+        self.send(peer, bytes.clone());
+        self.sent.insert(
+            branch,
+            Sent {
+                call_id: call_id.into(),
+                method: "REFER".into(),
+                peer,
+                bytes,
+                next: now + T1,
+                interval: T1,
+                deadline: now + 64 * T1,
+                reliable: peer.reliable(),
+            },
+        );
+    }
+
+    fn send_request(&mut self, call_id: &str, d: &Dialog, msg: Message, branch: String, now: Duration) {
+        let bytes = msg.to_bytes();
+        self.send(d.peer, bytes.clone());
+        let method = msg.method().unwrap_or("").to_string();
+        self.sent.insert(
+            branch,
+            Sent { call_id: call_id.into(), method, peer: d.peer, bytes, next: now + T1, interval: T1, deadline: now + 64 * T1, reliable: d.peer.reliable() },
+        );
+    }
+
+    /// A response to a request we sent.
+    fn on_response(&mut self, msg: &Message) {
+        let Some(branch) = msg.top_via().and_then(|v| v.branch) else { return };
+        let Some(status) = msg.status() else { return };
+        if status < 200 {
+            if let Some(s) = self.sent.get_mut(&branch) {
+                // Provisional: stop retransmitting, keep waiting (RFC 3261 17.1.2.2).
+                s.next = s.deadline;
+            }
+            return;
+        }
+        if let Some(s) = self.sent.remove(&branch) {
+            if s.method == "REFER" && status >= 300 {
+                self.event(CallEvent::Transfer { call_id: s.call_id, status });
+            }
+        }
+    }
+
+    /// NOTIFY for our REFER: the status line of the caller's call to the target (message/sipfrag).
+    fn on_notify(&mut self, msg: &Message, from: Peer, now: Duration) {
+        let call_id = msg.call_id().to_string();
+        if !self.dialogs.contains_key(&call_id) {
+            return self.reply(msg, from, 481, "Call/Transaction Does Not Exist", now);
+        }
+        let is_refer = msg.header("Event").is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("refer"));
+        if !is_refer {
+            return self.reply(msg, from, 489, "Bad Event", now);
+        }
+        self.reply(msg, from, 200, "OK", now);
+        let body = String::from_utf8_lossy(&msg.body);
+        let status = body.lines().next().and_then(|l| l.strip_prefix("SIP/2.0 ")).and_then(|r| r.get(..3)).and_then(|c| c.parse::<u16>().ok());
+        if let Some(status) = status {
+            self.event(CallEvent::Transfer { call_id, status });
+        }
     }
 
     /// A request inside the dialog, from us (the callee) to the caller.
@@ -469,10 +571,8 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Duration> {
         let tx = self.transactions.values().filter_map(|(t, _)| t.poll_timeout()).min();
         let ok = self.dialogs.values().filter(|d| d.ok.is_some()).map(|d| d.ok_next.min(d.ok_deadline)).min();
-        match (tx, ok) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let sent = self.sent.values().map(|s| s.next.min(s.deadline)).min();
+        [tx, ok, sent].into_iter().flatten().min()
     }
 
     pub fn on_timeout(&mut self, now: Duration) {
@@ -482,6 +582,30 @@ impl Endpoint {
             if let Some((tx, _)) = self.transactions.get_mut(&k) {
                 let events = tx.on_timeout(now);
                 self.transaction_events(&k, events);
+            }
+        }
+        // Our requests: retransmitted over UDP (Timer E), given up after 64*T1 (Timer F).
+        let mut again = Vec::new();
+        let mut expired = Vec::new();
+        for (branch, s) in self.sent.iter_mut() {
+            if now >= s.deadline {
+                expired.push(branch.clone());
+            } else if now >= s.next {
+                if !s.reliable {
+                    again.push((s.peer, s.bytes.clone()));
+                }
+                s.interval = (s.interval * 2).min(T2);
+                s.next = if s.reliable { s.deadline } else { now + s.interval };
+            }
+        }
+        for (to, bytes) in again {
+            self.send(to, bytes);
+        }
+        for branch in expired {
+            if let Some(s) = self.sent.remove(&branch) {
+                if s.method == "REFER" {
+                    self.event(CallEvent::Transfer { call_id: s.call_id, status: 408 });
+                }
             }
         }
         // 2xx retransmission until the ACK; without one, the call is ended (RFC 3261 13.3.1.4).
@@ -514,4 +638,4 @@ impl Endpoint {
 }
 
 /// What we answer in Allow headers.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY";
