@@ -149,3 +149,13 @@ fn a_transfer_is_a_refer_to_the_configured_target() {
     let recs = records(&server.records, 1, 10);
     assert_eq!(recs[0]["actions"][0]["reason"], "caller_request", "{}", recs[0]);
 }
+
+#[test]
+fn a_caller_who_gives_up_while_it_rings_is_cancelled() {
+    let dir = tempdir("sip-cancel");
+    let server = serve(&dir, 18599, "ring_ms = 3000\n");
+    assert!(sipp("cancel.xml", &server.sip, &[("question", "/dev/null"), ("listen_ms", "0")], &dir), "CANCEL");
+    // Never answered, so no call was run and none recorded.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(records(&server.records, 0, 0).is_empty());
+}

@@ -23,6 +23,8 @@ pub struct SipConfig {
     pub listen: SocketAddr,
     /// A call whose RTP stops this long is ended.
     pub rtp_timeout_secs: u32,
+    /// Ring this long (180 Ringing) before answering; 0 answers at once.
+    pub ring_ms: u32,
     #[serde(flatten)]
     pub endpoint: EndpointConfig,
     pub media: MediaConfig,
@@ -38,6 +40,7 @@ impl Default for SipConfig {
         Self {
             listen: "127.0.0.1:5060".parse().expect("address"),
             rtp_timeout_secs: 30,
+            ring_ms: 0,
             endpoint: EndpointConfig::default(),
             media: MediaConfig::default(),
             records: None,
@@ -111,8 +114,15 @@ fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
     let mut calls: HashMap<String, Sender<CallSignal>> = HashMap::new();
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
     let mut buf = vec![0u8; 65_536];
-    let mut seed = 0u64;
+    // Calls ringing until they are answered: (when, call, caller, media).
+    let mut ringing: Vec<(Duration, String, String, crate::sdp::Agreed)> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
+        let now = started.elapsed();
+        let (due, wait): (Vec<_>, Vec<_>) = ringing.drain(..).partition(|r| r.0 <= now);
+        ringing = wait;
+        for (_, call_id, from, media) in due {
+            answer(&ctx, &mut endpoint, &mut calls, &cmd_tx, call_id, from, media, now);
+        }
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => endpoint.on_message(&buf[..n], Peer::Udp(from), started.elapsed()),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
@@ -139,39 +149,12 @@ fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
                     }
                 }
                 Output::Call(CallEvent::Incoming { call_id, from, media }) => {
-                    // The RTP socket on the SIP address's interface, any free port.
-                    let rtp = match UdpSocket::bind(SocketAddr::new(ctx.local.ip(), 0)) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::error!("no RTP port: {e}");
-                            endpoint.reject(&call_id, 503, "Service Unavailable", now);
-                            continue;
-                        }
-                    };
-                    let Ok(rtp_addr) = rtp.local_addr() else { continue };
-                    seed += 1;
-                    let (tx, rx) = mpsc::channel();
-                    calls.insert(call_id.clone(), tx);
-                    let caller_id = from.strip_prefix("sip:").and_then(|u| u.split('@').next()).map(str::to_string);
-                    let media = MediaSession::new(&media, &ctx.cfg.media, seed ^ now.as_nanos() as u64, now);
-                    let call = CallThread {
-                        call_id: call_id.clone(),
-                        rtp,
-                        media,
-                        session: CallSession::new(ctx.session.clone(), ctx.vad.clone()).with_llm(true),
-                        pipeline: Arc::clone(&ctx.pipeline),
-                        caller_id,
-                        signals: rx,
-                        commands: cmd_tx.clone(),
-                        stats: Arc::clone(&ctx.stats),
-                        rtp_timeout: Duration::from_secs(ctx.cfg.rtp_timeout_secs as u64),
-                        records: ctx.cfg.records.clone(),
-                        record: CallRecord { call_id: call_id.clone(), from: from.clone(), ..Default::default() },
-                    };
-                    ctx.stats.calls_total.fetch_add(1, Ordering::Relaxed);
-                    ctx.stats.calls_active.fetch_add(1, Ordering::Relaxed);
-                    let _ = std::thread::Builder::new().name("ivr-call".into()).spawn(move || call.run());
-                    endpoint.accept(&call_id, rtp_addr, now);
+                    if ctx.cfg.ring_ms == 0 {
+                        answer(&ctx, &mut endpoint, &mut calls, &cmd_tx, call_id, from, media, now);
+                    } else {
+                        endpoint.ringing(&call_id, now);
+                        ringing.push((now + Duration::from_millis(ctx.cfg.ring_ms as u64), call_id, from, media));
+                    }
                 }
                 Output::Call(CallEvent::Confirmed { call_id }) => signal(&calls, &call_id, CallSignal::Confirmed),
                 Output::Call(CallEvent::Dtmf { call_id, digit }) => signal(&calls, &call_id, CallSignal::Dtmf(digit)),
@@ -184,6 +167,7 @@ fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
                 }
                 Output::Call(CallEvent::Ended { call_id, why }) => {
                     tracing::info!(%call_id, ?why, "call ended");
+                    ringing.retain(|r| r.1 != call_id);
                     if let Some(tx) = calls.remove(&call_id) {
                         let _ = tx.send(CallSignal::Ended);
                     }
@@ -191,6 +175,53 @@ fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
             }
         }
     }
+}
+
+/// Answers a call: its RTP socket, its thread, and the 200 OK.
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    ctx: &Context,
+    endpoint: &mut Endpoint,
+    calls: &mut HashMap<String, Sender<CallSignal>>,
+    cmd_tx: &Sender<Command>,
+    call_id: String,
+    from: String,
+    media: crate::sdp::Agreed,
+    now: Duration,
+) {
+    // The RTP socket on the SIP address's interface, any free port.
+    let rtp = match UdpSocket::bind(SocketAddr::new(ctx.local.ip(), 0)) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("no RTP port: {e}");
+            endpoint.reject(&call_id, 503, "Service Unavailable", now);
+            return;
+        }
+    };
+    let Ok(rtp_addr) = rtp.local_addr() else { return };
+    let (tx, rx) = mpsc::channel();
+    calls.insert(call_id.clone(), tx);
+    let caller_id = from.strip_prefix("sip:").and_then(|u| u.split('@').next()).map(str::to_string);
+    let seed = ctx.stats.calls_total.load(Ordering::Relaxed) ^ now.as_nanos() as u64;
+    let media = MediaSession::new(&media, &ctx.cfg.media, seed, now);
+    let call = CallThread {
+        call_id: call_id.clone(),
+        rtp,
+        media,
+        session: CallSession::new(ctx.session.clone(), ctx.vad.clone()).with_llm(true),
+        pipeline: Arc::clone(&ctx.pipeline),
+        caller_id,
+        signals: rx,
+        commands: cmd_tx.clone(),
+        stats: Arc::clone(&ctx.stats),
+        rtp_timeout: Duration::from_secs(ctx.cfg.rtp_timeout_secs as u64),
+        records: ctx.cfg.records.clone(),
+        record: CallRecord { call_id: call_id.clone(), from, ..Default::default() },
+    };
+    ctx.stats.calls_total.fetch_add(1, Ordering::Relaxed);
+    ctx.stats.calls_active.fetch_add(1, Ordering::Relaxed);
+    let _ = std::thread::Builder::new().name("ivr-call".into()).spawn(move || call.run());
+    endpoint.accept(&call_id, rtp_addr, now);
 }
 
 fn signal(calls: &HashMap<String, Sender<CallSignal>>, id: &str, s: CallSignal) {

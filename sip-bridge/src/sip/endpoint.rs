@@ -392,6 +392,13 @@ impl Endpoint {
         self.respond(&invite, r, peer, now);
     }
 
+    /// Tells the caller the call is ringing (180, with our tag).
+    pub fn ringing(&mut self, call_id: &str, now: Duration) {
+        let Some(d) = self.dialogs.get(call_id).filter(|d| d.state == DialogState::Early) else { return };
+        let (r, invite, peer) = (d.invite.response(180, "Ringing", Some(&d.local_tag)), d.invite.clone(), d.peer);
+        self.respond(&invite, r, peer, now);
+    }
+
     /// Refuses a call that has not been answered (486 Busy Here, 603 Decline, ...).
     pub fn reject(&mut self, call_id: &str, status: u16, reason: &str, now: Duration) {
         let Some(d) = self.dialogs.remove(call_id) else { return };
