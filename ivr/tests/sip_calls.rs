@@ -129,15 +129,18 @@ fn options_dtmf_zero_and_a_hangup_from_the_bot() {
     let server = serve(&dir, 18597, "");
     // A keep-alive probe.
     assert!(sipp("options.xml", &server.sip, &[], &dir), "OPTIONS");
+    // Hold and unhold by re-INVITE, then the caller's BYE.
+    assert!(sipp("hold.xml", &server.sip, &[], &dir), "hold");
     // 0 pressed during the greeting (RFC 4733): the caller asked for a person; the bot hands over
     // and, until REFER is built, ends the call with BYE, which sipp answers.
     assert!(sipp("dtmf-zero.xml", &server.sip, &[], &dir), "DTMF 0");
-    let recs = records(&server.records, 1, 10);
-    assert_eq!(recs.len(), 1);
-    let action = &recs[0]["actions"][0];
-    assert_eq!(action["action"], "transfer", "{}", recs[0]);
+    let recs = records(&server.records, 2, 10);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["ended_by"], "caller", "the held call: {}", recs[0]);
+    let action = &recs[1]["actions"][0];
+    assert_eq!(action["action"], "transfer", "{}", recs[1]);
     assert_eq!(action["reason"], "caller_request");
-    assert_eq!(recs[0]["ended_by"], "bot");
+    assert_eq!(recs[1]["ended_by"], "bot");
 }
 
 #[test]
