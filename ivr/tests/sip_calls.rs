@@ -162,3 +162,12 @@ fn a_caller_who_gives_up_while_it_rings_is_cancelled() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(records(&server.records, 0, 0).is_empty());
 }
+
+#[test]
+fn a_call_whose_media_stops_is_ended() {
+    let dir = tempdir("sip-no-media");
+    let server = serve(&dir, 18600, "rtp_timeout_secs = 3\n");
+    assert!(sipp("no-media.xml", &server.sip, &[], &dir), "BYE after the RTP timeout");
+    let recs = records(&server.records, 1, 10);
+    assert_eq!(recs[0]["ended_by"], "rtp timeout", "{}", recs[0]);
+}
