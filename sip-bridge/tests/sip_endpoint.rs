@@ -297,3 +297,20 @@ fn an_unanswered_refer_reports_408() {
     }
     assert!(events.contains(&CallEvent::Transfer { call_id: "c-refer2".into(), status: 408 }), "{events:?}");
 }
+
+#[test]
+fn a_flood_of_invites_from_one_address_is_refused() {
+    let mut ep = endpoint(EndpointConfig { invites_per_sec: 2.0, max_calls: 1000, ..Default::default() });
+    let mut codes = Vec::new();
+    for i in 0..10 {
+        ep.on_message(invite_with(&format!("f-{i}"), &format!("z9hG4bK-f{i}"), SDP).as_bytes(), caller(), ms(i * 10));
+        codes.push(statuses(&drain(&mut ep).0)[0]);
+    }
+    assert_eq!(codes, vec![100, 100, 100, 100, 503, 503, 503, 503, 503, 503], "a burst of twice the rate, then 503");
+    // Another address is not affected, and the first recovers with time.
+    let other = Peer::Udp("127.0.0.2:5061".parse().unwrap());
+    ep.on_message(invite_with("f-other", "z9hG4bK-o", SDP).as_bytes(), other, ms(100));
+    assert_eq!(statuses(&drain(&mut ep).0), vec![100]);
+    ep.on_message(invite_with("f-later", "z9hG4bK-l", SDP).as_bytes(), caller(), ms(1200));
+    assert_eq!(statuses(&drain(&mut ep).0), vec![100]);
+}

@@ -47,11 +47,14 @@ pub struct EndpointConfig {
     pub max_calls: usize,
     pub retry_after_secs: u32,
     pub user_agent: String,
+    /// New calls accepted per second from one source address (a burst of twice that is allowed);
+    /// more get 503. Protects the models from a flood or a looping peer.
+    pub invites_per_sec: f64,
 }
 
 impl Default for EndpointConfig {
     fn default() -> Self {
-        Self { codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::G722], max_calls: 50, retry_after_secs: 5, user_agent: "ivr".into() }
+        Self { codecs: vec![Codec::Pcmu, Codec::Pcma, Codec::G722], max_calls: 50, retry_after_secs: 5, user_agent: "ivr".into(), invites_per_sec: 5.0 }
     }
 }
 
@@ -141,6 +144,8 @@ pub struct Endpoint {
     sent: HashMap<String, Sent>,
     outputs: VecDeque<Output>,
     next_id: u64,
+    /// Per source address: tokens left and when they were counted (INVITE rate limit).
+    buckets: HashMap<std::net::IpAddr, (f64, Duration)>,
 }
 
 impl Endpoint {
@@ -154,6 +159,7 @@ impl Endpoint {
             sent: HashMap::new(),
             outputs: VecDeque::new(),
             next_id: 1,
+            buckets: HashMap::new(),
         }
     }
 
@@ -324,6 +330,11 @@ impl Endpoint {
         if self.dialogs.contains_key(&call_id) {
             return self.reply(&msg, from, 482, "Loop Detected", now);
         }
+        if !self.admit(from.addr().ip(), now) {
+            let mut r = msg.response(503, "Service Unavailable (too many calls from this address)", Some(&self.token()));
+            r.add_header("Retry-After", self.cfg.retry_after_secs.to_string());
+            return self.respond(&msg, r, from, now);
+        }
         if self.dialogs.len() >= self.cfg.max_calls {
             let mut r = msg.response(503, "Service Unavailable", Some(&self.token()));
             r.add_header("Retry-After", self.cfg.retry_after_secs.to_string());
@@ -361,6 +372,25 @@ impl Endpoint {
             },
         );
         self.event(CallEvent::Incoming { call_id, from: from_uri, media });
+    }
+
+    /// Token bucket per source address for new calls.
+    fn admit(&mut self, ip: std::net::IpAddr, now: Duration) -> bool {
+        let rate = self.cfg.invites_per_sec.max(0.001);
+        let burst = (rate * 2.0).max(1.0);
+        // Forget addresses that have been quiet long enough to be full again (bounded memory).
+        if self.buckets.len() > 10_000 {
+            self.buckets.retain(|_, (_, t)| now.saturating_sub(*t).as_secs_f64() * rate < burst);
+        }
+        let (tokens, last) = self.buckets.entry(ip).or_insert((burst, now));
+        *tokens = (*tokens + now.saturating_sub(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 
     fn rtp_of(&self, call_id: &str) -> SocketAddr {
