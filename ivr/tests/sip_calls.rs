@@ -64,6 +64,11 @@ fn caller_ulaw(dir: &Path, text: &str) -> PathBuf {
 
 /// Runs a sipp scenario from sip-bridge/tests/sipp with its placeholders filled.
 fn sipp(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path) -> bool {
+    sipp_over(scenario, target, vars, dir, "u1")
+}
+
+/// As [`sipp`], over a given transport ("u1" UDP, "t1" TCP).
+fn sipp_over(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path, transport: &str) -> bool {
     let mut xml = std::fs::read_to_string(repo().join("sip-bridge/tests/sipp").join(scenario)).unwrap();
     for (k, v) in vars {
         xml = xml.replace(&format!("[{k}]"), v);
@@ -79,7 +84,7 @@ fn sipp(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path) -> bool
         .arg("-sf")
         .arg(&path)
         .args(["-m", "1", "-i", "127.0.0.1", "-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
-        .args(["-timeout", "60s", "-nostdin", "-trace_err", "-error_file"])
+        .args(["-t", transport, "-timeout", "60s", "-nostdin", "-trace_err", "-error_file"])
         .arg(dir.join("sipp-errors.log"))
         .stdout(Stdio::null())
         .status()
@@ -170,4 +175,17 @@ fn a_call_whose_media_stops_is_ended() {
     assert!(sipp("no-media.xml", &server.sip, &[], &dir), "BYE after the RTP timeout");
     let recs = records(&server.records, 1, 10);
     assert_eq!(recs[0]["ended_by"], "rtp timeout", "{}", recs[0]);
+}
+
+#[test]
+fn the_same_call_over_tcp() {
+    let dir = tempdir("sip-tcp");
+    let server = serve(&dir, 18601, "");
+    let question = caller_ulaw(&dir, "How long does standard delivery take?");
+    let vars = [("question", question.to_str().unwrap()), ("listen_ms", "16000")];
+    assert!(sipp_over("call-question.xml", &server.sip, &vars, &dir, "t1"), "TCP call");
+    let recs = records(&server.records, 1, 10);
+    let bot: Vec<&str> = recs[0]["transcript"].as_array().unwrap().iter().filter(|l| l["who"] == "bot").map(|l| l["text"].as_str().unwrap()).collect();
+    assert!(bot.iter().any(|t| t.contains("3 to 5 business days")), "{}", recs[0]);
+    assert_eq!(recs[0]["ended_by"], "caller");
 }

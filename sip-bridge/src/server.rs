@@ -84,11 +84,21 @@ impl SipServer {
         let socket = UdpSocket::bind(cfg.listen)?;
         socket.set_read_timeout(Some(Duration::from_millis(10)))?;
         let local = socket.local_addr()?;
+        // TCP on the same address and port.
+        let tcp = std::net::TcpListener::bind(local)?;
         let stats = Arc::new(ServerStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let ctx = Context { cfg, session, vad, pipeline, stats: Arc::clone(&stats), local };
         let stop2 = Arc::clone(&stop);
-        std::thread::Builder::new().name("ivr-sip".into()).spawn(move || signalling(socket, ctx, stop2))?;
+        let (tcp_tx, tcp_rx) = mpsc::channel();
+        let connections: Connections = Arc::default();
+        {
+            let (stop, connections) = (Arc::clone(&stop), Arc::clone(&connections));
+            std::thread::Builder::new().name("ivr-sip-tcp".into()).spawn(move || accept_tcp(tcp, tcp_tx, connections, stop))?;
+        }
+        std::thread::Builder::new()
+            .name("ivr-sip".into())
+            .spawn(move || signalling(socket, tcp_rx, connections, ctx, stop2))?;
         Ok(SipServer { local, stats, stop })
     }
 }
@@ -108,7 +118,71 @@ struct Context {
     local: SocketAddr,
 }
 
-fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
+/// Open TCP connections by id, for writing responses and requests back on them.
+type Connections = Arc<std::sync::Mutex<HashMap<u64, std::net::TcpStream>>>;
+
+/// A message framed off a TCP connection: (connection id, peer address, bytes), or `None` bytes
+/// when the connection closed.
+type TcpMessage = (u64, SocketAddr, Option<Vec<u8>>);
+
+/// Accepts SIP over TCP; each connection gets a reader thread that frames messages by
+/// Content-Length and hands them to the signalling thread.
+fn accept_tcp(listener: std::net::TcpListener, to_sip: Sender<TcpMessage>, connections: Connections, stop: Arc<AtomicBool>) {
+    let mut next_id = 0u64;
+    for stream in listener.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let Ok(peer) = stream.peer_addr() else { continue };
+        next_id += 1;
+        let id = next_id;
+        if let Ok(w) = stream.try_clone() {
+            connections.lock().unwrap_or_else(|p| p.into_inner()).insert(id, w);
+        }
+        let (tx, connections) = (to_sip.clone(), Arc::clone(&connections));
+        let _ = std::thread::Builder::new().name("ivr-sip-conn".into()).spawn(move || {
+            read_tcp(stream, id, peer, &tx);
+            connections.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            let _ = tx.send((id, peer, None));
+        });
+    }
+}
+
+fn read_tcp(mut stream: std::net::TcpStream, id: u64, peer: SocketAddr, tx: &Sender<TcpMessage>) {
+    use std::io::Read;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(600)));
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            match crate::sip::message::frame(&buf) {
+                Ok(Some(len)) => {
+                    let msg: Vec<u8> = buf.drain(..len).collect();
+                    if tx.send((id, peer, Some(msg))).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The stream can never become a valid message again: say so and close.
+                    if let Some(r) = crate::sip::message::best_effort_response(&buf, e.status(), &e.to_string()) {
+                        use std::io::Write;
+                        let _ = stream.write_all(&r);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connections, ctx: Context, stop: Arc<AtomicBool>) {
     let started = Instant::now();
     let mut endpoint = Endpoint::new(ctx.cfg.endpoint.clone(), ctx.local);
     let mut calls: HashMap<String, Sender<CallSignal>> = HashMap::new();
@@ -128,6 +202,11 @@ fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(e) => tracing::warn!("SIP socket: {e}"),
         }
+        while let Ok((id, peer, bytes)) = tcp.try_recv() {
+            if let Some(bytes) = bytes {
+                endpoint.on_message(&bytes, Peer::Tcp(id, peer), started.elapsed());
+            }
+        }
         while let Ok(cmd) = cmd_rx.try_recv() {
             match cmd {
                 Command::Hangup(id) => endpoint.hangup(&id, started.elapsed()),
@@ -143,9 +222,19 @@ fn signalling(socket: UdpSocket, ctx: Context, stop: Arc<AtomicBool>) {
         }
         while let Some(out) = endpoint.poll() {
             match out {
-                Output::Send { to, bytes } => {
-                    if let Err(e) = socket.send_to(&bytes, to.addr()) {
-                        tracing::warn!("cannot send SIP to {}: {e}", to.addr());
+                Output::Send { to: Peer::Udp(addr), bytes } => {
+                    if let Err(e) = socket.send_to(&bytes, addr) {
+                        tracing::warn!("cannot send SIP to {addr}: {e}");
+                    }
+                }
+                Output::Send { to: Peer::Tcp(id, addr), bytes } => {
+                    use std::io::Write;
+                    let mut conns = connections.lock().unwrap_or_else(|p| p.into_inner());
+                    // Only on the connection the peer opened: a closed one means the peer is gone.
+                    match conns.get_mut(&id).map(|c| c.write_all(&bytes)) {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => tracing::warn!("cannot send SIP to {addr} over TCP: {e}"),
+                        None => tracing::debug!("TCP connection to {addr} is closed; dropped a message"),
                     }
                 }
                 Output::Call(CallEvent::Incoming { call_id, from, media }) => {
