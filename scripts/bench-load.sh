@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Load benchmark (not a test): sipp places CALLS concurrent calls (default 200) to `ivr serve`,
+# each streaming a recorded caller question as PCMU RTP for about 20 s, then hanging up. Prints
+# failed calls, the server's CPU time and peak RSS, and the share of outbound frames sent more than
+# 10 ms late. Runs on loopback inside a network namespace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CALLS=${CALLS:-200}
+IVR=target/release/ivr
+[ -x "$IVR" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+command -v sipp >/dev/null || { echo "sipp is missing: run scripts/setup.sh" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+espeak-ng -v en-us -s 150 -w "$tmp/q.wav" "How long does standard delivery take?"
+sox "$tmp/q.wav" -r 8000 -c 1 "$tmp/q8.wav"
+sox -n -r 8000 -c 1 "$tmp/pad.wav" trim 0 6
+sox "$tmp/pad.wav" "$tmp/q8.wav" -t ul "$tmp/q.ulaw"
+sed -e "s#\[question\]#$tmp/q.ulaw#" -e "s#\[listen_ms\]#20000#" sip-bridge/tests/sipp/call-question.xml > "$tmp/call.xml"
+cat > "$tmp/ivr.toml" <<TOML
+[llm]
+url = "http://127.0.0.1:18690"
+[sip]
+max_calls = $((CALLS + 10))
+invites_per_sec = 1000.0
+records = "$tmp/calls.jsonl"
+TOML
+cat > "$tmp/run.sh" <<SH
+set -e
+ip link set lo up
+$IVR --config $tmp/ivr.toml serve --http 127.0.0.1:18680 --sip 127.0.0.1:15660 2> $tmp/serve.err &
+pid=\$!
+for i in \$(seq 1 240); do curl -sf 127.0.0.1:18680/healthz > /dev/null && break; sleep 0.5; done
+cpu0=\$(awk '{print \$14+\$15}' /proc/\$pid/stat)
+t0=\$(date +%s.%N)
+sipp 127.0.0.1:15660 -sf $tmp/call.xml -m $CALLS -l $CALLS -r 20 -i 127.0.0.1 -p 15661 -mp 20000 \
+  -timeout 180s -nostdin -trace_stat -stf $tmp/stat.csv > $tmp/sipp.out 2>&1 || true
+t1=\$(date +%s.%N)
+sleep 3
+cpu1=\$(awk '{print \$14+\$15}' /proc/\$pid/stat)
+echo "wall_s \$(echo "\$t1 - \$t0" | bc)"
+echo "cpu_s \$(echo "(\$cpu1 - \$cpu0) / \$(getconf CLK_TCK)" | bc -l)"
+grep VmHWM /proc/\$pid/status
+curl -s 127.0.0.1:18680/healthz
+echo
+kill \$pid
+SH
+out=$(unshare -n bash "$tmp/run.sh")
+echo "$out" | head -3
+health=$(echo "$out" | tail -1)
+successful=$(grep -E "Successful call" "$tmp/sipp.out" | awk -F'|' '{print $3}' | tr -d ' ')
+failed=$(grep -E "Failed call" "$tmp/sipp.out" | awk -F'|' '{print $3}' | tr -d ' ')
+records=$(wc -l < "$tmp/calls.jsonl" 2>/dev/null || echo 0)
+python3 - "$health" "$CALLS" "${successful:-?}" "${failed:-?}" "$records" <<'PY'
+import json, sys
+h = json.loads(sys.argv[1])["sip"]
+calls, ok, failed, records = sys.argv[2:6]
+late = h["frames_late"] / max(h["frames_out"], 1)
+print(f"calls {calls}: successful {ok}, failed {failed}; call records written {records}")
+print(f"outbound frames {h['frames_out']}, late (>10 ms) {h['frames_late']} = {100 * late:.2f}%")
+PY
