@@ -17,6 +17,8 @@ sox -n -r 8000 -c 1 "$tmp/pad.wav" trim 0 6
 sox "$tmp/pad.wav" "$tmp/q8.wav" -t ul "$tmp/q.ulaw"
 sed -e "s#\[question\]#$tmp/q.ulaw#" -e "s#\[listen_ms\]#20000#" sip-bridge/tests/sipp/call-question.xml > "$tmp/call.xml"
 cat > "$tmp/ivr.toml" <<TOML
+[stt]
+threads = ${STT_THREADS:-2}
 [llm]
 url = "http://127.0.0.1:18690"
 [sip]

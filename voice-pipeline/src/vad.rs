@@ -156,15 +156,26 @@ impl SpeechSegmenter {
     }
 }
 
-/// The Silero model, loaded once and shared by every stream (a run takes well under a millisecond,
-/// so streams take turns on one session).
+/// The Silero model, loaded once and shared by every stream. A run takes well under a
+/// millisecond, so streams take turns on a small pool of sessions (one per core): with hundreds of
+/// calls, one session's lock became a queue.
 #[derive(Clone)]
 pub struct SileroModel {
-    session: Arc<Mutex<ort::session::Session>>,
+    sessions: Arc<Vec<Mutex<ort::session::Session>>>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SileroModel {
     pub fn load(path: &Path) -> Result<Self, OnnxError> {
+        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
+        let mut sessions = Vec::with_capacity(n);
+        for _ in 0..n {
+            sessions.push(Mutex::new(Self::load_one(path)?));
+        }
+        Ok(Self { sessions: Arc::new(sessions), next: Arc::default() })
+    }
+
+    fn load_one(path: &Path) -> Result<ort::session::Session, OnnxError> {
         let session = onnx::session(path, 1)?;
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         if !(inputs.contains(&"input") && inputs.contains(&"state") && inputs.contains(&"sr")) {
@@ -173,7 +184,19 @@ impl SileroModel {
                 reason: format!("inputs {inputs:?} are not Silero VAD's (input, state, sr)"),
             });
         }
-        Ok(Self { session: Arc::new(Mutex::new(session)) })
+        Ok(session)
+    }
+
+    /// A free session if there is one, else a turn on the next in line.
+    fn session(&self) -> std::sync::MutexGuard<'_, ort::session::Session> {
+        let n = self.sessions.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..n {
+            if let Ok(g) = self.sessions[(start + i) % n].try_lock() {
+                return g;
+            }
+        }
+        self.sessions[start % n].lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -204,7 +227,7 @@ impl SileroVad {
         let input = ort::value::Tensor::from_array(([1usize, CONTEXT + CHUNK], input.into_boxed_slice())).map_err(|e| run(&e))?;
         let state = ort::value::Tensor::from_array(([2usize, 1, 128], self.state.clone().into_boxed_slice())).map_err(|e| run(&e))?;
         let sr = ort::value::Tensor::from_array(([1usize], vec![VAD_RATE as i64].into_boxed_slice())).map_err(|e| run(&e))?;
-        let mut session = self.model.session.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = self.model.session();
         let outputs = session
             .run(ort::inputs!["input" => input, "state" => state, "sr" => sr])
             .map_err(|e| run(&e))?;
