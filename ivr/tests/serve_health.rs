@@ -3,9 +3,8 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
 
 fn request(addr: &str, raw: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -23,21 +22,8 @@ fn health(addr: &str) -> serde_json::Value {
 #[test]
 fn serve_loads_the_models_and_answers_healthz() {
     let dir = tempdir("serve");
-    std::fs::write(dir.join("ivr.toml"), "[llm]\nurl = \"http://127.0.0.1:18491\"\n").unwrap();
-    let mut child = ivr()
-        .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    // Keep reading what the server logs, as a terminal would.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("no address in {line:?}")
-    });
+    let server = serve(&dir, "[llm]\nurl = \"http://127.0.0.1:18491\"\n");
+    let addr = server.http.as_str();
     let ok = request(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     let missing = request(addr, b"GET /nothing HTTP/1.1\r\n\r\n");
     let garbage = request(addr, b"\x00\xff garbage\r\n\r\n");
@@ -55,8 +41,7 @@ fn serve_loads_the_models_and_answers_healthz() {
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert_eq!(before["llm"]["healthy"], true, "{before}");
     assert!(pid.is_some(), "{before}");
     assert_eq!(after["llm"]["restarts"], 1, "{after}");

@@ -5,49 +5,23 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// `ivr serve` on free ports; killed when dropped.
+/// `ivr serve` with its own LLM port and a records file; `sip_extra` adds `[sip]` settings.
 struct Server {
-    child: Child,
+    /// Keeps the server running (killed when the test ends).
+    _served: Served,
     sip: String,
     records: PathBuf,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(dir: &Path, llm_port: u16, sip_extra: &str) -> Server {
     let records = dir.join("records/calls.jsonl");
-    std::fs::write(
-        dir.join("ivr.toml"),
-        format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\nrecords = \"{}\"\n{sip_extra}", records.display()),
-    )
-    .unwrap();
-    let mut child = ivr()
-        .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("SIP on sip:ivr@") {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            panic!("ivr serve ended before listening");
-        }
-    }
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let sip = line.split("sip:ivr@").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
-    Server { child, sip, records }
+    let toml = format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\nrecords = \"{}\"\n{sip_extra}", records.display());
+    let served = common::serve(dir, &toml);
+    Server { sip: served.sip.clone(), _served: served, records }
 }
 
 /// A caller recording as raw mu-law at 8 kHz (what sipp streams): 6 s of silence (the greeting

@@ -50,3 +50,47 @@ pub fn tempdir(name: &str) -> PathBuf {
 pub fn models() -> ivr_models::ModelDir {
     ivr_models::ModelDir::new(repo().join("models"))
 }
+
+/// `ivr serve` on free ports (HTTP and SIP) with the config `toml`; killed when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    /// "127.0.0.1:port" of each.
+    pub http: String,
+    pub sip: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn serve(dir: &Path, toml: &str) -> Served {
+    use std::io::BufRead;
+    std::fs::write(dir.join("ivr.toml"), toml).expect("config");
+    let mut child = ivr()
+        .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ivr serve starts");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("models loaded") {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            panic!("ivr serve ended before listening");
+        }
+    }
+    // Keep reading what the server logs, as a terminal would.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let after = |marker: &str| line.split(marker).nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_string);
+    match (after("http://"), after("sip:ivr@")) {
+        (Some(http), Some(sip)) => Served { child, http, sip },
+        _ => {
+            let _ = child.kill();
+            panic!("no addresses in {line:?}")
+        }
+    }
+}

@@ -528,9 +528,9 @@ impl CallSession {
                 }
             }
         }
-        self.barge_in_check(prob, start);
+        self.barge_in_check(prob);
         match self.segmenter.push(prob, start, end) {
-            Some(VadEvent::SpeechStart { at }) => self.on_speech_start(at, end),
+            Some(VadEvent::SpeechStart { .. }) => self.on_speech_start(end),
             Some(VadEvent::SpeechEnd { end: speech_end, .. }) => self.on_speech_end(speech_end, end),
             None => {}
         }
@@ -550,8 +550,7 @@ impl CallSession {
     }
 
     /// Speech over the bot pauses it at once, unless it is the bot's own echo.
-    fn barge_in_check(&mut self, prob: f32, start: Duration) {
-        let _ = start;
+    fn barge_in_check(&mut self, prob: f32) {
         if prob >= self.cfg.vad.start_threshold && (self.playback.is_sounding() || self.pause.is_some()) {
             self.voiced_over_bot += 1;
         } else if prob < self.cfg.vad.end_threshold {
@@ -575,7 +574,7 @@ impl CallSession {
         }
     }
 
-    fn on_speech_start(&mut self, at: Duration, now: Duration) {
+    fn on_speech_start(&mut self, now: Duration) {
         self.quiet_since = None;
         // The caller went on after an endpoint: the turn is not over. Drop the answer in progress
         // if it has not been acted on, and transcribe both parts together.
@@ -597,7 +596,6 @@ impl CallSession {
         if audio.is_empty() {
             audio.reserve(RATE as usize * 4);
         }
-        let _ = at;
         self.utterance = Some(Utterance { start, audio, last_voiced: now, early: None, early_result: None, echo });
     }
 
