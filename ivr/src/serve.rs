@@ -112,7 +112,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let _llm = llm;
     let _sip = sip_server;
     eprintln!(
-        "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP); HTTP on http://{} (GET /healthz).",
+        "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz).",
         started.elapsed().as_secs_f64(),
         listener.local_addr()?
     );
