@@ -77,6 +77,8 @@ pub struct MediaSession {
     down: Resampler,
     /// Decoded caller audio at 16 kHz not yet taken as a frame.
     inbound: VecDeque<f32>,
+    /// One frame at the codec's rate, reused every 20 ms (no allocation per frame).
+    scratch: Vec<f32>,
     seq: u16,
     timestamp: u32,
     ssrc: u32,
@@ -115,6 +117,7 @@ impl MediaSession {
             up: Resampler::new(rate, SESSION_RATE),
             down: Resampler::new(SESSION_RATE, rate),
             inbound: VecDeque::with_capacity(SESSION_FRAME * 4),
+            scratch: vec![0.0; (rate / 50) as usize],
             seq: (mix >> 48) as u16,
             timestamp: (mix >> 16) as u32,
             ssrc: (mix >> 8) as u32 | 1,
@@ -174,8 +177,8 @@ impl MediaSession {
     /// buffer, decoded, concealed when lost, silence before the first packet.
     pub fn next_frame(&mut self, out: &mut [f32; SESSION_FRAME]) {
         let rate = self.codec.audio_rate();
-        let per_frame = (rate / 50) as usize;
-        let mut samples = vec![0.0f32; per_frame];
+        let mut samples = std::mem::take(&mut self.scratch);
+        samples.fill(0.0);
         match self.jitter.pop() {
             Playout::Frame(payload) => {
                 self.decode(&payload, &mut samples);
@@ -184,8 +187,12 @@ impl MediaSession {
             Playout::Missing => self.conceal.conceal(&mut samples),
             Playout::Waiting => {}
         }
-        let up = if rate == SESSION_RATE { samples } else { self.up.process(&samples) };
-        self.inbound.extend(up);
+        if rate == SESSION_RATE {
+            self.inbound.extend(samples.iter().copied());
+        } else {
+            self.inbound.extend(self.up.process(&samples));
+        }
+        self.scratch = samples;
         for o in out.iter_mut() {
             *o = self.inbound.pop_front().unwrap_or(0.0);
         }
