@@ -94,3 +94,79 @@ pub fn serve(dir: &Path, toml: &str) -> Served {
         }
     }
 }
+
+// --- SIP calls on loopback -------------------------------------------------------------------
+
+/// `ivr serve` with its own LLM port and a records file; `sip_extra` adds `[sip]` settings.
+pub struct Server {
+    /// Keeps the server running (killed when the test ends).
+    _served: Served,
+    pub sip: String,
+    pub records: PathBuf,
+}
+
+pub fn serve_sip(dir: &Path, llm_port: u16, sip_extra: &str) -> Server {
+    let records = dir.join("records/calls.jsonl");
+    let toml = format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\nrecords = \"{}\"\n{sip_extra}", records.display());
+    let served = serve(dir, &toml);
+    Server { sip: served.sip.clone(), _served: served, records }
+}
+
+/// A caller recording as raw mu-law at 8 kHz (what sipp streams): 6 s of silence (the greeting
+/// plays meanwhile), then `text` spoken by espeak-ng.
+pub fn caller_ulaw(dir: &Path, text: &str) -> PathBuf {
+    let run = |args: &[&str]| assert!(std::process::Command::new(args[0]).args(&args[1..]).status().unwrap().success(), "{args:?}");
+    let p = |name: &str| dir.join(name).display().to_string();
+    run(&["espeak-ng", "-v", "en-us", "-s", "150", "-w", &p("q.wav"), text]);
+    run(&["sox", &p("q.wav"), "-r", "8000", "-c", "1", &p("q8.wav")]);
+    run(&["sox", "-n", "-r", "8000", "-c", "1", &p("pad.wav"), "trim", "0", "6"]);
+    run(&["sox", &p("pad.wav"), &p("q8.wav"), "-t", "ul", &p("q.ulaw")]);
+    dir.join("q.ulaw")
+}
+
+/// Runs a sipp scenario from sip-bridge/tests/sipp with its placeholders filled.
+pub fn sipp(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path) -> bool {
+    sipp_over(scenario, target, vars, dir, "u1")
+}
+
+/// As [`sipp`], over a given transport ("u1" UDP, "t1" TCP).
+pub fn sipp_over(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path, transport: &str) -> bool {
+    let mut xml = std::fs::read_to_string(repo().join("sip-bridge/tests/sipp").join(scenario)).unwrap();
+    for (k, v) in vars {
+        xml = xml.replace(&format!("[{k}]"), v);
+    }
+    // Ports of their own, so scenarios can run side by side.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (sip_port, media_port) = (15091 + k, 17000 + 100 * k);
+    let path = dir.join(scenario);
+    std::fs::write(&path, xml).unwrap();
+    let status = std::process::Command::new("sipp")
+        .arg(target)
+        .arg("-sf")
+        .arg(&path)
+        .args(["-m", "1", "-i", "127.0.0.1", "-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
+        .args(["-t", transport, "-timeout", "60s", "-nostdin", "-trace_err", "-error_file"])
+        .arg(dir.join("sipp-errors.log"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("sipp runs (scripts/setup.sh installs sip-tester)");
+    if !status.success() {
+        eprintln!("{}", std::fs::read_to_string(dir.join("sipp-errors.log")).unwrap_or_default());
+    }
+    status.success()
+}
+
+/// The call records written so far (waiting up to `secs` for `n` of them).
+pub fn records(path: &Path, n: usize, secs: u64) -> Vec<serde_json::Value> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let lines: Vec<serde_json::Value> =
+            std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if lines.len() >= n || std::time::Instant::now() > until {
+            return lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
