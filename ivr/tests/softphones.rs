@@ -1,0 +1,260 @@
+//! Real softphones and a real proxy on loopback, as a call centre would put them in front of
+//! `ivr serve`: `baresip` and `linphonec` play a caller recording as their microphone and record
+//! what they hear, which the project's own STT must find the knowledge answer in; a baresip caller who
+//! asks for a person is sent by REFER to the agent (a sipp UAS standing in for the agent's phone); and
+//! calls through Kamailio, a stateful proxy that record-routes, in both directions of hang-up.
+//! The test command runs inside a network namespace with only `lo` up.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn run(args: &[&str]) {
+    let ok = Command::new(args[0]).args(&args[1..]).status().unwrap_or_else(|e| panic!("{}: {e}", args[0])).success();
+    assert!(ok, "{args:?}");
+}
+
+/// A caller's microphone for a softphone: 8 kHz 16-bit mono WAV with `lead` seconds of silence
+/// (the greeting plays meanwhile), `text` spoken by espeak-ng, then `tail` seconds of silence to
+/// hear the answer in (the softphones hang up when the file ends).
+fn caller_wav(dir: &Path, name: &str, text: &str, lead: f32, tail: f32) -> PathBuf {
+    let p = |suffix: &str| dir.join(format!("{name}-{suffix}.wav")).display().to_string();
+    run(&["espeak-ng", "-v", "en-us", "-s", "150", "-w", &p("tts"), text]);
+    run(&["sox", &p("tts"), "-r", "8000", "-c", "1", "-b", "16", &p("say")]);
+    run(&["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", &p("lead"), "trim", "0", &lead.to_string()]);
+    run(&["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", &p("tail"), "trim", "0", &tail.to_string()]);
+    let out = dir.join(format!("{name}.wav"));
+    run(&["sox", &p("lead"), &p("say"), &p("tail"), out.to_str().unwrap()]);
+    out
+}
+
+/// What the project's STT hears in a recording, lower-cased.
+fn heard(wav: &Path) -> String {
+    let out = ivr_ok(&["transcribe", wav.to_str().unwrap()]);
+    out.to_lowercase()
+}
+
+/// Runs baresip as a caller: dials `uri` with `mic` as its microphone, records both directions
+/// (module sndfile) and quits when the file has played out. Returns the recordings of what it
+/// heard, one per call it made, oldest first.
+fn baresip_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16) -> Vec<PathBuf> {
+    let home = dir.join("baresip");
+    let rec = home.join("rec");
+    std::fs::create_dir_all(&rec).unwrap();
+    // No audio player: with ALSA's null device baresip's player thread spins a whole core, which
+    // starves the server under test. Module sndfile still records the decoded audio.
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
+         audio_source aufile,{mic}\naudio_srate 8000\naudio_channels 1\n\
+         rtp_ports {rtp_port}-{}\nmodule_path /usr/lib/baresip/modules\n\
+         module g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule stdio.so\n\
+         module_app account.so\nmodule_app menu.so\nsnd_path {rec}\n",
+        rtp_port + 20,
+        mic = mic.display(),
+        rec = rec.display()
+    );
+    std::fs::write(home.join("config"), config).unwrap();
+    std::fs::write(home.join("accounts"), "<sip:caller@127.0.0.1>;regint=0\n").unwrap();
+    let out = Command::new("timeout")
+        .args(["90", "baresip", "-f", home.to_str().unwrap(), "-e", &format!("/dial {uri}"), "-t", "80"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("baresip runs (scripts/setup.sh installs it)");
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    std::fs::write(dir.join("baresip.log"), &log).unwrap();
+    let mut heard: Vec<PathBuf> = std::fs::read_dir(&rec).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with("-dec.wav")).collect();
+    heard.sort();
+    assert!(!heard.is_empty(), "baresip recorded nothing: {log}");
+    heard
+}
+
+/// Runs linphonec as a caller for `secs`: `mic` played into the call, what it hears recorded.
+fn linphonec_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16, secs: u64) -> PathBuf {
+    let home = dir.join("linphone-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let rc = dir.join("linphonerc");
+    std::fs::write(&rc, format!("[sip]\nuse_ipv6=0\nbind_address=127.0.0.1\n[rtp]\nbind_address=127.0.0.1\naudio_rtp_port={rtp_port}\n")).unwrap();
+    let reply = dir.join("linphone-heard.wav");
+    let mut child = Command::new("timeout")
+        .args(["90", "linphonec", "-c", rc.to_str().unwrap()])
+        .env("HOME", &home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("linphonec runs (scripts/setup.sh installs linphone-cli)");
+    let mut stdin = child.stdin.take().unwrap();
+    // With only loopback up linphonec opens no SIP socket by itself; `ports sip` makes it listen.
+    let commands = format!(
+        "soundcard use files\nports sip {sip_port}\nplay {}\nrecord {}\ncall {uri}\n",
+        mic.display(),
+        reply.display()
+    );
+    stdin.write_all(commands.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_secs(secs));
+    let _ = stdin.write_all(b"terminate\n");
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = stdin.write_all(b"quit\n");
+    drop(stdin);
+    let _ = child.wait();
+    reply
+}
+
+/// The agent's phone: a sipp UAS that answers one call and waits for its BYE.
+fn agent_phone(dir: &Path, port: u16) -> std::process::Child {
+    Command::new("sipp")
+        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &(port + 1000).to_string()])
+        .args(["-m", "1", "-timeout", "90s", "-nostdin", "-trace_err", "-error_file"])
+        .arg(dir.join("agent-errors.log"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sipp runs")
+}
+
+#[test]
+fn baresip_caller_hears_the_return_window() {
+    let dir = tempdir("baresip");
+    let server = serve_sip(&dir, 18610, "");
+    let mic = caller_wav(&dir, "caller", "How long do I have to return something?", 7.0, 14.0);
+    let recordings = baresip_call(&dir, &mic, &format!("sip:ivr@{}", server.sip), 15180, 21000);
+    assert_eq!(recordings.len(), 1);
+    let text = heard(&recordings[0]);
+    assert!(text.contains("thank you for calling"), "the greeting: {text}");
+    assert!(text.contains("30 days"), "the return window: {text}");
+    let recs = records(&server.records, 1, 10);
+    assert_eq!(recs[0]["ended_by"], "caller", "{}", recs[0]);
+}
+
+#[test]
+fn linphonec_caller_hears_the_return_window() {
+    let dir = tempdir("linphonec");
+    let server = serve_sip(&dir, 18611, "");
+    let mic = caller_wav(&dir, "caller", "How long do I have to return something?", 7.0, 14.0);
+    // linphonec offers Opus and Speex first; the server must pick G.711.
+    let reply = linphonec_call(&dir, &mic, &format!("sip:ivr@{}", server.sip), 15182, 21100, 24);
+    let text = heard(&reply);
+    assert!(text.contains("30 days"), "the return window: {text}");
+    let recs = records(&server.records, 1, 10);
+    assert_eq!(recs.len(), 1);
+    assert!(recs[0]["media"]["packets_in"].as_u64().unwrap() > 300, "{}", recs[0]);
+}
+
+#[test]
+fn baresip_caller_asking_for_a_person_ends_up_calling_the_agent() {
+    let dir = tempdir("baresip-refer");
+    let agent_port = 15184;
+    let server = serve_sip(&dir, 18612, &format!("transfer_target = \"sip:agent@127.0.0.1:{agent_port}\"\n"));
+    let mut agent = agent_phone(&dir, agent_port);
+    let mic = caller_wav(&dir, "caller", "I want to talk to a person.", 7.0, 6.0);
+    let recordings = baresip_call(&dir, &mic, &format!("sip:ivr@{}", server.sip), 15186, 21200);
+    // The agent's phone took exactly one call and saw it hung up.
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = agent.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > until {
+            let _ = agent.kill();
+            panic!("the agent's phone was never called: {}", std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success(), "agent: {}", std::fs::read_to_string(dir.join("agent-errors.log")).unwrap_or_default());
+    assert_eq!(recordings.len(), 2, "the bot's call, then the agent's");
+    let text = heard(&recordings[0]);
+    assert!(text.contains("putting you through"), "{text}");
+    let recs = records(&server.records, 1, 10);
+    assert_eq!(recs[0]["actions"][0]["action"], "transfer", "{}", recs[0]);
+    assert_eq!(recs[0]["actions"][0]["reason"], "caller_request", "{}", recs[0]);
+}
+
+/// Kamailio as a stateful, record-routing proxy in front of `ivr serve`.
+struct Kamailio {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kamailio(dir: &Path, port: u16, ivr: &str) -> Kamailio {
+    let cfg = format!(
+        r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+tcp_children=1
+listen=udp:127.0.0.1:{port}
+listen=tcp:127.0.0.1:{port}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+
+request_route {{
+	if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+	if (has_totag()) {{
+		# Inside a dialog only the recorded route is followed: a request without it is refused.
+		if (loose_route()) {{ t_relay(); exit; }}
+		if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+		sl_send_reply("404", "No route set"); exit;
+	}}
+	if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+	t_check_trans();
+	if (is_method("INVITE")) {{ record_route(); }}
+	$du = "sip:{ivr}";
+	t_relay();
+}}
+"#
+    );
+    let path = dir.join("kamailio.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    let run_dir = dir.join("kamailio-run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let child = Command::new("kamailio")
+        .args(["-f", path.to_str().unwrap(), "-DD", "-E", "-Y", run_dir.to_str().unwrap(), "-P"])
+        .arg(run_dir.join("kamailio.pid"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap())
+        .spawn()
+        .expect("kamailio runs (scripts/setup.sh installs it)");
+    // Ready once its UDP port is taken.
+    let until = Instant::now() + Duration::from_secs(10);
+    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < until, "kamailio did not start: {}", std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    Kamailio { child, addr: format!("127.0.0.1:{port}") }
+}
+
+#[test]
+fn calls_through_kamailio_follow_its_record_route() {
+    let dir = tempdir("kamailio");
+    let server = serve_sip(&dir, 18613, "");
+    let proxy = kamailio(&dir, 15190, &server.sip);
+    // The caller's question, answer and BYE: ACK and BYE carry the Route Kamailio recorded.
+    let question = caller_ulaw(&dir, "How long does standard delivery take?");
+    let vars = [("question", question.to_str().unwrap()), ("listen_ms", "14000")];
+    assert!(sipp_over("call-question.xml", &proxy.addr, &vars, &dir, "u1"), "a call through Kamailio");
+    // The bot hangs up: its BYE must carry the route set, or Kamailio answers 404 and sipp never
+    // sees it.
+    assert!(sipp_over("dtmf-zero.xml", &proxy.addr, &[], &dir, "u1"), "the bot's BYE through Kamailio");
+    let recs = records(&server.records, 2, 10);
+    assert_eq!(recs.len(), 2);
+    let bot: Vec<&str> = recs[0]["transcript"].as_array().unwrap().iter().filter(|l| l["who"] == "bot").map(|l| l["text"].as_str().unwrap()).collect();
+    assert!(bot.iter().any(|t| t.contains("3 to 5 business days")), "{}", recs[0]);
+    assert_eq!(recs[0]["ended_by"], "caller");
+    assert_eq!(recs[1]["ended_by"], "bot");
+}
