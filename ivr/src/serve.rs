@@ -103,7 +103,8 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
         use std::sync::atomic::Ordering::Relaxed;
         v["sip"] = serde_json::json!({"listen": sip_local.to_string(),
             "calls_active": sip_stats.calls_active.load(Relaxed), "calls_total": sip_stats.calls_total.load(Relaxed),
-            "frames_out": sip_stats.frames_out.load(Relaxed), "frames_late": sip_stats.frames_late.load(Relaxed)});
+            "frames_out": sip_stats.frames_out.load(Relaxed), "frames_late": sip_stats.frames_late.load(Relaxed),
+            "phones_registered": sip_stats.phones_registered.load(Relaxed)});
         serde_json::to_vec(&v).unwrap_or_default()
     });
 

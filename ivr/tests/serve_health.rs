@@ -3,21 +3,6 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-fn request(addr: &str, raw: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(raw).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn health(addr: &str) -> serde_json::Value {
-    let r = request(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap()
-}
 
 #[test]
 fn serve_loads_the_models_and_answers_healthz() {

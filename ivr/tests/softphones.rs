@@ -37,11 +37,10 @@ fn heard(wav: &Path) -> String {
     out.to_lowercase()
 }
 
-/// Runs baresip as a caller: dials `uri` with `mic` as its microphone, records both directions
-/// (module sndfile) and quits when the file has played out. Returns the recordings of what it
-/// heard, one per call it made, oldest first.
-fn baresip_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16) -> Vec<PathBuf> {
-    let home = dir.join("baresip");
+/// A baresip configured in `dir/name` with `mic` as its microphone and account line `account`,
+/// recording both directions of each call (module sndfile) into `dir/name/rec`.
+fn baresip(dir: &Path, name: &str, mic: &Path, account: &str, sip_port: u16, rtp_port: u16) -> Command {
+    let home = dir.join(name);
     let rec = home.join("rec");
     std::fs::create_dir_all(&rec).unwrap();
     // No audio player: with ALSA's null device baresip's player thread spins a whole core, which
@@ -57,16 +56,30 @@ fn baresip_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16)
         rec = rec.display()
     );
     std::fs::write(home.join("config"), config).unwrap();
-    std::fs::write(home.join("accounts"), "<sip:caller@127.0.0.1>;regint=0\n").unwrap();
-    let out = Command::new("timeout")
-        .args(["90", "baresip", "-f", home.to_str().unwrap(), "-e", &format!("/dial {uri}"), "-t", "80"])
-        .stdin(Stdio::null())
+    std::fs::write(home.join("accounts"), format!("{account}\n")).unwrap();
+    let mut cmd = Command::new("timeout");
+    cmd.args(["120", "baresip", "-f", home.to_str().unwrap()]).stdin(Stdio::null());
+    cmd
+}
+
+/// What a baresip heard, one recording per call, oldest first.
+fn baresip_heard(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let rec = dir.join(name).join("rec");
+    let mut heard: Vec<PathBuf> = std::fs::read_dir(&rec).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with("-dec.wav")).collect();
+    heard.sort();
+    heard
+}
+
+/// Runs baresip as a caller: dials `uri` with `mic` as its microphone and quits when the file has
+/// played out (and any call it was transferred to has ended). Returns what it heard.
+fn baresip_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16) -> Vec<PathBuf> {
+    let out = baresip(dir, "caller", mic, "<sip:caller@127.0.0.1>;regint=0", sip_port, rtp_port)
+        .args(["-e", &format!("/dial {uri}"), "-t", "80"])
         .output()
         .expect("baresip runs (scripts/setup.sh installs it)");
     let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     std::fs::write(dir.join("baresip.log"), &log).unwrap();
-    let mut heard: Vec<PathBuf> = std::fs::read_dir(&rec).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with("-dec.wav")).collect();
-    heard.sort();
+    let heard = baresip_heard(dir, "caller");
     assert!(!heard.is_empty(), "baresip recorded nothing: {log}");
     heard
 }
@@ -257,4 +270,106 @@ fn calls_through_kamailio_follow_its_record_route() {
     assert!(bot.iter().any(|t| t.contains("3 to 5 business days")), "{}", recs[0]);
     assert_eq!(recs[0]["ended_by"], "caller");
     assert_eq!(recs[1]["ended_by"], "bot");
+}
+
+/// Kills a child process when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `file` contains `text`.
+fn wait_for(file: &Path, text: &str, secs: u64) -> bool {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if std::fs::read_to_string(file).unwrap_or_default().contains(text) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn an_agent_phone_registers_with_digest_and_takes_the_transferred_call() {
+    let dir = tempdir("registrar");
+    // baresip 1.0 knows only MD5 digest and gives up ("Function not implemented") when SHA-256 is
+    // offered at all, even second: a registrar for such phones offers MD5 alone.
+    let server = serve_sip(
+        &dir,
+        18614,
+        "transfer_target = \"sip:agent1@ivr.invalid\"\n\
+         [sip.registrar]\nrealm = \"lumen\"\nalgorithms = [\"MD5\"]\naccounts = [{ user = \"agent1\", password = \"s3cret\" }]\n",
+    );
+    let greeting = caller_wav(&dir, "agent", "Hello, this is Anna from customer service.", 1.0, 20.0);
+    let account = format!("<sip:agent1@{}>;auth_pass=s3cret;regint=60;answermode=auto", server.sip);
+    let agent_log = dir.join("agent.log");
+    let agent = baresip(&dir, "agent", &greeting, &account, 15192, 21300)
+        .stdout(std::fs::File::create(&agent_log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip runs");
+    let _agent = Running(agent);
+    assert!(wait_for(&agent_log, "200 OK", 15), "the agent's phone did not register: {}", std::fs::read_to_string(&agent_log).unwrap_or_default());
+    // A caller asks for a person; the REFER names the agent's registered address, not the
+    // configured (unresolvable) domain.
+    let mic = caller_wav(&dir, "caller", "I want to talk to a person.", 7.0, 6.0);
+    let recordings = baresip_call(&dir, &mic, &format!("sip:ivr@{}", server.sip), 15194, 21400);
+    assert_eq!(recordings.len(), 2, "the bot's call, then the agent's: {}", std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default());
+    let text = heard(&recordings[1]);
+    assert!(text.contains("anna"), "the caller hears the agent: {text}");
+    assert_eq!(baresip_heard(&dir, "agent").len(), 1, "the agent's phone took one call");
+}
+
+#[test]
+fn a_sipp_phone_registers_with_md5_digest() {
+    let dir = tempdir("registrar-md5");
+    let server = serve_sip(&dir, 18615, "[sip.registrar]\nalgorithms = [\"MD5\"]\naccounts = [{ user = \"agent2\", password = \"pa55\" }]\n");
+    // Challenged, answers with MD5, is registered; a wrong password is challenged again; then
+    // unregisters.
+    assert!(sipp_over("register.xml", &server.sip, &[("user", "agent2"), ("password", "pa55")], &dir, "u1"), "REGISTER with MD5");
+}
+
+#[test]
+fn linphonec_registers_with_sha256_digest() {
+    let dir = tempdir("registrar-sha256");
+    let server = serve_sip(&dir, 18616, "[sip.registrar]\nalgorithms = [\"SHA-256\"]\naccounts = [{ user = \"agent3\", password = \"pw3\" }]\n");
+    assert_eq!(health(&server.http)["sip"]["phones_registered"], 0);
+    let home = dir.join("linphone-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let rc = dir.join("linphonerc");
+    std::fs::write(
+        &rc,
+        format!(
+            "[sip]\nuse_ipv6=0\nbind_address=127.0.0.1\nregister_only_when_network_is_up=0\n[rtp]\nbind_address=127.0.0.1\n\
+             [proxy_0]\nreg_proxy=<sip:{sip}>\nreg_identity=sip:agent3@{sip}\nreg_expires=120\nreg_sendregister=1\n\
+             [auth_info_0]\nusername=agent3\npasswd=pw3\nrealm=ivr\n",
+            sip = server.sip
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("timeout")
+        .args(["60", "linphonec", "-c", rc.to_str().unwrap()])
+        .env("HOME", &home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("linphonec runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"ports sip 15196\n").unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut registered = 0;
+    while registered == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(300));
+        registered = health(&server.http)["sip"]["phones_registered"].as_u64().unwrap();
+    }
+    let _ = stdin.write_all(b"quit\n");
+    drop(stdin);
+    let _ = child.wait();
+    assert_eq!(registered, 1, "linphonec answered the SHA-256 challenge");
 }

@@ -33,6 +33,9 @@ pub struct SipConfig {
     /// Where transfers go (REFER), e.g. "sip:agents@pbx.example.com"; without one a transfer ends
     /// the call.
     pub transfer_target: Option<String>,
+    /// Lets the agents' phones REGISTER here (digest authentication); a transfer target whose user
+    /// has registered goes to the phone's registered address.
+    pub registrar: Option<crate::sip::registrar::RegistrarConfig>,
 }
 
 impl Default for SipConfig {
@@ -45,6 +48,7 @@ impl Default for SipConfig {
             media: MediaConfig::default(),
             records: None,
             transfer_target: None,
+            registrar: None,
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct ServerStats {
     pub frames_out: AtomicU64,
     /// Outbound frames sent more than 10 ms after their time.
     pub frames_late: AtomicU64,
+    /// Agents' phones registered now.
+    pub phones_registered: AtomicU64,
 }
 
 /// What a call thread asks of the SIP side.
@@ -185,6 +191,15 @@ fn read_tcp(mut stream: std::net::TcpStream, id: u64, peer: SocketAddr, tx: &Sen
 fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connections, ctx: Context, stop: Arc<AtomicBool>) {
     let started = Instant::now();
     let mut endpoint = Endpoint::new(ctx.cfg.endpoint.clone(), ctx.local);
+    if let Some(reg) = ctx.cfg.registrar.clone().filter(|r| !r.accounts.is_empty()) {
+        // Signs the nonces: a fresh secret per run, so challenges do not outlive the server.
+        let mut secret = [0u8; 16];
+        if let Err(e) = getrandom::fill(&mut secret) {
+            tracing::warn!("no random secret for the registrar's nonces ({e}); using the clock");
+            secret[..16].copy_from_slice(&std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos().to_le_bytes());
+        }
+        endpoint = endpoint.with_registrar(crate::sip::registrar::Registrar::new(reg, secret));
+    }
     let mut calls: HashMap<String, Sender<CallSignal>> = HashMap::new();
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
     let mut buf = vec![0u8; 65_536];
@@ -211,12 +226,21 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
             match cmd {
                 Command::Hangup(id) => endpoint.hangup(&id, started.elapsed()),
                 Command::Refer(id) => match &ctx.cfg.transfer_target {
-                    Some(target) => endpoint.refer(&id, target, started.elapsed()),
+                    Some(target) => {
+                        let now = started.elapsed();
+                        // An agent whose phone registered here is reached where it registered.
+                        let user = crate::sip::registrar::user_of(crate::sip::message::uri_of(target));
+                        let registered = endpoint.registrar().and_then(|r| r.lookup(user, now)).map(|b| b.contact.clone());
+                        endpoint.refer(&id, registered.as_deref().unwrap_or(target), now)
+                    }
                     None => endpoint.hangup(&id, started.elapsed()),
                 },
             }
         }
         let now = started.elapsed();
+        if let Some(r) = endpoint.registrar() {
+            ctx.stats.phones_registered.store(r.registered(now) as u64, Ordering::Relaxed);
+        }
         if endpoint.poll_timeout().is_some_and(|t| t <= now) {
             endpoint.on_timeout(now);
         }

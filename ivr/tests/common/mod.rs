@@ -95,6 +95,22 @@ pub fn serve(dir: &Path, toml: &str) -> Served {
     }
 }
 
+/// A raw HTTP request to `addr`; the whole response.
+pub fn request(addr: &str, raw: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(raw).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The server's `/healthz` document.
+pub fn health(addr: &str) -> serde_json::Value {
+    let r = request(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+}
+
 // --- SIP calls on loopback -------------------------------------------------------------------
 
 /// `ivr serve` with its own LLM port and a records file; `sip_extra` adds `[sip]` settings.
@@ -102,6 +118,7 @@ pub struct Server {
     /// Keeps the server running (killed when the test ends).
     _served: Served,
     pub sip: String,
+    pub http: String,
     pub records: PathBuf,
 }
 
@@ -109,7 +126,7 @@ pub fn serve_sip(dir: &Path, llm_port: u16, sip_extra: &str) -> Server {
     let records = dir.join("records/calls.jsonl");
     let toml = format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\nrecords = \"{}\"\n{sip_extra}", records.display());
     let served = serve(dir, &toml);
-    Server { sip: served.sip.clone(), _served: served, records }
+    Server { sip: served.sip.clone(), http: served.http.clone(), _served: served, records }
 }
 
 /// A caller recording as raw mu-law at 8 kHz (what sipp streams): 6 s of silence (the greeting

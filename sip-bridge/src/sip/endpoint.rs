@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::message::{Message, ParseError, StartLine};
+use super::registrar::Registrar;
 use super::transaction::{self, Key, ServerTransaction, T1, T2};
 use crate::sdp::{self, Agreed, Codec, Offer};
 
@@ -146,6 +147,8 @@ pub struct Endpoint {
     next_id: u64,
     /// Per source address: tokens left and when they were counted (INVITE rate limit).
     buckets: HashMap<std::net::IpAddr, (f64, Duration)>,
+    /// Answers REGISTER when the agents' phones register here.
+    registrar: Option<Registrar>,
 }
 
 impl Endpoint {
@@ -160,6 +163,26 @@ impl Endpoint {
             outputs: VecDeque::new(),
             next_id: 1,
             buckets: HashMap::new(),
+            registrar: None,
+        }
+    }
+
+    /// Accept REGISTER from the agents' phones (405 without a registrar).
+    pub fn with_registrar(mut self, registrar: Registrar) -> Self {
+        self.registrar = Some(registrar);
+        self
+    }
+
+    pub fn registrar(&self) -> Option<&Registrar> {
+        self.registrar.as_ref()
+    }
+
+    /// What we answer in Allow headers.
+    fn allow(&self) -> String {
+        if self.registrar.is_some() {
+            format!("{ALLOW}, REGISTER")
+        } else {
+            ALLOW.to_string()
         }
     }
 
@@ -223,20 +246,30 @@ impl Endpoint {
             }
             "OPTIONS" => {
                 let mut r = msg.response(200, "OK", Some(&self.token()));
-                r.add_header("Allow", ALLOW);
+                r.add_header("Allow", self.allow());
                 r.add_header("Accept", "application/sdp");
                 self.respond(&msg, r, from, now);
             }
             "INFO" => self.on_info(&msg, from, now),
             "NOTIFY" => self.on_notify(&msg, from, now),
+            "REGISTER" if self.registrar.is_some() => {
+                let tag = self.token();
+                let Some(registrar) = self.registrar.as_mut() else { return };
+                let mut r = registrar.on_register(&msg, from, now);
+                if r.to_tag().is_none() {
+                    let to = format!("{};tag={tag}", r.header("To").unwrap_or(""));
+                    r.set_header("To", to);
+                }
+                self.respond(&msg, r, from, now);
+            }
             "REFER" | "SUBSCRIBE" | "UPDATE" | "PRACK" | "MESSAGE" | "REGISTER" | "PUBLISH" => {
                 let mut r = msg.response(405, "Method Not Allowed", Some(&self.token()));
-                r.add_header("Allow", ALLOW);
+                r.add_header("Allow", self.allow());
                 self.respond(&msg, r, from, now);
             }
             _ => {
                 let mut r = msg.response(501, "Not Implemented", Some(&self.token()));
-                r.add_header("Allow", ALLOW);
+                r.add_header("Allow", self.allow());
                 self.respond(&msg, r, from, now);
             }
         }
@@ -613,6 +646,9 @@ impl Endpoint {
     }
 
     pub fn on_timeout(&mut self, now: Duration) {
+        if let Some(r) = self.registrar.as_mut() {
+            r.expire(now);
+        }
         let keys: Vec<Key> =
             self.transactions.iter().filter(|(_, (t, _))| t.poll_timeout().is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
         for k in keys {

@@ -199,6 +199,12 @@ impl Message {
         self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).flat_map(|(_, v)| split_list(v)).collect()
     }
 
+    /// Every value of a header as written, not split at commas: for the headers whose values are
+    /// not lists (RFC 3261 7.3.1: WWW-Authenticate, Authorization, ...).
+    pub fn header_lines(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+
     pub fn call_id(&self) -> &str {
         self.header("Call-ID").unwrap_or("")
     }

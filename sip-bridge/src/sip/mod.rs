@@ -4,3 +4,4 @@
 pub mod message;
 pub mod transaction;
 pub mod endpoint;
+pub mod registrar;
