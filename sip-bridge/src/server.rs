@@ -407,6 +407,16 @@ impl CallThread {
         let mut answered = false;
         loop {
             let now = started.elapsed();
+            // The frame due now goes out first, before anything slow (the VAD) runs on this tick.
+            if answered {
+                self.session.fill_frame(&mut outbound, now);
+                let packet = self.media.packetize(&outbound, self.session.is_speaking());
+                let _ = self.rtp.send_to(&packet, self.media.remote());
+                self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+                if started.elapsed() > frame * tick as u32 + Duration::from_millis(10) {
+                    self.stats.frames_late.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             // Signalling.
             let mut ended = false;
             while let Ok(s) = self.signals.try_recv() {
@@ -445,15 +455,6 @@ impl CallThread {
             self.media.next_frame(&mut inbound);
             if answered {
                 self.session.handle(Event::Audio(&inbound), now);
-                self.session.fill_frame(&mut outbound, now);
-            }
-            let packet = self.media.packetize(&outbound, self.session.is_speaking());
-            if answered {
-                let _ = self.rtp.send_to(&packet, self.media.remote());
-                self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
-                if now > frame * tick as u32 + Duration::from_millis(10) {
-                    self.stats.frames_late.fetch_add(1, Ordering::Relaxed);
-                }
             }
             let mut hang_up = false;
             let mut refer = false;

@@ -200,6 +200,10 @@ impl SileroModel {
     }
 }
 
+/// Peak level (about -50 dBFS) under which a chunk is taken as silence without running the model:
+/// well below the quietest speech on a phone line, above digital silence and G.711's idle noise.
+pub const QUIET_PEAK: f32 = 0.003;
+
 /// One stream's Silero state: speech probability per 512-sample chunk.
 pub struct SileroVad {
     model: SileroModel,
@@ -218,8 +222,17 @@ impl SileroVad {
     }
 
     /// Speech probability of the next 512 samples (16 kHz).
+    ///
+    /// A chunk whose loudest sample is below [`QUIET_PEAK`] is silence without asking the model:
+    /// callers are quiet most of a call (listening to the bot), and the model is most of a call's
+    /// CPU. The model's memory is cleared then, so it starts fresh on the next sound.
     pub fn probability(&mut self, chunk: &[f32]) -> Result<f32, OnnxError> {
         debug_assert_eq!(chunk.len(), CHUNK);
+        if chunk.iter().all(|s| s.abs() < QUIET_PEAK) {
+            self.state.iter_mut().for_each(|v| *v = 0.0);
+            self.context.copy_from_slice(&chunk[CHUNK - CONTEXT..]);
+            return Ok(0.0);
+        }
         let run = |e: &dyn std::fmt::Display| OnnxError::Run(e.to_string());
         let mut input = Vec::with_capacity(CONTEXT + CHUNK);
         input.extend_from_slice(&self.context);

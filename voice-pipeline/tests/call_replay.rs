@@ -146,6 +146,7 @@ fn barge_in_stops_the_bot_within_150_ms_and_the_caller_is_answered() {
     let speech_onset = Duration::from_secs_f64(at) + onset(&q);
     assert!(rec.bot_sounding_throughout(Duration::from_millis(200), speech_onset), "the greeting was playing");
     let stopped = rec.bot_silent_from(speech_onset).expect("stopped");
+    eprintln!("barge-in: the bot stopped {:?} after the onset", stopped - speech_onset);
     assert!(stopped - speech_onset <= Duration::from_millis(150), "stopped {:?} after onset", stopped - speech_onset);
     let bot = said(&rec, Speaker::Bot);
     assert!(bot.last().unwrap().contains("order number"), "{bot:?}");
