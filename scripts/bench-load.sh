@@ -3,6 +3,8 @@
 # each streaming a recorded caller question as PCMU RTP for about 20 s, then hanging up. Prints
 # failed calls, the server's CPU time and peak RSS, and the share of outbound frames sent more than
 # 10 ms late. Runs on loopback inside a network namespace.
+# The caller's line is streamed for the whole call; NOISE=0.01 adds pink noise of that amplitude
+# (about -40 dBFS, an office line) under it, so the VAD cannot skip the caller's silences.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS=${CALLS:-200}
@@ -14,7 +16,15 @@ trap 'rm -rf "$tmp"' EXIT
 espeak-ng -v en-us -s 150 -w "$tmp/q.wav" "How long does standard delivery take?"
 sox "$tmp/q.wav" -r 8000 -c 1 "$tmp/q8.wav"
 sox -n -r 8000 -c 1 "$tmp/pad.wav" trim 0 6
-sox "$tmp/pad.wav" "$tmp/q8.wav" -t ul "$tmp/q.ulaw"
+sox -n -r 8000 -c 1 "$tmp/tail.wav" trim 0 12
+sox "$tmp/pad.wav" "$tmp/q8.wav" "$tmp/tail.wav" "$tmp/line.wav"
+if [ "${NOISE:-0}" != "0" ]; then
+  secs=$(soxi -D "$tmp/line.wav")
+  sox -n -r 8000 -c 1 "$tmp/noise.wav" synth "$secs" pinknoise vol "$NOISE"
+  sox -m -v 1 "$tmp/line.wav" -v 1 "$tmp/noise.wav" "$tmp/mixed.wav"
+  mv "$tmp/mixed.wav" "$tmp/line.wav"
+fi
+sox "$tmp/line.wav" -t ul "$tmp/q.ulaw"
 sed -e "s#\[question\]#$tmp/q.ulaw#" -e "s#\[listen_ms\]#20000#" sip-bridge/tests/sipp/call-question.xml > "$tmp/call.xml"
 cat > "$tmp/ivr.toml" <<TOML
 [stt]
@@ -53,10 +63,10 @@ successful=$(grep -E "Successful call" "$tmp/sipp.out" | awk -F'|' '{print $3}' 
 failed=$(grep -E "Failed call" "$tmp/sipp.out" | awk -F'|' '{print $3}' | tr -d ' ')
 records=$(wc -l < "$tmp/calls.jsonl" 2>/dev/null || echo 0)
 python3 - "$health" "$CALLS" "${successful:-?}" "${failed:-?}" "$records" <<'PY'
-import json, sys
+import json, os, sys
 h = json.loads(sys.argv[1])["sip"]
 calls, ok, failed, records = sys.argv[2:6]
 late = h["frames_late"] / max(h["frames_out"], 1)
-print(f"calls {calls}: successful {ok}, failed {failed}; call records written {records}")
+print(f"calls {calls} (line noise {os.environ.get('NOISE', '0')}): successful {ok}, failed {failed}; call records written {records}")
 print(f"outbound frames {h['frames_out']}, late (>10 ms) {h['frames_late']} = {100 * late:.2f}%")
 PY

@@ -139,6 +139,12 @@ fn baresip_caller_hears_the_return_window() {
     assert!(text.contains("30 days"), "the return window: {text}");
     let recs = records(&server.records, 1, 10);
     assert_eq!(recs[0]["ended_by"], "caller", "{}", recs[0]);
+    // RTCP both ways (every 5 s or so): baresip's reports echo ours, which gives the round trip.
+    let rtcp = &recs[0]["media"]["rtcp"];
+    assert!(rtcp["reports_sent"].as_u64().unwrap() >= 2, "{rtcp}");
+    assert!(rtcp["reports_received"].as_u64().unwrap() >= 2, "{rtcp}");
+    assert!(rtcp["round_trip_ms"].as_f64().is_some_and(|ms| ms < 100.0), "{rtcp}");
+    assert_eq!(rtcp["remote_loss"], 0.0, "{rtcp}");
 }
 
 #[test]

@@ -101,6 +101,8 @@ pub struct Offer {
     pub formats: Vec<(u8, String, u32)>,
     pub direction: Direction,
     pub ptime: Option<u32>,
+    /// `a=rtcp:PORT` (RFC 3605); otherwise RTCP is on the RTP port + 1.
+    pub rtcp_port: Option<u16>,
 }
 
 impl Offer {
@@ -127,7 +129,7 @@ impl Offer {
                     if in_audio {
                         let port = port.and_then(|p| p.split('/').next()?.parse().ok()).ok_or_else(|| SdpError::Line(short(line)))?;
                         let formats = parts.filter_map(|f| f.parse::<u8>().ok()).map(|pt| (pt, String::new(), 8000)).collect();
-                        audio = Some(Offer { address: IpAddr::from([0, 0, 0, 0]), port, formats, direction: Direction::SendRecv, ptime: None });
+                        audio = Some(Offer { address: IpAddr::from([0, 0, 0, 0]), port, formats, direction: Direction::SendRecv, ptime: None, rtcp_port: None });
                     }
                 }
                 "c" => {
@@ -159,6 +161,12 @@ impl Offer {
                         let name = e.next().unwrap_or("").to_string();
                         let clock = e.next().and_then(|c| c.parse().ok()).unwrap_or(8000);
                         rtpmaps.push((pt, name, clock));
+                    } else if let (true, Some(p)) = (in_audio, value.strip_prefix("rtcp:")) {
+                        // Only the port: RTCP goes to the media address like RTP (never to an
+                        // address read from the message that differs from it).
+                        if let Some(a) = audio.as_mut() {
+                            a.rtcp_port = p.split_whitespace().next().and_then(|p| p.parse().ok());
+                        }
                     } else if let (true, Some(p)) = (in_audio, value.strip_prefix("ptime:")) {
                         if let Some(a) = audio.as_mut() {
                             a.ptime = p.trim().parse().ok();
@@ -203,6 +211,8 @@ pub struct Agreed {
     /// RFC 4733 events (DTMF), if the offerer supports them, with their payload type.
     pub telephone_event: Option<u8>,
     pub remote: std::net::SocketAddr,
+    /// Where the caller's RTCP goes until their reports show where it comes from.
+    pub remote_rtcp: std::net::SocketAddr,
     pub direction: Direction,
 }
 
@@ -215,7 +225,15 @@ pub fn negotiate(offer: &Offer, preference: &[Codec]) -> Result<Agreed, SdpError
         .ok_or_else(|| SdpError::NoCodec(offer.formats.iter().map(|(pt, n, _)| if n.is_empty() { pt.to_string() } else { n.clone() }).collect::<Vec<_>>().join(", ")))?;
     let telephone_event =
         offer.formats.iter().find(|(_, name, clock)| name.eq_ignore_ascii_case("telephone-event") && *clock == 8000).map(|(pt, _, _)| *pt);
-    Ok(Agreed { codec, payload_type, telephone_event, remote: (offer.address, offer.port).into(), direction: offer.direction.answer() })
+    let rtcp_port = offer.rtcp_port.unwrap_or(offer.port.wrapping_add(1));
+    Ok(Agreed {
+        codec,
+        payload_type,
+        telephone_event,
+        remote: (offer.address, offer.port).into(),
+        remote_rtcp: (offer.address, rtcp_port).into(),
+        direction: offer.direction.answer(),
+    })
 }
 
 /// Our answer (or offer, with `Direction::SendRecv`): one audio stream at `local`.

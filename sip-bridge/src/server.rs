@@ -302,9 +302,9 @@ fn answer(
     media: crate::sdp::Agreed,
     now: Duration,
 ) {
-    // The RTP socket on the SIP address's interface, any free port.
-    let rtp = match UdpSocket::bind(SocketAddr::new(ctx.local.ip(), 0)) {
-        Ok(s) => s,
+    // RTP and RTCP sockets on the SIP address's interface: an even port and the next one.
+    let (rtp, rtcp) = match media_ports(ctx.local.ip()) {
+        Ok(pair) => pair,
         Err(e) => {
             tracing::error!("no RTP port: {e}");
             endpoint.reject(&call_id, 503, "Service Unavailable", now);
@@ -316,10 +316,11 @@ fn answer(
     calls.insert(call_id.clone(), tx);
     let caller_id = from.strip_prefix("sip:").and_then(|u| u.split('@').next()).map(str::to_string);
     let seed = ctx.stats.calls_total.load(Ordering::Relaxed) ^ now.as_nanos() as u64;
-    let media = MediaSession::new(&media, &ctx.cfg.media, seed, now);
+    let media = MediaSession::new(&media, &ctx.cfg.media, seed, ntp_now(), Duration::ZERO);
     let call = CallThread {
         call_id: call_id.clone(),
         rtp,
+        rtcp,
         media,
         session: CallSession::new(ctx.session.clone(), ctx.vad.clone()).with_llm(true),
         pipeline: Arc::clone(&ctx.pipeline),
@@ -343,9 +344,35 @@ fn signal(calls: &HashMap<String, Sender<CallSignal>>, id: &str, s: CallSignal) 
     }
 }
 
+/// An RTP socket on an even port and its RTCP socket on the next (RFC 3550 11), as callers expect
+/// when the SDP names only the RTP port.
+fn media_ports(ip: std::net::IpAddr) -> std::io::Result<(UdpSocket, UdpSocket)> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free even/odd port pair");
+    for _ in 0..64 {
+        let rtp = UdpSocket::bind(SocketAddr::new(ip, 0))?;
+        let port = rtp.local_addr()?.port();
+        if port % 2 == 1 || port == u16::MAX {
+            continue;
+        }
+        match UdpSocket::bind(SocketAddr::new(ip, port + 1)) {
+            Ok(rtcp) => return Ok((rtp, rtcp)),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// The wall-clock time now in NTP format (seconds since 1900 in the high 32 bits), for RTCP.
+fn ntp_now() -> u64 {
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = unix.as_secs() + 2_208_988_800;
+    (secs << 32) | ((unix.subsec_nanos() as u64) << 32) / 1_000_000_000
+}
+
 struct CallThread {
     call_id: String,
     rtp: UdpSocket,
+    rtcp: UdpSocket,
     media: MediaSession,
     session: CallSession,
     pipeline: Arc<Pipeline>,
@@ -396,6 +423,7 @@ impl CallThread {
     fn run(mut self) {
         self.record.started = jiff::Timestamp::now().to_string();
         let _ = self.rtp.set_nonblocking(true);
+        let _ = self.rtcp.set_nonblocking(true);
         let (link, replies) = CallLink::new(self.caller_id.as_deref());
         let started = Instant::now();
         let frame = Duration::from_millis(20);
@@ -410,7 +438,7 @@ impl CallThread {
             // The frame due now goes out first, before anything slow (the VAD) runs on this tick.
             if answered {
                 self.session.fill_frame(&mut outbound, now);
-                let packet = self.media.packetize(&outbound, self.session.is_speaking());
+                let packet = self.media.packetize(&outbound, self.session.is_speaking(), now);
                 let _ = self.rtp.send_to(&packet, self.media.remote());
                 self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
                 if started.elapsed() > frame * tick as u32 + Duration::from_millis(10) {
@@ -439,6 +467,14 @@ impl CallThread {
             while let Ok((n, from)) = self.rtp.recv_from(&mut buf) {
                 if let Some(d) = self.media.on_datagram(&buf[..n], from, now) {
                     self.session.handle(Event::Dtmf(d), now);
+                }
+            }
+            while let Ok((n, from)) = self.rtcp.recv_from(&mut buf) {
+                self.media.on_rtcp_datagram(&buf[..n], from, now);
+            }
+            if answered {
+                if let Some((report, to)) = self.media.poll_rtcp(now) {
+                    let _ = self.rtcp.send_to(&report, to);
                 }
             }
             // Work done.
@@ -500,6 +536,9 @@ impl CallThread {
             }
         }
         link.ended.store(true, Ordering::Relaxed);
+        if let Some((bye, to)) = self.media.rtcp_bye() {
+            let _ = self.rtcp.send_to(&bye, to);
+        }
         self.record.duration_secs = started.elapsed().as_secs_f64();
         self.record.media = Some(self.media.stats());
         self.record.save(self.records.as_deref());

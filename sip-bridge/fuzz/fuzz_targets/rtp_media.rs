@@ -12,9 +12,10 @@ fuzz_target!(|data: &[u8]| {
             payload_type: codec.payload_type(),
             telephone_event: Some(101),
             remote: "127.0.0.1:6000".parse().unwrap(),
+            remote_rtcp: "127.0.0.1:6001".parse().unwrap(),
             direction: Direction::SendRecv,
         };
-        let mut m = MediaSession::new(&agreed, &MediaConfig::default(), 1, Duration::ZERO);
+        let mut m = MediaSession::new(&agreed, &MediaConfig::default(), 1, 0, Duration::ZERO);
         let mut frame = [0.0f32; SESSION_FRAME];
         // The input split into datagrams at 0xff bytes.
         for (i, d) in data.split(|&b| b == 0xff).enumerate() {

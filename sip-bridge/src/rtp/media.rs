@@ -16,6 +16,7 @@ use webrtc_util::marshal::{Marshal, MarshalSize, Unmarshal};
 
 use super::dtmf::DtmfReceiver;
 use super::jitter::{Concealer, JitterBuffer, Packet, Playout};
+use super::rtcp::{is_rtcp, RtcpSession, RtcpStats};
 use crate::sdp::{Agreed, Codec};
 use voice_pipeline::audio::g711;
 use voice_pipeline::audio::resample::Resampler;
@@ -51,7 +52,7 @@ enum Enc {
 }
 
 /// Counters for the call record and the load benchmark.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct MediaStats {
     pub packets_in: u64,
     pub packets_out: u64,
@@ -59,6 +60,7 @@ pub struct MediaStats {
     pub ignored: u64,
     pub concealed: u64,
     pub late: u64,
+    pub rtcp: RtcpStats,
 }
 
 pub struct MediaSession {
@@ -87,14 +89,18 @@ pub struct MediaSession {
     last_packet: Option<Duration>,
     started: Duration,
     stats: MediaStats,
+    rtcp: RtcpSession,
+    /// Where our RTCP goes: the SDP's RTCP address until the caller's reports show the real one.
+    rtcp_remote: SocketAddr,
 }
 
 impl MediaSession {
     /// `seed` makes our SSRC and initial sequence number/timestamp (random per call in production,
-    /// fixed in tests).
-    pub fn new(agreed: &Agreed, cfg: &MediaConfig, seed: u64, now: Duration) -> Self {
+    /// fixed in tests); `ntp_at_zero` is the wall-clock time (NTP format) at `now` = 0, for RTCP.
+    pub fn new(agreed: &Agreed, cfg: &MediaConfig, seed: u64, ntp_at_zero: u64, now: Duration) -> Self {
         let rate = agreed.codec.audio_rate();
         let mix = seed.wrapping_mul(0x9e3779b97f4a7c15);
+        let ssrc = (mix >> 8) as u32 | 1;
         Self {
             codec: agreed.codec,
             payload_type: agreed.payload_type,
@@ -120,17 +126,19 @@ impl MediaSession {
             scratch: vec![0.0; (rate / 50) as usize],
             seq: (mix >> 48) as u16,
             timestamp: (mix >> 16) as u32,
-            ssrc: (mix >> 8) as u32 | 1,
+            ssrc,
             marker: true,
             last_packet: None,
             started: now,
             stats: MediaStats::default(),
+            rtcp: RtcpSession::new(ssrc, format!("ivr-{ssrc:08x}"), ntp_at_zero, mix, now),
+            rtcp_remote: agreed.remote_rtcp,
         }
     }
 
     pub fn stats(&self) -> MediaStats {
         let j = self.jitter.stats();
-        MediaStats { concealed: j.concealed, late: j.late, ..self.stats }
+        MediaStats { concealed: j.concealed, late: j.late, rtcp: self.rtcp.stats(), ..self.stats }
     }
 
     /// Where our packets go.
@@ -143,8 +151,34 @@ impl MediaSession {
         now.saturating_sub(self.last_packet.unwrap_or(self.started))
     }
 
+    /// A datagram on the call's RTCP port (or RTCP muxed on the RTP port).
+    pub fn on_rtcp_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Duration) {
+        match self.rtcp.on_rtcp(bytes, now) {
+            // Symmetric, as for RTP: reports go back where the caller's come from.
+            Ok(()) => self.rtcp_remote = from,
+            Err(e) => {
+                tracing::debug!(%from, "RTCP: {e}");
+                self.stats.ignored += 1;
+            }
+        }
+    }
+
+    /// A report to send now, and where to, when one is due.
+    pub fn poll_rtcp(&mut self, now: Duration) -> Option<(Vec<u8>, SocketAddr)> {
+        self.rtcp.poll_report(now).map(|r| (r, self.rtcp_remote))
+    }
+
+    /// The RTCP BYE that ends our stream.
+    pub fn rtcp_bye(&mut self) -> Option<(Vec<u8>, SocketAddr)> {
+        self.rtcp.bye().map(|r| (r, self.rtcp_remote))
+    }
+
     /// A datagram on the call's RTP port. Returns a keypad digit when one starts.
     pub fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Duration) -> Option<char> {
+        if is_rtcp(bytes) {
+            self.on_rtcp_datagram(bytes, from, now);
+            return None;
+        }
         let mut buf = bytes;
         let Ok(packet) = rtp::packet::Packet::unmarshal(&mut buf) else {
             self.stats.ignored += 1;
@@ -162,6 +196,7 @@ impl MediaSession {
         }
         self.last_packet = Some(now);
         self.stats.packets_in += 1;
+        self.rtcp.on_rtp_received(h.ssrc, h.sequence_number, h.timestamp, now);
         if Some(h.payload_type) == self.telephone_event {
             return self.dtmf.on_packet(h.timestamp, &packet.payload);
         }
@@ -218,7 +253,7 @@ impl MediaSession {
     /// The bot's next 20 ms (16 kHz) as an RTP datagram for [`Self::remote`]. `speaking` false
     /// marks silence: the packet is still sent (many gateways treat a gap as a dead line), and the
     /// next speech gets the marker bit.
-    pub fn packetize(&mut self, frame: &[f32], speaking: bool) -> Vec<u8> {
+    pub fn packetize(&mut self, frame: &[f32], speaking: bool, now: Duration) -> Vec<u8> {
         let rate = self.codec.audio_rate();
         let samples: Vec<f32> = if rate == SESSION_RATE { frame.to_vec() } else { self.down.process(frame) };
         let per_frame = (rate / 50) as usize;
@@ -248,6 +283,7 @@ impl MediaSession {
             },
             payload: Bytes::from(payload),
         };
+        self.rtcp.on_rtp_sent(self.timestamp, packet.payload.len(), now);
         self.seq = self.seq.wrapping_add(1);
         // The RTP clock of all three codecs runs at 8 kHz (G.722's by RFC 3551's old mistake).
         self.timestamp = self.timestamp.wrapping_add(160);
@@ -271,6 +307,7 @@ mod tests {
             payload_type: codec.payload_type(),
             telephone_event: Some(101),
             remote: "127.0.0.1:6000".parse().unwrap(),
+            remote_rtcp: "127.0.0.1:6001".parse().unwrap(),
             direction: crate::sdp::Direction::SendRecv,
         }
     }
@@ -281,13 +318,13 @@ mod tests {
 
     /// Our packets fed to a second session (the "caller"): the audio comes through.
     fn loopback(codec: Codec) -> f32 {
-        let mut us = MediaSession::new(&agreed(codec), &MediaConfig::default(), 1, Duration::ZERO);
-        let mut them = MediaSession::new(&agreed(codec), &MediaConfig::default(), 2, Duration::ZERO);
+        let mut us = MediaSession::new(&agreed(codec), &MediaConfig::default(), 1, 0, Duration::ZERO);
+        let mut them = MediaSession::new(&agreed(codec), &MediaConfig::default(), 2, 0, Duration::ZERO);
         let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         let mut got = Vec::new();
         for i in 0..100 {
             let now = Duration::from_millis(i * 20);
-            let p = us.packetize(&tone(SESSION_FRAME, i as usize * SESSION_FRAME), true);
+            let p = us.packetize(&tone(SESSION_FRAME, i as usize * SESSION_FRAME), true, Duration::ZERO);
             assert_eq!(them.on_datagram(&p, from, now), None);
             let mut f = [0.0; SESSION_FRAME];
             them.next_frame(&mut f);
@@ -309,7 +346,7 @@ mod tests {
 
     #[test]
     fn keypad_events_and_junk_are_told_apart() {
-        let mut s = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 1, Duration::ZERO);
+        let mut s = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 1, 0, Duration::ZERO);
         let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         let event = rtp::packet::Packet {
             header: rtp::header::Header { version: 2, payload_type: 101, sequence_number: 1, timestamp: 500, ssrc: 9, marker: true, ..Default::default() },
@@ -326,12 +363,12 @@ mod tests {
 
     #[test]
     fn outbound_packets_count_up_and_mark_talk_spurts() {
-        let mut s = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 1, Duration::ZERO);
+        let mut s = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 1, 0, Duration::ZERO);
         let silence = [0.0f32; SESSION_FRAME];
         let parse = |b: &[u8]| rtp::packet::Packet::unmarshal(&mut &b[..]).unwrap().header;
-        let a = parse(&s.packetize(&silence, false));
-        let b = parse(&s.packetize(&tone(SESSION_FRAME, 0), true));
-        let c = parse(&s.packetize(&tone(SESSION_FRAME, 320), true));
+        let a = parse(&s.packetize(&silence, false, Duration::ZERO));
+        let b = parse(&s.packetize(&tone(SESSION_FRAME, 0), true, Duration::ZERO));
+        let c = parse(&s.packetize(&tone(SESSION_FRAME, 320), true, Duration::ZERO));
         assert_eq!((a.marker, b.marker, c.marker), (false, true, false));
         assert_eq!(b.sequence_number, a.sequence_number.wrapping_add(1));
         assert_eq!(c.timestamp, b.timestamp.wrapping_add(160));

@@ -1,5 +1,7 @@
-//! RTP media, sans-IO: the jitter buffer and loss concealment here; packets and RTCP to come.
+//! RTP media, sans-IO: packets and codecs (`media`), the jitter buffer and loss concealment,
+//! RFC 4733 keypad events, and RTCP reports.
 
 pub mod dtmf;
 pub mod jitter;
 pub mod media;
+pub mod rtcp;
