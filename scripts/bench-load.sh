@@ -62,11 +62,19 @@ health=$(echo "$out" | tail -1)
 successful=$(grep -E "Successful call" "$tmp/sipp.out" | awk -F'|' '{print $3}' | tr -d ' ')
 failed=$(grep -E "Failed call" "$tmp/sipp.out" | awk -F'|' '{print $3}' | tr -d ' ')
 records=$(wc -l < "$tmp/calls.jsonl" 2>/dev/null || echo 0)
-python3 - "$health" "$CALLS" "${successful:-?}" "${failed:-?}" "$records" <<'PY'
+python3 - "$health" "$CALLS" "${successful:-?}" "${failed:-?}" "$records" "$tmp/calls.jsonl" <<'PY'
 import json, os, sys
 h = json.loads(sys.argv[1])["sip"]
-calls, ok, failed, records = sys.argv[2:6]
+calls, ok, failed, records, path = sys.argv[2:7]
+answered, v2v = 0, []
+for line in open(path) if os.path.exists(path) else []:
+    r = json.loads(line)
+    answered += any("3 to 5 business days" in t["text"] for t in r["transcript"] if t["who"] == "bot")
+    v2v += r["voice_to_voice_ms"]
+v2v.sort()
+pct = lambda p: v2v[min(len(v2v) - 1, int(p * len(v2v)))] if v2v else None
 late = h["frames_late"] / max(h["frames_out"], 1)
 print(f"calls {calls} (line noise {os.environ.get('NOISE', '0')}): successful {ok}, failed {failed}; call records written {records}")
 print(f"outbound frames {h['frames_out']}, late (>10 ms) {h['frames_late']} = {100 * late:.2f}%")
+print(f"calls answered with the delivery time: {answered}; voice-to-voice p50 {pct(0.5)} ms, p95 {pct(0.95)} ms")
 PY

@@ -204,35 +204,73 @@ impl SileroModel {
 /// well below the quietest speech on a phone line, above digital silence and G.711's idle noise.
 pub const QUIET_PEAK: f32 = 0.003;
 
+/// A chunk within this factor (6 dB) of the line's noise floor is the line's noise, not speech.
+const NOISE_MARGIN: f32 = 2.0;
+/// The floor follows a quieter chunk at once and creeps up 5 dB a second otherwise, so a louder
+/// line is learnt in seconds while the pauses between words keep pulling it back down.
+const FLOOR_RISE_PER_CHUNK: f32 = 1.0202; // 10^(5 dB * 32 ms / 20)
+/// Chunks seen before the floor is trusted (about a second).
+const FLOOR_LEARNING_CHUNKS: u64 = 30;
+/// After a chunk at least this likely to be speech the model keeps running, so it sees the
+/// tail of a word however quiet.
+const SPEECHY: f32 = 0.2;
+
 /// One stream's Silero state: speech probability per 512-sample chunk.
 pub struct SileroVad {
     model: SileroModel,
     state: Vec<f32>,
     context: Vec<f32>,
+    /// RMS of the line's noise (None before the first chunk).
+    floor: Option<f32>,
+    last_prob: f32,
+    chunks: u64,
+    model_runs: u64,
 }
 
 impl SileroVad {
     pub fn new(model: SileroModel) -> Self {
-        Self { model, state: vec![0.0; STATE_LEN], context: vec![0.0; CONTEXT] }
+        Self { model, state: vec![0.0; STATE_LEN], context: vec![0.0; CONTEXT], floor: None, last_prob: 0.0, chunks: 0, model_runs: 0 }
+    }
+
+    /// (chunks seen, chunks the model ran on).
+    pub fn model_share(&self) -> (u64, u64) {
+        (self.chunks, self.model_runs)
+    }
+
+    /// Whether a chunk is the line's own quiet or noise, so the model need not run: quieter than
+    /// [`QUIET_PEAK`], or (once the floor is learnt, and not just after speech) within
+    /// [`NOISE_MARGIN`] of the noise floor.
+    fn is_line_noise(&mut self, chunk: &[f32]) -> bool {
+        let peak = chunk.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        let rms = (chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len() as f32).sqrt().max(1e-5);
+        let floor = self.floor.get_or_insert(rms);
+        let noise = rms < *floor * NOISE_MARGIN;
+        *floor = if rms < *floor { rms } else { *floor * FLOOR_RISE_PER_CHUNK };
+        self.chunks += 1;
+        peak < QUIET_PEAK || (noise && self.chunks > FLOOR_LEARNING_CHUNKS && self.last_prob < SPEECHY)
     }
 
     pub fn reset(&mut self) {
         self.state.iter_mut().for_each(|v| *v = 0.0);
         self.context.iter_mut().for_each(|v| *v = 0.0);
+        self.last_prob = 0.0;
     }
 
     /// Speech probability of the next 512 samples (16 kHz).
     ///
-    /// A chunk whose loudest sample is below [`QUIET_PEAK`] is silence without asking the model:
-    /// callers are quiet most of a call (listening to the bot), and the model is most of a call's
-    /// CPU. The model's memory is cleared then, so it starts fresh on the next sound.
+    /// The line's own quiet or steady noise is silence without asking the model
+    /// ([`Self::is_line_noise`]): callers are quiet most of a call (listening to the bot), and
+    /// the model is most of a call's CPU. Its memory is cleared then, so it starts fresh on the
+    /// next sound.
     pub fn probability(&mut self, chunk: &[f32]) -> Result<f32, OnnxError> {
         debug_assert_eq!(chunk.len(), CHUNK);
-        if chunk.iter().all(|s| s.abs() < QUIET_PEAK) {
+        if self.is_line_noise(chunk) {
             self.state.iter_mut().for_each(|v| *v = 0.0);
             self.context.copy_from_slice(&chunk[CHUNK - CONTEXT..]);
+            self.last_prob = 0.0;
             return Ok(0.0);
         }
+        self.model_runs += 1;
         let run = |e: &dyn std::fmt::Display| OnnxError::Run(e.to_string());
         let mut input = Vec::with_capacity(CONTEXT + CHUNK);
         input.extend_from_slice(&self.context);
@@ -251,6 +289,7 @@ impl SileroVad {
             self.state.copy_from_slice(new_state);
         }
         self.context.copy_from_slice(&chunk[CHUNK - CONTEXT..]);
+        self.last_prob = p;
         Ok(p)
     }
 }
