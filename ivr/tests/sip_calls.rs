@@ -91,3 +91,50 @@ fn a_call_whose_media_stops_is_ended() {
         assert_eq!(recs[n]["ended_by"], "rtp timeout", "{name}: {}", recs[n]);
     }
 }
+
+#[test]
+fn a_keypad_transfer_sends_rfc_4733_digits_then_hangs_up() {
+    let dir = tempdir("sip-keypad-transfer");
+    // Behind a PBX that transfers on a feature code: "#1" and extension 2001.
+    let server = serve_sip(&dir, 18602, "transfer_dtmf = \"#12001\"\n");
+    // tshark on loopback decodes the RTP sent to sipp's media ports and prints each event packet.
+    let mut tshark = std::process::Command::new("tshark")
+        .args(["-i", "lo", "-l", "-f", "udp portrange 17000-17999", "-o", "rtp.heuristic_rtp:TRUE", "-o", "rtpevent.event_payload_type_value:101", "-Y", "rtpevent"])
+        .args(["-T", "fields", "-e", "rtpevent.event_id", "-e", "rtpevent.end_of_event", "-e", "rtp.timestamp"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tshark runs (scripts/setup.sh installs it)");
+    {
+        use std::io::BufRead;
+        let mut err = std::io::BufReader::new(tshark.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("Capturing on") {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "tshark did not start capturing");
+        }
+    }
+    // The caller presses 0 for a person; the bot says so, keys the transfer and hangs up.
+    assert!(sipp_over("dtmf-zero.xml", &server.sip, &[], &dir, "u1"), "BYE after the keypad transfer");
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::process::Command::new("kill").args(["-INT", &tshark.id().to_string()]).status();
+    let out = tshark.wait_with_output().unwrap();
+    let events = String::from_utf8_lossy(&out.stdout).into_owned();
+    // One key press per RTP timestamp; the digits in order.
+    let mut presses: Vec<(String, String)> = Vec::new();
+    for l in events.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        if let [id, _end, ts] = f[..] {
+            if presses.last().is_none_or(|(_, t)| t != ts) {
+                presses.push((id.to_string(), ts.to_string()));
+            }
+        }
+    }
+    let ids: Vec<&str> = presses.iter().map(|(id, _)| id.as_str()).collect();
+    // RFC 4733 event codes: '#' is 11.
+    assert_eq!(ids, ["11", "1", "2", "0", "0", "1"], "{events}");
+    assert!(events.lines().filter(|l| l.split('\t').nth(1) == Some("1")).count() >= 18, "three End packets per press: {events}");
+    let recs = records(&server.records, 1, 10);
+    assert_eq!(recs[0]["actions"][0]["action"], "transfer", "{}", recs[0]);
+    assert_eq!(recs[0]["ended_by"], "bot");
+}

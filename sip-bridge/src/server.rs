@@ -36,6 +36,10 @@ pub struct SipConfig {
     /// Lets the agents' phones REGISTER here (digest authentication); a transfer target whose user
     /// has registered goes to the phone's registered address.
     pub registrar: Option<crate::sip::registrar::RegistrarConfig>,
+    /// Without a `transfer_target`: transfer by keypad instead, sending these digits as RFC 4733
+    /// events (e.g. Asterisk's blind-transfer feature code and an extension, "#1" then "2001"),
+    /// then hanging up once the PBX has had two seconds to act on them.
+    pub transfer_dtmf: Option<String>,
 }
 
 impl Default for SipConfig {
@@ -49,6 +53,7 @@ impl Default for SipConfig {
             records: None,
             transfer_target: None,
             registrar: None,
+            transfer_dtmf: None,
         }
     }
 }
@@ -329,6 +334,11 @@ fn answer(
         commands: cmd_tx.clone(),
         stats: Arc::clone(&ctx.stats),
         rtp_timeout: Duration::from_secs(ctx.cfg.rtp_timeout_secs as u64),
+        transfer: match (&ctx.cfg.transfer_target, &ctx.cfg.transfer_dtmf) {
+            (Some(_), _) => Transfer::Refer,
+            (None, Some(digits)) => Transfer::Keypad(digits.clone()),
+            (None, None) => Transfer::HangUp,
+        },
         records: ctx.cfg.records.clone(),
         record: CallRecord { call_id: call_id.clone(), from, ..Default::default() },
     };
@@ -369,7 +379,19 @@ fn ntp_now() -> u64 {
     (secs << 32) | ((unix.subsec_nanos() as u64) << 32) / 1_000_000_000
 }
 
+/// How a call thread carries out the session's transfer.
+#[derive(Debug, Clone)]
+enum Transfer {
+    /// REFER to the configured target (the signalling thread sends it).
+    Refer,
+    /// Keypad digits to the PBX in front of us, then hang up.
+    Keypad(String),
+    /// Nowhere to transfer to: the call ends.
+    HangUp,
+}
+
 struct CallThread {
+    transfer: Transfer,
     call_id: String,
     rtp: UdpSocket,
     rtcp: UdpSocket,
@@ -433,6 +455,8 @@ impl CallThread {
         let mut outbound = [0.0f32; SESSION_FRAME];
         let mut buf = vec![0u8; 2048];
         let mut answered = false;
+        // Set once a keypad transfer starts: when its digits were all sent.
+        let mut keypad_transfer: Option<Option<Duration>> = None;
         loop {
             let now = started.elapsed();
             // The frame due now goes out first, before anything slow (the VAD) runs on this tick.
@@ -494,6 +518,14 @@ impl CallThread {
             }
             let mut hang_up = false;
             let mut refer = false;
+            // A keypad transfer: the digits go out, then two seconds for the PBX to take the call.
+            if let Some(sent) = keypad_transfer.as_mut() {
+                match sent {
+                    None if !self.media.sending_digits() => *sent = Some(now),
+                    Some(at) if now.saturating_sub(*at) >= Duration::from_secs(2) => hang_up = true,
+                    _ => {}
+                }
+            }
             while let Some(o) = self.session.poll() {
                 match o {
                     SessionOutput::Job { id, job } => self.pipeline.submit(&link, id, job),
@@ -505,10 +537,21 @@ impl CallThread {
                         tracing::info!(call_id = %self.call_id, action = ?a, "call action");
                         self.record.actions.push(serde_json::to_value(&a).unwrap_or_default());
                         self.record.ended_by = "bot".into();
-                        if matches!(a, dialogue::manager::Action::Transfer { .. }) {
-                            refer = true;
+                        match (&a, &self.transfer) {
+                            (dialogue::manager::Action::Transfer { .. }, Transfer::Refer) => {
+                                refer = true;
+                                hang_up = true;
+                            }
+                            (dialogue::manager::Action::Transfer { .. }, Transfer::Keypad(digits)) => {
+                                if self.media.send_digits(digits) {
+                                    keypad_transfer = Some(None);
+                                } else {
+                                    tracing::warn!(call_id = %self.call_id, "the caller offered no telephone-event: cannot transfer by keypad");
+                                    hang_up = true;
+                                }
+                            }
+                            _ => hang_up = true,
                         }
-                        hang_up = true;
                     }
                     SessionOutput::Said { who, text, at } => {
                         tracing::info!(call_id = %self.call_id, ?who, %text);

@@ -39,6 +39,19 @@ impl Default for MediaConfig {
     }
 }
 
+/// What one outbound frame carries while digits are being sent.
+enum DigitFrame {
+    /// A telephone-event packet; `first` starts a key press (marker, new timestamp).
+    Event { first: bool, payload: [u8; 4] },
+    /// The pause between presses: ordinary audio.
+    Gap,
+}
+
+/// Each key press lasts 100 ms (updates every 20 ms, three End packets), then 60 ms of pause:
+/// what PBX feature-code detectors expect of a keypad.
+const PRESS_TICKS: u16 = 800;
+const GAP_FRAMES: usize = 3;
+
 enum Dec {
     Pcmu,
     Pcma,
@@ -90,6 +103,10 @@ pub struct MediaSession {
     started: Duration,
     stats: MediaStats,
     rtcp: RtcpSession,
+    /// Keypad digits being sent (RFC 4733), one frame's packet each.
+    digits_out: VecDeque<DigitFrame>,
+    /// RTP timestamp of the key press being sent (all its packets carry the press's start).
+    digit_timestamp: u32,
     /// Where our RTCP goes: the SDP's RTCP address until the caller's reports show the real one.
     rtcp_remote: SocketAddr,
 }
@@ -132,6 +149,8 @@ impl MediaSession {
             started: now,
             stats: MediaStats::default(),
             rtcp: RtcpSession::new(ssrc, format!("ivr-{ssrc:08x}"), ntp_at_zero, mix, now),
+            digits_out: VecDeque::new(),
+            digit_timestamp: 0,
             rtcp_remote: agreed.remote_rtcp,
         }
     }
@@ -155,7 +174,8 @@ impl MediaSession {
     pub fn on_rtcp_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Duration) {
         match self.rtcp.on_rtcp(bytes, now) {
             // Symmetric, as for RTP: reports go back where the caller's come from.
-            Ok(()) => self.rtcp_remote = from,
+            Ok(()) if from.port() != 0 && !from.ip().is_unspecified() => self.rtcp_remote = from,
+            Ok(()) => {}
             Err(e) => {
                 tracing::debug!(%from, "RTCP: {e}");
                 self.stats.ignored += 1;
@@ -189,8 +209,9 @@ impl MediaSession {
             self.stats.ignored += 1;
             return None;
         }
-        if !self.latched || from != self.remote {
-            // Symmetric RTP: answer where the media comes from.
+        if (!self.latched || from != self.remote) && from.port() != 0 && !from.ip().is_unspecified() {
+            // Symmetric RTP: answer where the media comes from (never to port 0, which some
+            // senders put in packets they replay, and which cannot be sent to).
             self.remote = from;
             self.latched = true;
         }
@@ -250,6 +271,27 @@ impl MediaSession {
         }
     }
 
+    /// Queues keypad digits to send as RFC 4733 events in place of audio. False (nothing queued)
+    /// when the caller did not offer telephone-event, or a character is not a keypad digit.
+    pub fn send_digits(&mut self, digits: &str) -> bool {
+        if self.telephone_event.is_none() || digits.is_empty() || !digits.chars().all(|d| super::dtmf::event_code(d).is_some()) {
+            return false;
+        }
+        for d in digits.chars() {
+            let packets = super::dtmf::key_press(d, PRESS_TICKS, 160);
+            for (i, (_, payload)) in packets.into_iter().enumerate() {
+                self.digits_out.push_back(DigitFrame::Event { first: i == 0, payload });
+            }
+            self.digits_out.extend((0..GAP_FRAMES).map(|_| DigitFrame::Gap));
+        }
+        true
+    }
+
+    /// Whether digits are still being sent.
+    pub fn sending_digits(&self) -> bool {
+        !self.digits_out.is_empty()
+    }
+
     /// The bot's next 20 ms (16 kHz) as an RTP datagram for [`Self::remote`]. `speaking` false
     /// marks silence: the packet is still sent (many gateways treat a gap as a dead line), and the
     /// next speech gets the marker bit.
@@ -271,13 +313,24 @@ impl MediaSession {
         };
         let marker = speaking && self.marker;
         self.marker = !speaking;
+        let (marker, payload_type, timestamp, payload) = match (self.digits_out.pop_front(), self.telephone_event) {
+            (Some(DigitFrame::Event { first, payload: event }), Some(pt)) => {
+                if first {
+                    self.digit_timestamp = self.timestamp;
+                }
+                // Audio after the digits starts a new talk spurt.
+                self.marker = true;
+                (first, pt, self.digit_timestamp, event.to_vec())
+            }
+            _ => (marker, self.payload_type, self.timestamp, payload),
+        };
         let packet = rtp::packet::Packet {
             header: rtp::header::Header {
                 version: 2,
                 marker,
-                payload_type: self.payload_type,
+                payload_type,
                 sequence_number: self.seq,
-                timestamp: self.timestamp,
+                timestamp,
                 ssrc: self.ssrc,
                 ..Default::default()
             },
@@ -373,5 +426,43 @@ mod tests {
         assert_eq!(b.sequence_number, a.sequence_number.wrapping_add(1));
         assert_eq!(c.timestamp, b.timestamp.wrapping_add(160));
         assert_eq!(a.payload_type, 0);
+    }
+
+    #[test]
+    fn digits_go_out_as_rfc_4733_events_and_come_back_as_digits() {
+        let mut us = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 1, 0, Duration::ZERO);
+        let mut them = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 2, 0, Duration::ZERO);
+        assert!(!us.send_digits("12x"), "not a keypad digit");
+        assert!(us.send_digits("#12"));
+        let silence = [0.0f32; SESSION_FRAME];
+        let mut got = String::new();
+        let mut frames = 0;
+        while us.sending_digits() {
+            let p = us.packetize(&silence, false, Duration::from_millis(frames * 20));
+            if let Some(d) = them.on_datagram(&p, "127.0.0.1:6000".parse().unwrap(), Duration::from_millis(frames * 20)) {
+                got.push(d);
+            }
+            frames += 1;
+        }
+        assert_eq!(got, "#12");
+        assert_eq!(frames, 3 * (7 + 3), "each press: 5 updates + 2 more End packets, then 3 frames of pause");
+        // Audio resumes with the marker, at a timestamp that kept running.
+        let p = rtp::packet::Packet::unmarshal(&mut &us.packetize(&tone(SESSION_FRAME, 0), true, Duration::ZERO)[..]).unwrap();
+        assert_eq!(p.header.payload_type, 0);
+        assert!(p.header.marker);
+        let mut plain = MediaSession::new(&Agreed { telephone_event: None, ..agreed(Codec::Pcmu) }, &MediaConfig::default(), 1, 0, Duration::ZERO);
+        assert!(!plain.send_digits("1"), "no telephone-event offered");
+    }
+
+    /// Replayed captures can come from port 0; answering there would silence the bot.
+    #[test]
+    fn media_from_port_zero_does_not_move_our_stream() {
+        let mut us = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 1, 0, Duration::ZERO);
+        let mut them = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 2, 0, Duration::ZERO);
+        let p = them.packetize(&tone(SESSION_FRAME, 0), true, Duration::ZERO);
+        us.on_datagram(&p, "127.0.0.1:0".parse().unwrap(), Duration::ZERO);
+        assert_eq!(us.remote(), "127.0.0.1:6000".parse().unwrap());
+        us.on_datagram(&p, "127.0.0.1:7000".parse().unwrap(), Duration::ZERO);
+        assert_eq!(us.remote(), "127.0.0.1:7000".parse().unwrap(), "symmetric RTP");
     }
 }
