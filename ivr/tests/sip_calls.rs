@@ -138,3 +138,16 @@ fn a_keypad_transfer_sends_rfc_4733_digits_then_hangs_up() {
     assert_eq!(recs[0]["actions"][0]["action"], "transfer", "{}", recs[0]);
     assert_eq!(recs[0]["ended_by"], "bot");
 }
+
+#[test]
+fn a_caller_without_rfc_4733_keys_and_is_keyed_to_by_sip_info() {
+    let dir = tempdir("sip-info-keypad");
+    let server = serve_sip(&dir, 18603, "transfer_dtmf = \"#12001\"\n");
+    // 0 by INFO asks for a person; the keypad transfer goes out as six INFOs, in order, then BYE.
+    for (n, (name, transport)) in TRANSPORTS.iter().enumerate() {
+        assert!(sipp_over("info-keypad.xml", &server.sip, &[], &dir, transport), "{name}: INFO keypad");
+        let recs = records(&server.records, n + 1, 10);
+        assert_eq!(recs[n]["actions"][0]["reason"], "caller_request", "{name}: {}", recs[n]);
+        assert_eq!(recs[n]["ended_by"], "bot");
+    }
+}

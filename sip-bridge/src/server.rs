@@ -74,11 +74,15 @@ pub struct ServerStats {
 enum Command {
     Hangup(String),
     Refer(String),
+    /// Keypad digits by SIP INFO (the caller offered no RFC 4733 events).
+    InfoDigits(String, String),
 }
 
 /// What the SIP side tells a call thread.
 enum CallSignal {
     Dtmf(char),
+    /// The digits sent by INFO were all answered.
+    DigitsSent,
     Confirmed,
     Ended,
 }
@@ -230,6 +234,7 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
         while let Ok(cmd) = cmd_rx.try_recv() {
             match cmd {
                 Command::Hangup(id) => endpoint.hangup(&id, started.elapsed()),
+                Command::InfoDigits(id, digits) => endpoint.send_info_digits(&id, &digits, started.elapsed()),
                 Command::Refer(id) => match &ctx.cfg.transfer_target {
                     Some(target) => {
                         let now = started.elapsed();
@@ -276,6 +281,7 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                 }
                 Output::Call(CallEvent::Confirmed { call_id }) => signal(&calls, &call_id, CallSignal::Confirmed),
                 Output::Call(CallEvent::Dtmf { call_id, digit }) => signal(&calls, &call_id, CallSignal::Dtmf(digit)),
+                Output::Call(CallEvent::DigitsSent { call_id }) => signal(&calls, &call_id, CallSignal::DigitsSent),
                 Output::Call(CallEvent::Transfer { call_id, status }) => {
                     tracing::info!(%call_id, status, "transfer progress");
                     // Connected to the target, or failed: either way our part of the call is over.
@@ -457,6 +463,7 @@ impl CallThread {
         let mut answered = false;
         // Set once a keypad transfer starts: when its digits were all sent.
         let mut keypad_transfer: Option<Option<Duration>> = None;
+        let mut info_digits_pending = false;
         loop {
             let now = started.elapsed();
             // The frame due now goes out first, before anything slow (the VAD) runs on this tick.
@@ -479,6 +486,7 @@ impl CallThread {
                     }
                     CallSignal::Confirmed => {}
                     CallSignal::Dtmf(d) => self.session.handle(Event::Dtmf(d), now),
+                    CallSignal::DigitsSent => info_digits_pending = false,
                     CallSignal::Ended => ended = true,
                 }
             }
@@ -521,7 +529,7 @@ impl CallThread {
             // A keypad transfer: the digits go out, then two seconds for the PBX to take the call.
             if let Some(sent) = keypad_transfer.as_mut() {
                 match sent {
-                    None if !self.media.sending_digits() => *sent = Some(now),
+                    None if !self.media.sending_digits() && !info_digits_pending => *sent = Some(now),
                     Some(at) if now.saturating_sub(*at) >= Duration::from_secs(2) => hang_up = true,
                     _ => {}
                 }
@@ -543,12 +551,12 @@ impl CallThread {
                                 hang_up = true;
                             }
                             (dialogue::manager::Action::Transfer { .. }, Transfer::Keypad(digits)) => {
-                                if self.media.send_digits(digits) {
-                                    keypad_transfer = Some(None);
-                                } else {
-                                    tracing::warn!(call_id = %self.call_id, "the caller offered no telephone-event: cannot transfer by keypad");
-                                    hang_up = true;
+                                if !self.media.send_digits(digits) {
+                                    // No RFC 4733 events offered: SIP INFO instead.
+                                    info_digits_pending = true;
+                                    let _ = self.commands.send(Command::InfoDigits(self.call_id.clone(), digits.clone()));
                                 }
+                                keypad_transfer = Some(None);
                             }
                             _ => hang_up = true,
                         }

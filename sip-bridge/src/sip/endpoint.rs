@@ -72,6 +72,8 @@ pub enum CallEvent {
     /// target (100 trying, 200 connected, 4xx-6xx failed); a refused or unanswered REFER reports
     /// its own status (408 when the caller never answered it).
     Transfer { call_id: String, status: u16 },
+    /// Every digit queued by [`Endpoint::send_info_digits`] has been answered (or given up on).
+    DigitsSent { call_id: String },
     Ended { call_id: String, why: EndReason },
 }
 
@@ -130,6 +132,9 @@ struct Dialog {
     ok_deadline: Duration,
     /// Our CSeq for requests we send in the dialog.
     local_cseq: u32,
+    /// Keypad digits still to send by INFO, one request at a time.
+    info_digits: VecDeque<char>,
+    info_in_flight: bool,
 }
 
 pub struct Endpoint {
@@ -214,7 +219,7 @@ impl Endpoint {
             Err(e) => return self.on_unparsable(bytes, &e, from),
         };
         if !msg.is_request() {
-            return self.on_response(&msg);
+            return self.on_response(&msg, now);
         }
         let Some(key) = Key::of(&msg) else {
             return self.reply(&msg, from, 400, "Missing Via branch", now);
@@ -402,6 +407,8 @@ impl Endpoint {
                 ok_interval: T1,
                 ok_deadline: Duration::ZERO,
                 local_cseq: 1,
+                info_digits: VecDeque::new(),
+                info_in_flight: false,
             },
         );
         self.event(CallEvent::Incoming { call_id, from: from_uri, media });
@@ -514,6 +521,50 @@ impl Endpoint {
         );
     }
 
+    /// Sends keypad digits by SIP INFO (`application/dtmf-relay`), for a caller that did not offer
+    /// RFC 4733 events: one request per digit, each after the previous one was answered, so that
+    /// no peer sees overlapping INFOs. [`CallEvent::DigitsSent`] follows the last.
+    pub fn send_info_digits(&mut self, call_id: &str, digits: &str, now: Duration) {
+        let Some(d) = self.dialogs.get_mut(call_id) else { return };
+        d.info_digits.extend(digits.chars());
+        if !d.info_in_flight {
+            self.next_info_digit(call_id, now);
+        }
+    }
+
+    fn next_info_digit(&mut self, call_id: &str, now: Duration) {
+        let Some(d) = self.dialogs.get_mut(call_id) else { return };
+        let Some(digit) = d.info_digits.pop_front() else {
+            if std::mem::take(&mut d.info_in_flight) {
+                self.event(CallEvent::DigitsSent { call_id: call_id.to_string() });
+            }
+            return;
+        };
+        d.local_cseq += 1;
+        d.info_in_flight = true;
+        let branch = format!("z9hG4bK{}", self.token());
+        let Some(d) = self.dialogs.get(call_id) else { return };
+        let mut info = self.in_dialog_request(d, "INFO", &branch);
+        info.add_header("Content-Type", "application/dtmf-relay");
+        info.body = format!("Signal={digit}\r\nDuration=160\r\n").into_bytes();
+        let peer = d.peer;
+        let bytes = info.to_bytes();
+        self.send(peer, bytes.clone());
+        self.sent.insert(
+            branch,
+            Sent {
+                call_id: call_id.into(),
+                method: "INFO".into(),
+                peer,
+                bytes,
+                next: now + T1,
+                interval: T1,
+                deadline: now + 64 * T1,
+                reliable: peer.reliable(),
+            },
+        );
+    }
+
     fn send_request(&mut self, call_id: &str, d: &Dialog, msg: Message, branch: String, now: Duration) {
         let bytes = msg.to_bytes();
         self.send(d.peer, bytes.clone());
@@ -525,7 +576,7 @@ impl Endpoint {
     }
 
     /// A response to a request we sent.
-    fn on_response(&mut self, msg: &Message) {
+    fn on_response(&mut self, msg: &Message, now: Duration) {
         let Some(branch) = msg.top_via().and_then(|v| v.branch) else { return };
         let Some(status) = msg.status() else { return };
         if status < 200 {
@@ -538,6 +589,8 @@ impl Endpoint {
         if let Some(s) = self.sent.remove(&branch) {
             if s.method == "REFER" && status >= 300 {
                 self.event(CallEvent::Transfer { call_id: s.call_id, status });
+            } else if s.method == "INFO" {
+                self.next_info_digit(&s.call_id, now);
             }
         }
     }
@@ -678,6 +731,8 @@ impl Endpoint {
             if let Some(s) = self.sent.remove(&branch) {
                 if s.method == "REFER" {
                     self.event(CallEvent::Transfer { call_id: s.call_id, status: 408 });
+                } else if s.method == "INFO" {
+                    self.next_info_digit(&s.call_id, now);
                 }
             }
         }
