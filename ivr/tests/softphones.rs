@@ -84,15 +84,15 @@ fn baresip_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16)
     heard
 }
 
-/// Runs linphonec as a caller for `secs`: `mic` played into the call, what it hears recorded.
-fn linphonec_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16, secs: u64) -> PathBuf {
+/// A linphonec with a throw-away HOME and the settings `rc` (after loopback-only basics), listening
+/// for SIP on `sip_port`; commands go to the returned stdin.
+fn linphonec(dir: &Path, rc: &str, sip_port: u16) -> (std::process::Child, std::process::ChildStdin) {
     let home = dir.join("linphone-home");
     std::fs::create_dir_all(&home).unwrap();
-    let rc = dir.join("linphonerc");
-    std::fs::write(&rc, format!("[sip]\nuse_ipv6=0\nbind_address=127.0.0.1\n[rtp]\nbind_address=127.0.0.1\naudio_rtp_port={rtp_port}\n")).unwrap();
-    let reply = dir.join("linphone-heard.wav");
+    let path = dir.join("linphonerc");
+    std::fs::write(&path, format!("[sip]\nuse_ipv6=0\nbind_address=127.0.0.1\n{rc}")).unwrap();
     let mut child = Command::new("timeout")
-        .args(["90", "linphonec", "-c", rc.to_str().unwrap()])
+        .args(["90", "linphonec", "-c", path.to_str().unwrap()])
         .env("HOME", &home)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -101,18 +101,27 @@ fn linphonec_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u1
         .expect("linphonec runs (scripts/setup.sh installs linphone-cli)");
     let mut stdin = child.stdin.take().unwrap();
     // With only loopback up linphonec opens no SIP socket by itself; `ports sip` makes it listen.
-    let commands = format!(
-        "soundcard use files\nports sip {sip_port}\nplay {}\nrecord {}\ncall {uri}\n",
-        mic.display(),
-        reply.display()
-    );
+    stdin.write_all(format!("ports sip {sip_port}\n").as_bytes()).unwrap();
+    (child, stdin)
+}
+
+/// Ends a linphonec from [`linphonec`].
+fn quit_linphonec(mut child: std::process::Child, mut stdin: std::process::ChildStdin) {
+    let _ = stdin.write_all(b"quit\n");
+    drop(stdin);
+    let _ = child.wait();
+}
+
+/// Runs linphonec as a caller for `secs`: `mic` played into the call, what it hears recorded.
+fn linphonec_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16, secs: u64) -> PathBuf {
+    let (child, mut stdin) = linphonec(dir, &format!("[rtp]\nbind_address=127.0.0.1\naudio_rtp_port={rtp_port}\n"), sip_port);
+    let reply = dir.join("linphone-heard.wav");
+    let commands = format!("soundcard use files\nplay {}\nrecord {}\ncall {uri}\n", mic.display(), reply.display());
     stdin.write_all(commands.as_bytes()).unwrap();
     std::thread::sleep(Duration::from_secs(secs));
     let _ = stdin.write_all(b"terminate\n");
     std::thread::sleep(Duration::from_secs(1));
-    let _ = stdin.write_all(b"quit\n");
-    drop(stdin);
-    let _ = child.wait();
+    quit_linphonec(child, stdin);
     reply
 }
 
@@ -345,37 +354,19 @@ fn linphonec_registers_with_sha256_digest() {
     let dir = tempdir("registrar-sha256");
     let server = serve_sip(&dir, 18616, "[sip.registrar]\nalgorithms = [\"SHA-256\"]\naccounts = [{ user = \"agent3\", password = \"pw3\" }]\n");
     assert_eq!(health(&server.http)["sip"]["phones_registered"], 0);
-    let home = dir.join("linphone-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let rc = dir.join("linphonerc");
-    std::fs::write(
-        &rc,
-        format!(
-            "[sip]\nuse_ipv6=0\nbind_address=127.0.0.1\nregister_only_when_network_is_up=0\n[rtp]\nbind_address=127.0.0.1\n\
-             [proxy_0]\nreg_proxy=<sip:{sip}>\nreg_identity=sip:agent3@{sip}\nreg_expires=120\nreg_sendregister=1\n\
-             [auth_info_0]\nusername=agent3\npasswd=pw3\nrealm=ivr\n",
-            sip = server.sip
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new("timeout")
-        .args(["60", "linphonec", "-c", rc.to_str().unwrap()])
-        .env("HOME", &home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("linphonec runs");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"ports sip 15196\n").unwrap();
+    let rc = format!(
+        "register_only_when_network_is_up=0\n[rtp]\nbind_address=127.0.0.1\n\
+         [proxy_0]\nreg_proxy=<sip:{sip}>\nreg_identity=sip:agent3@{sip}\nreg_expires=120\nreg_sendregister=1\n\
+         [auth_info_0]\nusername=agent3\npasswd=pw3\nrealm=ivr\n",
+        sip = server.sip
+    );
+    let (child, stdin) = linphonec(&dir, &rc, 15196);
     let until = Instant::now() + Duration::from_secs(20);
     let mut registered = 0;
     while registered == 0 && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(300));
         registered = health(&server.http)["sip"]["phones_registered"].as_u64().unwrap();
     }
-    let _ = stdin.write_all(b"quit\n");
-    drop(stdin);
-    let _ = child.wait();
+    quit_linphonec(child, stdin);
     assert_eq!(registered, 1, "linphonec answered the SHA-256 challenge");
 }

@@ -487,7 +487,7 @@ impl Endpoint {
         d.local_cseq += 1;
         let branch = format!("z9hG4bK{}", self.token());
         let bye = self.in_dialog_request(&d, "BYE", &branch);
-        self.send_request(call_id, &d, bye, branch, now);
+        self.send_request(call_id, d.peer, bye, branch, now);
         self.rtp.remove(call_id);
         self.event(CallEvent::Ended { call_id: call_id.to_string(), why: EndReason::LocalBye });
     }
@@ -504,21 +504,7 @@ impl Endpoint {
         refer.add_header("Referred-By", format!("<sip:ivr@{}>", self.local));
         refer.add_header("Contact", format!("<sip:ivr@{}>", self.local));
         let peer = d.peer;
-        let bytes = refer.to_bytes();
-        self.send(peer, bytes.clone());
-        self.sent.insert(
-            branch,
-            Sent {
-                call_id: call_id.into(),
-                method: "REFER".into(),
-                peer,
-                bytes,
-                next: now + T1,
-                interval: T1,
-                deadline: now + 64 * T1,
-                reliable: peer.reliable(),
-            },
-        );
+        self.send_request(call_id, peer, refer, branch, now);
     }
 
     /// Sends keypad digits by SIP INFO (`application/dtmf-relay`), for a caller that did not offer
@@ -548,30 +534,18 @@ impl Endpoint {
         info.add_header("Content-Type", "application/dtmf-relay");
         info.body = format!("Signal={digit}\r\nDuration=160\r\n").into_bytes();
         let peer = d.peer;
-        let bytes = info.to_bytes();
-        self.send(peer, bytes.clone());
-        self.sent.insert(
-            branch,
-            Sent {
-                call_id: call_id.into(),
-                method: "INFO".into(),
-                peer,
-                bytes,
-                next: now + T1,
-                interval: T1,
-                deadline: now + 64 * T1,
-                reliable: peer.reliable(),
-            },
-        );
+        self.send_request(call_id, peer, info, branch, now);
     }
 
-    fn send_request(&mut self, call_id: &str, d: &Dialog, msg: Message, branch: String, now: Duration) {
+    /// Sends a request of ours and keeps it, by its Via branch, for retransmission until answered
+    /// (Timers E and F over UDP).
+    fn send_request(&mut self, call_id: &str, peer: Peer, msg: Message, branch: String, now: Duration) {
         let bytes = msg.to_bytes();
-        self.send(d.peer, bytes.clone());
+        self.send(peer, bytes.clone());
         let method = msg.method().unwrap_or("").to_string();
         self.sent.insert(
             branch,
-            Sent { call_id: call_id.into(), method, peer: d.peer, bytes, next: now + T1, interval: T1, deadline: now + 64 * T1, reliable: d.peer.reliable() },
+            Sent { call_id: call_id.into(), method, peer, bytes, next: now + T1, interval: T1, deadline: now + 64 * T1, reliable: peer.reliable() },
         );
     }
 
