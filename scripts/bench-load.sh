@@ -29,6 +29,7 @@ sed -e "s#\[question\]#$tmp/q.ulaw#" -e "s#\[listen_ms\]#20000#" sip-bridge/test
 cat > "$tmp/ivr.toml" <<TOML
 [stt]
 threads = ${STT_THREADS:-2}
+workers = ${STT_WORKERS:-2}
 [llm]
 url = "http://127.0.0.1:18690"
 [sip]

@@ -46,13 +46,15 @@ pub struct SttSection {
     pub model: String,
     /// "f16", "q8_0" or "q5_1".
     pub precision: String,
+    /// Transcriptions run at once by `ivr serve`; `threads` are shared among them.
+    pub workers: usize,
     #[serde(flatten)]
     pub whisper: SttConfig,
 }
 
 impl Default for SttSection {
     fn default() -> Self {
-        Self { model: "tiny.en".into(), precision: "f16".into(), whisper: SttConfig::default() }
+        Self { model: "tiny.en".into(), precision: "f16".into(), workers: 2, whisper: SttConfig::default() }
     }
 }
 

@@ -1,8 +1,8 @@
 //! Running call sessions in real time: the models' worker threads, shared by every call.
 //!
-//! Each kind of work has its own thread(s) and queue, as in the simulator: transcription (whisper.cpp
-//! spins its threads, so one transcription at a time is fastest on two cores), the conversation,
-//! the LLM and synthesis. A call submits its session's jobs with a channel for the results; jobs
+//! Each kind of work has its own queue and thread(s), as in the simulator: transcription
+//! (`stt_workers` at once, sharing the cores: whisper.cpp spins its threads, so the workers'
+//! threads together must not exceed them), the conversation, the LLM and synthesis. A call submits its session's jobs with a channel for the results; jobs
 //! of a call that has ended or cancelled them are skipped when their turn comes.
 
 use std::collections::HashSet;
@@ -25,6 +25,8 @@ pub struct Models {
     /// Read by every turn; written when the knowledge files are reloaded.
     pub engine: Arc<RwLock<dialogue::Engine>>,
     pub llm: Option<dialogue::llm::LlmClient>,
+    /// Transcription threads (each job uses `stt.threads` of whisper.cpp's own).
+    pub stt_workers: usize,
 }
 
 /// What comes back to a call.
@@ -78,28 +80,35 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn start(models: Arc<Models>) -> Arc<Pipeline> {
-        let lane = |name: &str| {
+        // A lane: one queue, `threads` workers taking from it.
+        let lane = |name: &str, threads: usize| {
             let (tx, rx) = mpsc::channel::<Task>();
-            let models = Arc::clone(&models);
-            std::thread::Builder::new()
-                .name(format!("ivr-{name}"))
-                .spawn(move || {
-                    // Below the calls' media threads: a frame that must go out in 20 ms beats a
-                    // transcription that takes 150 ms either way.
-                    // SAFETY: plain syscalls on this thread's own id.
-                    unsafe {
-                        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
-                    }
-                    for task in rx {
-                        if task.link.wanted(task.id) {
-                            run(&models, task);
+            let rx = Arc::new(Mutex::new(rx));
+            for _ in 0..threads.max(1) {
+                let (models, rx) = (Arc::clone(&models), Arc::clone(&rx));
+                std::thread::Builder::new()
+                    .name(format!("ivr-{name}"))
+                    .spawn(move || {
+                        // Below the calls' media threads: a frame that must go out in 20 ms beats
+                        // a transcription that takes 150 ms either way.
+                        // SAFETY: plain syscalls on this thread's own id.
+                        unsafe {
+                            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
                         }
-                    }
-                })
-                .expect("worker thread starts");
+                        loop {
+                            let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                            let Ok(task) = next else { return };
+                            if task.link.wanted(task.id) {
+                                run(&models, task);
+                            }
+                        }
+                    })
+                    .expect("worker thread starts");
+            }
             tx
         };
-        Arc::new(Pipeline { lanes: [lane("stt"), lane("dialogue"), lane("llm"), lane("tts")] })
+        let stt = models.stt_workers;
+        Arc::new(Pipeline { lanes: [lane("stt", stt), lane("dialogue", 1), lane("llm", 1), lane("tts", 1)] })
     }
 
     pub fn submit(&self, link: &CallLink, id: JobId, job: Job) {
