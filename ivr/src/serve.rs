@@ -116,8 +116,12 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     // Keep the worker (and its watchdog) alive as long as the server runs.
     let _llm = llm;
     let _sip = sip_server;
+    let records = match &sip_cfg.records {
+        Some(path) => format!("; call records in {}", path.display()),
+        None => String::new(),
+    };
     eprintln!(
-        "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz).",
+        "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz){records}.",
         started.elapsed().as_secs_f64(),
         listener.local_addr()?
     );

@@ -28,7 +28,8 @@ pub struct SipConfig {
     #[serde(flatten)]
     pub endpoint: EndpointConfig,
     pub media: MediaConfig,
-    /// Each finished call is appended here as one JSON line (transcript, actions, timings).
+    /// Each finished call is appended here as one JSON line (transcript, actions, timings);
+    /// relative to the working directory. Default `records/calls.jsonl`.
     pub records: Option<std::path::PathBuf>,
     /// Where transfers go (REFER), e.g. "sip:agents@pbx.example.com"; without one a transfer ends
     /// the call.
@@ -50,7 +51,7 @@ impl Default for SipConfig {
             ring_ms: 0,
             endpoint: EndpointConfig::default(),
             media: MediaConfig::default(),
-            records: None,
+            records: Some("records/calls.jsonl".into()),
             transfer_target: None,
             registrar: None,
             transfer_dtmf: None,
