@@ -151,3 +151,60 @@ fn a_caller_without_rfc_4733_keys_and_is_keyed_to_by_sip_info() {
         assert_eq!(recs[n]["ended_by"], "bot");
     }
 }
+
+#[test]
+fn garbage_on_the_sip_port_does_not_disturb_a_call() {
+    let dir = tempdir("sip-garbage");
+    let server = serve_sip(&dir, 18604, "");
+    let sip: std::net::SocketAddr = server.sip.parse().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Random bytes, broken requests and oversize datagrams over UDP, and a TCP stream of junk,
+    // for the whole call, from other ports of the same host.
+    let blaster = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut tcp = std::net::TcpStream::connect(sip).ok();
+            let mut x = 0x2545f4914f6cdd1du64;
+            let mut sent = 0u64;
+            let broken = [
+                &b"INVITE sip:ivr@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\nContent-Length: 99999\r\n\r\n"[..],
+                b"OPTIONS sip:ivr@127.0.0.1 SIP/2.0\r\n\r\n",
+                b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKnothing\r\n\r\n",
+                b"\x00\x01\x02\r\n\r\n",
+            ];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let junk: Vec<u8> = match x % 4 {
+                    0 => (0..(x >> 8) % 1400).map(|i| (x >> (i % 56)) as u8).collect(),
+                    // Larger than any SIP message we accept (513 territory).
+                    1 => vec![b'A'; 65_000],
+                    _ => broken[(x >> 3) as usize % broken.len()].to_vec(),
+                };
+                let _ = udp.send_to(&junk, sip);
+                if let Some(t) = tcp.as_mut() {
+                    use std::io::Write;
+                    if t.write_all(&junk[..junk.len().min(200)]).is_err() {
+                        tcp = std::net::TcpStream::connect(sip).ok();
+                    }
+                }
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            sent
+        })
+    };
+    let question = caller_ulaw(&dir, "How long does standard delivery take?");
+    let vars = [("question", question.to_str().unwrap()), ("listen_ms", "14000")];
+    let ok = sipp_over("call-question.xml", &server.sip, &vars, &dir, "u1");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = blaster.join().unwrap();
+    assert!(ok, "the call under a stream of garbage");
+    assert!(sent > 1000, "{sent} junk messages");
+    let recs = records(&server.records, 1, 10);
+    let bot: Vec<&str> = recs[0]["transcript"].as_array().unwrap().iter().filter(|l| l["who"] == "bot").map(|l| l["text"].as_str().unwrap()).collect();
+    assert!(bot.iter().any(|t| t.contains("3 to 5 business days")), "{}", recs[0]);
+    assert_eq!(health(&server.http)["status"], "ok");
+}
