@@ -73,10 +73,7 @@ fn whole_calls_get_the_right_answers_and_actions() {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let v = last_json(&ivr_ok(&args));
-        let lines = |who: &str| -> Vec<String> {
-            v["transcript"].as_array().unwrap().iter().filter(|l| l["who"] == who).map(|l| l["text"].as_str().unwrap().to_string()).collect()
-        };
-        let (caller, bot) = (lines("caller"), lines("bot"));
+        let (caller, bot) = (said(&v, "caller"), said(&v, "bot"));
         let action = &v["actions"][0];
         let ended = if action["action"] == "transfer" { action["reason"].as_str() } else { action["action"].as_str() };
         let checks = [

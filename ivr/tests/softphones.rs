@@ -281,8 +281,7 @@ fn calls_through_kamailio_follow_its_record_route() {
     assert!(sipp_over("dtmf-zero.xml", &proxy.addr, &[], &dir, "u1"), "the bot's BYE through Kamailio");
     let recs = records(&server.records, 2, 10);
     assert_eq!(recs.len(), 2);
-    let bot: Vec<&str> = recs[0]["transcript"].as_array().unwrap().iter().filter(|l| l["who"] == "bot").map(|l| l["text"].as_str().unwrap()).collect();
-    assert!(bot.iter().any(|t| t.contains("3 to 5 business days")), "{}", recs[0]);
+    assert!(said(&recs[0], "bot").iter().any(|t| t.contains("3 to 5 business days")), "{}", recs[0]);
     assert_eq!(recs[0]["ended_by"], "caller");
     assert_eq!(recs[1]["ended_by"], "bot");
 }

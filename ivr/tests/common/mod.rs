@@ -95,6 +95,13 @@ pub fn serve(dir: &Path, toml: &str) -> Served {
     }
 }
 
+/// The lines `who` ("caller" or "bot") said in a call record's (or `ivr simulate --json`'s)
+/// transcript.
+pub fn said(record: &serde_json::Value, who: &str) -> Vec<String> {
+    let lines = record["transcript"].as_array().map(Vec::as_slice).unwrap_or_default();
+    lines.iter().filter(|l| l["who"] == who).filter_map(|l| l["text"].as_str().map(str::to_string)).collect()
+}
+
 /// A raw HTTP request to `addr`; the whole response.
 pub fn request(addr: &str, raw: &[u8]) -> String {
     use std::io::{Read, Write};
