@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::message::{Message, ParseError, StartLine};
 use super::registrar::Registrar;
-use super::transaction::{self, Key, ServerTransaction, T1, T2};
+use super::transaction::{self, ClientEvent, ClientTransaction, Key, ServerTransaction, T1, T2};
 use crate::sdp::{self, Agreed, Codec, Offer};
 
 /// Where a message came from or goes to.
@@ -105,17 +105,13 @@ enum DialogState {
     Confirmed,
 }
 
-/// A request we sent, kept until its final response.
+/// A request we sent, with its client transaction.
 #[derive(Debug)]
 struct Sent {
     call_id: String,
     method: String,
     peer: Peer,
-    bytes: Vec<u8>,
-    next: Duration,
-    interval: Duration,
-    deadline: Duration,
-    reliable: bool,
+    tx: ClientTransaction,
 }
 
 #[derive(Debug)]
@@ -545,7 +541,7 @@ impl Endpoint {
         let method = msg.method().unwrap_or("").to_string();
         self.sent.insert(
             branch,
-            Sent { call_id: call_id.into(), method, peer, bytes, next: now + T1, interval: T1, deadline: now + 64 * T1, reliable: peer.reliable() },
+            Sent { call_id: call_id.into(), method, peer, tx: ClientTransaction::new(bytes, peer.reliable(), now) },
         );
     }
 
@@ -553,19 +549,33 @@ impl Endpoint {
     fn on_response(&mut self, msg: &Message, now: Duration) {
         let Some(branch) = msg.top_via().and_then(|v| v.branch) else { return };
         let Some(status) = msg.status() else { return };
-        if status < 200 {
-            if let Some(s) = self.sent.get_mut(&branch) {
-                // Provisional: stop retransmitting, keep waiting (RFC 3261 17.1.2.2).
-                s.next = s.deadline;
+        let Some(s) = self.sent.get_mut(&branch) else { return };
+        let events = s.tx.on_response(status, now);
+        self.client_events(&branch, events, now);
+    }
+
+    /// What a client transaction of ours reported.
+    fn client_events(&mut self, branch: &str, events: Vec<ClientEvent>, now: Duration) {
+        for e in events {
+            let Some(s) = self.sent.get(branch) else { return };
+            let (call_id, method, peer) = (s.call_id.clone(), s.method.clone(), s.peer);
+            match e {
+                ClientEvent::Retransmit(bytes) => self.send(peer, bytes),
+                ClientEvent::Final(status) => self.request_done(&call_id, &method, status, now),
+                ClientEvent::Timeout => self.request_done(&call_id, &method, 408, now),
+                ClientEvent::Terminated => {
+                    self.sent.remove(branch);
+                }
             }
-            return;
         }
-        if let Some(s) = self.sent.remove(&branch) {
-            if s.method == "REFER" && status >= 300 {
-                self.event(CallEvent::Transfer { call_id: s.call_id, status });
-            } else if s.method == "INFO" {
-                self.next_info_digit(&s.call_id, now);
-            }
+    }
+
+    /// Our request got its final answer (408 when none came).
+    fn request_done(&mut self, call_id: &str, method: &str, status: u16, now: Duration) {
+        match method {
+            "REFER" if status >= 300 => self.event(CallEvent::Transfer { call_id: call_id.to_string(), status }),
+            "INFO" => self.next_info_digit(call_id, now),
+            _ => {}
         }
     }
 
@@ -668,7 +678,7 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Duration> {
         let tx = self.transactions.values().filter_map(|(t, _)| t.poll_timeout()).min();
         let ok = self.dialogs.values().filter(|d| d.ok.is_some()).map(|d| d.ok_next.min(d.ok_deadline)).min();
-        let sent = self.sent.values().map(|s| s.next.min(s.deadline)).min();
+        let sent = self.sent.values().filter_map(|s| s.tx.poll_timeout()).min();
         [tx, ok, sent].into_iter().flatten().min()
     }
 
@@ -684,30 +694,12 @@ impl Endpoint {
                 self.transaction_events(&k, events);
             }
         }
-        // Our requests: retransmitted over UDP (Timer E), given up after 64*T1 (Timer F).
-        let mut again = Vec::new();
-        let mut expired = Vec::new();
-        for (branch, s) in self.sent.iter_mut() {
-            if now >= s.deadline {
-                expired.push(branch.clone());
-            } else if now >= s.next {
-                if !s.reliable {
-                    again.push((s.peer, s.bytes.clone()));
-                }
-                s.interval = (s.interval * 2).min(T2);
-                s.next = if s.reliable { s.deadline } else { now + s.interval };
-            }
-        }
-        for (to, bytes) in again {
-            self.send(to, bytes);
-        }
-        for branch in expired {
-            if let Some(s) = self.sent.remove(&branch) {
-                if s.method == "REFER" {
-                    self.event(CallEvent::Transfer { call_id: s.call_id, status: 408 });
-                } else if s.method == "INFO" {
-                    self.next_info_digit(&s.call_id, now);
-                }
+        // Our requests: their client transactions' timers (E, F, K).
+        let due: Vec<String> = self.sent.iter().filter(|(_, s)| s.tx.poll_timeout().is_some_and(|t| t <= now)).map(|(b, _)| b.clone()).collect();
+        for branch in due {
+            if let Some(s) = self.sent.get_mut(&branch) {
+                let events = s.tx.on_timeout(now);
+                self.client_events(&branch, events, now);
             }
         }
         // 2xx retransmission until the ACK; without one, the call is ended (RFC 3261 13.3.1.4).

@@ -3,7 +3,8 @@
 //! A transaction absorbs the network's retransmissions of one request and retransmits our final
 //! response over UDP until the peer stops asking. It takes requests, our responses and the time
 //! (`Duration` since the endpoint started), and returns bytes to send; it never touches a socket or
-//! reads a clock. Client transactions (our BYE, REFER, NOTIFY) follow the same pattern.
+//! reads a clock. Client transactions (our BYE, REFER, INFO) follow the same pattern
+//! ([`ClientTransaction`], RFC 3261 section 17.1.2).
 
 use std::time::Duration;
 
@@ -189,6 +190,118 @@ impl ServerTransaction {
     }
 }
 
+/// Where our own (non-INVITE) request stands (RFC 3261 17.1.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientState {
+    /// Sent, nothing heard: retransmitted with doubling intervals up to T2 (Timer E).
+    Trying,
+    /// A provisional response came: retransmitted every T2.
+    Proceeding,
+    /// Final response delivered; copies of it are absorbed for T4 over UDP (Timer K).
+    Completed,
+    Terminated,
+}
+
+/// What a client transaction reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// Send the request again.
+    Retransmit(Vec<u8>),
+    /// The final response's status, once (retransmitted copies are absorbed).
+    Final(u16),
+    /// No final response within 64*T1 (Timer F): the request failed (as a 408).
+    Timeout,
+    Terminated,
+}
+
+/// A non-INVITE request we sent (BYE, REFER, INFO), sans-IO: our request's bytes in, responses
+/// and the time in, retransmissions and its outcome out.
+#[derive(Debug)]
+pub struct ClientTransaction {
+    request: Vec<u8>,
+    reliable: bool,
+    state: ClientState,
+    /// Next retransmission (Timer E) and its interval.
+    retransmit_at: Option<Duration>,
+    interval: Duration,
+    /// Timer F while waiting; Timer K once completed.
+    ends_at: Duration,
+}
+
+impl ClientTransaction {
+    /// The request was just sent at `now` (by the caller of this).
+    pub fn new(request: Vec<u8>, reliable: bool, now: Duration) -> Self {
+        Self {
+            request,
+            reliable,
+            state: ClientState::Trying,
+            retransmit_at: (!reliable).then_some(now + T1),
+            interval: T1,
+            ends_at: now + 64 * T1,
+        }
+    }
+
+    pub fn state(&self) -> ClientState {
+        self.state
+    }
+
+    /// A response to this request.
+    pub fn on_response(&mut self, status: u16, now: Duration) -> Vec<ClientEvent> {
+        match (self.state, status) {
+            (ClientState::Trying | ClientState::Proceeding, 100..=199) => {
+                if self.state == ClientState::Trying && !self.reliable {
+                    self.retransmit_at = Some(now + T2);
+                    self.interval = T2;
+                }
+                self.state = ClientState::Proceeding;
+                Vec::new()
+            }
+            (ClientState::Trying | ClientState::Proceeding, 200..=699) => {
+                self.retransmit_at = None;
+                if self.reliable {
+                    self.state = ClientState::Terminated;
+                    vec![ClientEvent::Final(status), ClientEvent::Terminated]
+                } else {
+                    self.state = ClientState::Completed;
+                    self.ends_at = now + T4;
+                    vec![ClientEvent::Final(status)]
+                }
+            }
+            // Copies of the final response, or nonsense.
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        match self.state {
+            ClientState::Terminated => None,
+            _ => Some(self.retransmit_at.map_or(self.ends_at, |r| r.min(self.ends_at))),
+        }
+    }
+
+    pub fn on_timeout(&mut self, now: Duration) -> Vec<ClientEvent> {
+        if self.state == ClientState::Terminated {
+            return Vec::new();
+        }
+        if now >= self.ends_at {
+            let waiting = matches!(self.state, ClientState::Trying | ClientState::Proceeding);
+            self.state = ClientState::Terminated;
+            self.retransmit_at = None;
+            return if waiting { vec![ClientEvent::Timeout, ClientEvent::Terminated] } else { vec![ClientEvent::Terminated] };
+        }
+        match self.retransmit_at {
+            Some(at) if now >= at => {
+                if self.state == ClientState::Trying {
+                    self.interval = (self.interval * 2).min(T2);
+                }
+                self.retransmit_at = Some(now + self.interval);
+                vec![ClientEvent::Retransmit(self.request.clone())]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +386,45 @@ mod tests {
         let again = tx.on_request(&options, ms(500));
         assert_eq!(first, again);
         assert_eq!(tx.on_timeout(64 * T1), vec![Event::Terminated]);
+    }
+
+    /// Runs a client transaction's timers up to `until`, collecting what it reports.
+    fn run_client(tx: &mut ClientTransaction, until: Duration) -> Vec<(Duration, ClientEvent)> {
+        let mut out = Vec::new();
+        while let Some(t) = tx.poll_timeout().filter(|t| *t <= until) {
+            out.extend(tx.on_timeout(t).into_iter().map(|e| (t, e)));
+        }
+        out
+    }
+
+    #[test]
+    fn our_request_is_retransmitted_doubling_to_t2_then_times_out() {
+        let mut tx = ClientTransaction::new(b"BYE".to_vec(), false, ms(0));
+        let events = run_client(&mut tx, Duration::from_secs(60));
+        let resent: Vec<u128> = events.iter().filter(|(_, e)| matches!(e, ClientEvent::Retransmit(_))).map(|(t, _)| t.as_millis()).collect();
+        assert_eq!(&resent[..6], &[500, 1500, 3500, 7500, 11500, 15500], "Timer E doubles up to T2 = 4 s");
+        assert_eq!(events[events.len() - 2], (64 * T1, ClientEvent::Timeout), "Timer F");
+        assert_eq!(tx.state(), ClientState::Terminated);
+    }
+
+    #[test]
+    fn a_provisional_slows_retransmission_and_the_final_is_reported_once() {
+        let mut tx = ClientTransaction::new(b"REFER".to_vec(), false, ms(0));
+        assert!(tx.on_response(100, ms(100)).is_empty());
+        assert_eq!(tx.state(), ClientState::Proceeding);
+        let events = run_client(&mut tx, ms(8_200));
+        let resent: Vec<u128> = events.iter().map(|(t, _)| t.as_millis()).collect();
+        assert_eq!(resent, [4_100, 8_100], "every T2 once proceeding");
+        assert_eq!(tx.on_response(202, ms(8_300)), vec![ClientEvent::Final(202)]);
+        assert!(tx.on_response(202, ms(8_400)).is_empty(), "a copy is absorbed");
+        assert_eq!(run_client(&mut tx, ms(20_000)), vec![(ms(8_300) + T4, ClientEvent::Terminated)], "Timer K");
+    }
+
+    #[test]
+    fn over_tcp_nothing_is_resent_and_the_final_ends_it() {
+        let mut tx = ClientTransaction::new(b"INFO".to_vec(), true, ms(0));
+        assert_eq!(tx.poll_timeout(), Some(64 * T1), "only Timer F");
+        assert_eq!(tx.on_response(200, ms(30)), vec![ClientEvent::Final(200), ClientEvent::Terminated]);
+        assert_eq!(tx.poll_timeout(), None);
     }
 }
