@@ -296,7 +296,6 @@ impl Credentials {
         }
         let mut c = Credentials { algorithm: Some(Algorithm::Md5), ..Default::default() };
         let mut chars = rest.char_indices().peekable();
-        let bytes = rest;
         loop {
             // name
             while chars.peek().is_some_and(|(_, ch)| ch.is_whitespace() || *ch == ',') {
@@ -311,7 +310,7 @@ impl Credentials {
                 }
             }
             let eq = eq?;
-            let name = bytes[start..eq].trim().to_ascii_lowercase();
+            let name = rest[start..eq].trim().to_ascii_lowercase();
             while chars.peek().is_some_and(|(_, ch)| ch.is_whitespace()) {
                 chars.next();
             }
