@@ -182,6 +182,50 @@ impl KnowledgeBase {
         }).collect())
     }
 
+    /// The tenant's own names (brands, products, stores, streets) as they are written in its
+    /// answers, most frequent first: runs of capitalised words that do not merely start a
+    /// sentence ("Lumen Home Electronics", "Riverside", "Harbor Road"). Given to the recogniser as
+    /// its prompt, so that "Lumen" is not heard as "lumen" or "Lemon".
+    pub fn vocabulary(&self, max_names: usize) -> Vec<String> {
+        let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut order = 0;
+        for entry in &self.entries {
+            for sentence in entry.answer.split(['.', '!', '?', ':', ';']) {
+                let words: Vec<&str> = sentence.split_whitespace().collect();
+                let mut i = 0;
+                while i < words.len() {
+                    let clean = |w: &str| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_string();
+                    let capital = |w: &str| clean(w).chars().next().is_some_and(char::is_uppercase);
+                    if !capital(words[i]) {
+                        i += 1;
+                        continue;
+                    }
+                    let start = i;
+                    // A run ends at a comma (a list of names), or at a word in lower case.
+                    while i < words.len() && capital(words[i]) {
+                        i += 1;
+                        if words[i - 1].ends_with(',') {
+                            break;
+                        }
+                    }
+                    let run: Vec<String> = words[start..i].iter().map(|w| clean(w)).filter(|w| !w.is_empty()).collect();
+                    // A single capitalised word at a sentence's start is just the sentence's start;
+                    // "I" and all-capital words (PIN, TV) are not names.
+                    let single_start = run.len() == 1 && start == 0;
+                    let name = run.join(" ");
+                    if run.is_empty() || single_start || name == "I" || name.chars().all(|c| !c.is_lowercase()) {
+                        continue;
+                    }
+                    order += 1;
+                    counts.entry(name).or_insert((0, order)).0 += 1;
+                }
+            }
+        }
+        let mut names: Vec<(String, (usize, usize))> = counts.into_iter().collect();
+        names.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.1 .1.cmp(&b.1 .1)));
+        names.into_iter().take(max_names).map(|(n, _)| n).collect()
+    }
+
     pub fn entry(&self, id: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.id == id)
     }

@@ -446,12 +446,14 @@ impl Conversation {
         if policy::asks_for_human(text) {
             return self.transfer(TransferReason::CallerRequest);
         }
-        if mood == Sentiment::Angry {
-            return self.transfer(TransferReason::Anger);
-        }
+        // The specific problem first: an angry caller with a smashed delivery is a damaged
+        // delivery (the agent's queue needs that), and goes first all the same (priority).
         if let Some(reason) = policy::delivery_problem(text) {
             self.goal.get_or_insert_with(|| reason.describe().to_string());
             return self.transfer(reason);
+        }
+        if mood == Sentiment::Angry {
+            return self.transfer(TransferReason::Anger);
         }
         // 2. An answer to a question the bot asked.
         if self.waiting == Waiting::OfferHuman {

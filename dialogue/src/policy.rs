@@ -84,14 +84,40 @@ pub fn asks_for_human(text: &str) -> bool {
 
 /// Deliveries that arrived damaged or incomplete: always a person's job (policies), so a rule
 /// backs up the classifier.
+///
+/// Recognition on a phone line garbles some words of an upset caller ("My new TV arrived broken,
+/// the screen is smashed" has been heard as "My new teamy Orion broken, a green-in-smash"), so
+/// damage is found by word stem ("smash" in "smashed", "green-in-smash"), and two different signs
+/// of damage count even when the word that says it was a delivery was lost. One sign of damage
+/// alone ("my TV is broken, is it under warranty?") is a warranty question, not a delivery problem.
 pub fn delivery_problem(text: &str) -> Option<TransferReason> {
-    const DAMAGE: &[&str] = &["broken", "damaged", "cracked", "dent", "dented", "scratched", "smashed", "shattered", "crushed", "bent"];
+    const DAMAGE: &[&str] = &["broke", "damag", "crack", "dent", "scratch", "smash", "shatter", "crush", "bent", "torn", "ripped"];
     const ARRIVAL: &[&str] = &["arrived", "came", "delivered", "delivery", "package", "box", "parcel", "unpacked", "when it came"];
     const MISSING: &[&str] = &["missing", "not in the box", "wasn't in the box", "was not in the box", "empty box", "box was empty", "package was empty", "only got", "only received"];
     if has_phrase(text, MISSING) {
         return Some(TransferReason::MissingItem);
     }
-    (has_phrase(text, DAMAGE) && has_phrase(text, ARRIVAL)).then_some(TransferReason::DamagedDelivery)
+    let signs = damage_signs(text, DAMAGE);
+    (signs >= 2 || signs == 1 && has_phrase(text, ARRIVAL)).then_some(TransferReason::DamagedDelivery)
+}
+
+/// How many different damage stems appear at the start of a word or word part ("green-in-smash"
+/// has "smash"; "dentist" does not count as "dent", "unbroken" does not count as "broke").
+fn damage_signs(text: &str, stems: &[&str]) -> usize {
+    let lower = text.to_lowercase();
+    let parts: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    stems
+        .iter()
+        .filter(|stem| {
+            parts.iter().any(|w| {
+                w.starts_with(*stem) && {
+                    let rest = &w[stem.len()..];
+                    // The stem and its inflections only ("dented", "cracks"), not other words.
+                    rest.is_empty() || ["s", "ed", "d", "n", "en", "ing", "es", "e"].contains(&rest)
+                }
+            })
+        })
+        .count()
 }
 
 /// Anger and distress in the words (and shouting, when the transcript keeps capitals).
@@ -148,6 +174,12 @@ mod tests {
         assert_eq!(delivery_problem("One plug was not in the box"), Some(TransferReason::MissingItem));
         assert_eq!(delivery_problem("My TV is broken, is it under warranty?"), None);
         assert_eq!(delivery_problem("When will my delivery arrive?"), None);
+        // As recognition has garbled it: no arrival word, but two signs of damage.
+        assert_eq!(delivery_problem("My new teamy Orion broken, a green-in-smash, nippin' a sample."), Some(TransferReason::DamagedDelivery));
+        assert_eq!(delivery_problem("the screen is cracked and the frame is bent"), Some(TransferReason::DamagedDelivery));
+        assert_eq!(delivery_problem("my parcel was smashed"), Some(TransferReason::DamagedDelivery));
+        assert_eq!(delivery_problem("I have a dentist appointment, can the delivery come later?"), None);
+        assert_eq!(delivery_problem("is the box unbroken when it arrives?"), None);
     }
 
     #[test]

@@ -48,13 +48,16 @@ pub struct SttSection {
     pub precision: String,
     /// Transcriptions run at once by `ivr serve`; `threads` are shared among them.
     pub workers: usize,
+    /// Prime the recogniser with the tenant's own names (brands, stores, products) from its
+    /// knowledge files, unless `initial_prompt` is set.
+    pub tenant_vocabulary: bool,
     #[serde(flatten)]
     pub whisper: SttConfig,
 }
 
 impl Default for SttSection {
     fn default() -> Self {
-        Self { model: "tiny.en".into(), precision: "f16".into(), workers: 2, whisper: SttConfig::default() }
+        Self { model: "tiny.en".into(), precision: "f16".into(), workers: 2, tenant_vocabulary: true, whisper: SttConfig::default() }
     }
 }
 

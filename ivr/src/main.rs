@@ -185,6 +185,12 @@ enum BenchCommand {
     },
     /// VAD cost per second of audio over the given files.
     Vad { files: Vec<PathBuf> },
+    /// The end-of-turn model's probability that each file ends a complete turn, and its time.
+    Turn {
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
     /// LLM turns through the worker: time to first token and first sentence, tokens/s, and the
     /// prefix KV cache's effect (warm: same system prompt as the turn before; cold: a new one).
     Llm {
@@ -245,8 +251,9 @@ fn parse_precision(s: &str) -> anyhow::Result<WhisperPrecision> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(cli.config.as_deref())?;
+    let mut cfg = Config::load(cli.config.as_deref())?;
     let models = model_dir(&cfg)?;
+    prime_with_tenant_names(&mut cfg);
     match cli.command {
         Command::Transcribe { files, model, precision, language, threads, no_trim, json } => {
             let mut stt = cfg.stt.clone();
@@ -288,6 +295,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench { what: BenchCommand::Tts { texts, rate } } => bench_tts(&models, &cfg, &texts, rate),
         Command::Bench { what: BenchCommand::Vad { files } } => bench_vad(&models, &cfg, &files),
+        Command::Bench { what: BenchCommand::Turn { files, threads } } => bench_turn(&models, &files, threads),
         Command::Bench { what: BenchCommand::Llm { turns } } => bench_llm(&models, &cfg, turns),
         Command::Listen { echo, seconds } => listen(&models, &cfg, echo, seconds),
         Command::Models { command: ModelsCommand::List } => list_models(&models),
@@ -394,6 +402,26 @@ fn load_vad(models: &ModelDir) -> anyhow::Result<SileroModel> {
     voice_pipeline::init_runtime(models)?;
     let path = models.require(models.silero_vad(), "Silero VAD")?;
     Ok(SileroModel::load(&path)?)
+}
+
+/// The learned end-of-turn model, if the session uses it and it loads. Without it turns end after
+/// the fixed hangover, which is said once here.
+fn load_turn_model(models: &ModelDir, cfg: &Config) -> Option<voice_pipeline::turn::TurnModel> {
+    if !cfg.session.end_of_turn_model {
+        return None;
+    }
+    let loaded = models
+        .require(models.smart_turn(), "the Smart Turn end-of-turn model")
+        .map_err(anyhow::Error::from)
+        .and_then(|path| Ok(voice_pipeline::turn::TurnModel::load(&path, 1)?));
+    match loaded {
+        Ok(model) => Some(model),
+        Err(e) => {
+            tracing::warn!("{e:#}; turns end after the fixed {} ms hangover instead", cfg.vad.hangover_ms);
+            eprintln!("ivr: warning: {e:#}; turns end after the fixed {} ms hangover instead", cfg.vad.hangover_ms);
+            None
+        }
+    }
 }
 
 fn vad_cmd(models: &ModelDir, cfg: &Config, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -628,6 +656,21 @@ fn bench_tts(models: &ModelDir, cfg: &Config, texts: &Path, rate: u32) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
+fn bench_turn(models: &ModelDir, files: &[PathBuf], threads: usize) -> anyhow::Result<ExitCode> {
+    voice_pipeline::init_runtime(models)?;
+    let path = models.require(models.smart_turn(), "the Smart Turn end-of-turn model")?;
+    let model = voice_pipeline::turn::TurnModel::load(&path, threads)?;
+    model.probability(&[0.0; 16_000])?;
+    for f in files {
+        let (audio, _) = read_audio(f, voice_pipeline::turn::TURN_RATE)?;
+        let started = Instant::now();
+        let p = model.probability(&audio.samples).with_context(|| f.display().to_string())?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        println!("{}", serde_json::json!({"file": f.display().to_string(), "probability": p, "ms": ms}));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn bench_vad(models: &ModelDir, cfg: &Config, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let model = load_vad(models)?;
     let mut audio = Vec::new();
@@ -641,6 +684,25 @@ fn bench_vad(models: &ModelDir, cfg: &Config, files: &[PathBuf]) -> anyhow::Resu
     let secs = audio.len() as f64 / VAD_RATE as f64;
     println!("{}", serde_json::json!({"audio_secs": secs, "vad_ms": ms, "ms_per_audio_sec": ms / secs, "segments": segments.len()}));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The recogniser's prompt: the tenant's own names, so that they are heard as written (see
+/// `KnowledgeBase::vocabulary`). Without a tenant (transcribing files elsewhere) there is none.
+fn prime_with_tenant_names(cfg: &mut Config) {
+    if !cfg.stt.tenant_vocabulary || cfg.stt.whisper.initial_prompt.is_some() {
+        return;
+    }
+    let Ok(dir) = tenant_dir(cfg) else { return };
+    match dialogue::knowledge::KnowledgeBase::load(&dir) {
+        Ok(kb) => {
+            let names = kb.vocabulary(24);
+            if !names.is_empty() {
+                cfg.stt.whisper.initial_prompt = Some(format!("{}.", names.join(", ")));
+            }
+        }
+        // The commands that need the knowledge report the problem themselves.
+        Err(e) => tracing::debug!("no tenant vocabulary for the recogniser: {e}"),
+    }
 }
 
 fn tenant_dir(cfg: &Config) -> anyhow::Result<PathBuf> {

@@ -29,6 +29,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let started = Instant::now();
     let whisper = crate::load_whisper(models, &cfg.stt)?;
     let vad = crate::load_vad(models)?;
+    let turn = crate::load_turn_model(models, cfg);
     let voices = crate::load_voices(models, cfg)?;
     // One pass through each model, so the first caller does not pay for lazy initialisation.
     let voice = voices.for_language("en");
@@ -47,7 +48,12 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     // Calls: the dialogue engine shared by every call (reloaded when its files change), the speech
     // cache, the worker threads and the SIP listener.
     let engine = Arc::new(std::sync::RwLock::new(crate::load_engine(models, cfg)?));
-    let session_cfg = crate::simulate::session_config(cfg);
+    let mut session_cfg = crate::simulate::session_config(cfg);
+    // Calls use the end-of-turn model only if it loaded (else the fixed hangover).
+    session_cfg.end_of_turn_model = turn.is_some();
+    if let Some(t) = &turn {
+        t.probability(&hello.samples)?;
+    }
     let cache = Arc::new(voice_pipeline::session::workers::SpeechCache::default());
     if cfg.tts.prerender {
         let e = engine.read().map_err(|_| anyhow::anyhow!("engine lock"))?;
@@ -64,6 +70,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
         engine: Arc::clone(&engine),
         llm: Some(client.clone()),
         stt_workers: cfg.stt.workers,
+        turn,
     }));
     let mut sip_cfg = cfg.sip.clone();
     if let Some(addr) = sip {

@@ -73,6 +73,7 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
     let (audio, _) = crate::read_audio(o.file, RATE)?;
     let whisper = crate::load_whisper(models, &cfg.stt)?;
     let vad = crate::load_vad(models)?;
+    let turn = crate::load_turn_model(models, cfg);
     let voices = crate::load_voices(models, cfg)?;
     let engine = crate::load_engine(models, cfg)?;
     let session_cfg = session_config(cfg);
@@ -84,9 +85,12 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
     let hello = voices.for_language("en").synthesize("Hello, how can I help you?", RATE)?;
     whisper.transcribe(&hello.samples, &cfg.stt.whisper)?;
     engine.embedder.embed_one("hello")?;
+    if let Some(t) = &turn {
+        t.probability(&hello.samples)?;
+    }
     let llm = if o.llm { Some(crate::start_llm(models, cfg)?) } else { None };
     let sim = Simulator {
-        workers: Workers { whisper: &whisper, stt: &cfg.stt.whisper, voices: &voices, cache: &cache, engine: &engine, llm: llm.as_ref().map(|l| &l.client) },
+        workers: Workers { whisper: &whisper, stt: &cfg.stt.whisper, voices: &voices, cache: &cache, engine: &engine, llm: llm.as_ref().map(|l| &l.client), turn: turn.as_ref() },
         times: JobTimes::default(),
         wall_start: jiff::Timestamp::now(),
         tail: Duration::from_secs_f64(o.tail_secs.clamp(0.0, 600.0)),
@@ -98,7 +102,7 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
         echo: o.echo_ms.map(|d| (Duration::from_millis(d as u64), 0.3)),
         caller_id: o.caller.clone(),
     };
-    let rec = sim.run(CallSession::new(session_cfg, vad).with_llm(o.llm), &caller);
+    let rec = sim.run(CallSession::new(session_cfg, vad).with_llm(o.llm).with_turn_model(turn.is_some()), &caller);
     if let Some(out) = o.output {
         write_stereo(out, &rec).with_context(|| format!("cannot write {}", out.display()))?;
     }
@@ -127,6 +131,8 @@ fn report(rec: &CallRecord) -> serde_json::Value {
                 "first_llm_token_ms": after_end(t.first_llm_token),
                 "first_tts_audio_ms": after_end(t.first_tts_audio),
                 "early_stt": t.early_stt, "llm": t.llm, "filler": t.filler,
+                "model_endpoint": t.model_endpoint, "end_of_turn_prob": t.end_of_turn_prob, "rejoined": t.rejoined,
+                "speech_end_secs": t.speech_end.as_secs_f64(),
             })
         })
         .collect();

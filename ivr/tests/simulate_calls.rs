@@ -109,7 +109,7 @@ fn whole_calls_get_the_right_answers_and_actions() {
 fn simulate_explains_bad_input() {
     let (ok, _, err) = run(ivr().args(["simulate", "no-such-call.wav"]));
     assert!(!ok && err.contains("no-such-call.wav"), "{err}");
-    let file = repo().join("audio-fixtures/calls/damaged-delivery-espeak.flac");
+    let file = repo().join("audio-fixtures/calls/damaged-delivery-piper.flac");
     let (ok, _, err) = run(ivr().args(["simulate", file.to_str().unwrap(), "--keys", "soon:123"]));
     assert!(!ok && err.contains("soon"), "{err}");
     let (ok, _, err) = run(ivr().args(["simulate", file.to_str().unwrap(), "--keys", "3:12x"]));

@@ -95,16 +95,17 @@ fn a_keypad_transfer_sends_rfc_4733_digits_then_hangs_up() {
     // Behind a PBX that transfers on a feature code: "#1" and extension 2001.
     let server = serve_sip(&dir, 18602, "transfer_dtmf = \"#12001\"\n");
     // tshark on loopback decodes the RTP sent to sipp's media ports and prints each event packet.
-    let mut tshark = std::process::Command::new("tshark")
-        .args(["-i", "lo", "-l", "-f", "udp portrange 17000-17999", "-o", "rtp.heuristic_rtp:TRUE", "-o", "rtpevent.event_payload_type_value:101", "-Y", "rtpevent"])
-        .args(["-T", "fields", "-e", "rtpevent.event_id", "-e", "rtpevent.end_of_event", "-e", "rtp.timestamp"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("tshark runs (scripts/setup.sh installs it)");
+    let mut tshark = Group::spawn(
+        std::process::Command::new("tshark")
+            .args(["-i", "lo", "-l", "-f", "udp portrange 17000-17999", "-o", "rtp.heuristic_rtp:TRUE", "-o", "rtpevent.event_payload_type_value:101", "-Y", "rtpevent"])
+            .args(["-T", "fields", "-e", "rtpevent.event_id", "-e", "rtpevent.end_of_event", "-e", "rtp.timestamp"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    )
+    .expect("tshark runs (scripts/setup.sh installs it)");
     {
         use std::io::BufRead;
-        let mut err = std::io::BufReader::new(tshark.stderr.take().unwrap());
+        let mut err = std::io::BufReader::new(tshark.0.stderr.take().unwrap());
         let mut line = String::new();
         while !line.contains("Capturing on") {
             line.clear();
@@ -115,8 +116,11 @@ fn a_keypad_transfer_sends_rfc_4733_digits_then_hangs_up() {
     assert!(sipp_over("dtmf-zero.xml", &server.sip, &[], &dir, "u1"), "BYE after the keypad transfer");
     std::thread::sleep(Duration::from_millis(500));
     let _ = std::process::Command::new("kill").args(["-INT", &tshark.id().to_string()]).status();
-    let out = tshark.wait_with_output().unwrap();
-    let events = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut events = String::new();
+    {
+        use std::io::Read;
+        tshark.0.stdout.take().unwrap().read_to_string(&mut events).unwrap();
+    }
     // One key press per RTP timestamp; the digits in order.
     let mut presses: Vec<(String, String)> = Vec::new();
     for l in events.lines() {

@@ -73,9 +73,7 @@ fn baresip_heard(dir: &Path, name: &str) -> Vec<PathBuf> {
 /// Runs baresip as a caller: dials `uri` with `mic` as its microphone and quits when the file has
 /// played out (and any call it was transferred to has ended). Returns what it heard.
 fn baresip_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16) -> Vec<PathBuf> {
-    let out = baresip(dir, "caller", mic, "<sip:caller@127.0.0.1>;regint=0", sip_port, rtp_port)
-        .args(["-e", &format!("/dial {uri}"), "-t", "80"])
-        .output()
+    let out = output_in_group(baresip(dir, "caller", mic, "<sip:caller@127.0.0.1>;regint=0", sip_port, rtp_port).args(["-e", &format!("/dial {uri}"), "-t", "80"]))
         .expect("baresip runs (scripts/setup.sh installs it)");
     let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     std::fs::write(dir.join("baresip.log"), &log).unwrap();
@@ -86,30 +84,31 @@ fn baresip_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u16)
 
 /// A linphonec with a throw-away HOME and the settings `rc` (after loopback-only basics), listening
 /// for SIP on `sip_port`; commands go to the returned stdin.
-fn linphonec(dir: &Path, rc: &str, sip_port: u16) -> (std::process::Child, std::process::ChildStdin) {
+fn linphonec(dir: &Path, rc: &str, sip_port: u16) -> (Group, std::process::ChildStdin) {
     let home = dir.join("linphone-home");
     std::fs::create_dir_all(&home).unwrap();
     let path = dir.join("linphonerc");
     std::fs::write(&path, format!("[sip]\nuse_ipv6=0\nbind_address=127.0.0.1\n{rc}")).unwrap();
-    let mut child = Command::new("timeout")
-        .args(["90", "linphonec", "-c", path.to_str().unwrap()])
-        .env("HOME", &home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("linphonec runs (scripts/setup.sh installs linphone-cli)");
-    let mut stdin = child.stdin.take().unwrap();
+    let mut child = Group::spawn(
+        Command::new("timeout")
+            .args(["90", "linphonec", "-c", path.to_str().unwrap()])
+            .env("HOME", &home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .expect("linphonec runs (scripts/setup.sh installs linphone-cli)");
+    let mut stdin = child.0.stdin.take().unwrap();
     // With only loopback up linphonec opens no SIP socket by itself; `ports sip` makes it listen.
     stdin.write_all(format!("ports sip {sip_port}\n").as_bytes()).unwrap();
     (child, stdin)
 }
 
 /// Ends a linphonec from [`linphonec`].
-fn quit_linphonec(mut child: std::process::Child, mut stdin: std::process::ChildStdin) {
+fn quit_linphonec(mut child: Group, mut stdin: std::process::ChildStdin) {
     let _ = stdin.write_all(b"quit\n");
     drop(stdin);
-    let _ = child.wait();
+    let _ = child.0.wait();
 }
 
 /// Runs linphonec as a caller for `secs`: `mic` played into the call, what it hears recorded.
@@ -126,14 +125,15 @@ fn linphonec_call(dir: &Path, mic: &Path, uri: &str, sip_port: u16, rtp_port: u1
 }
 
 /// The agent's phone: a sipp UAS that answers one call and waits for its BYE.
-fn agent_phone(dir: &Path, port: u16) -> std::process::Child {
-    Command::new("sipp")
-        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &(port + 1000).to_string()])
-        .args(["-m", "1", "-timeout", "90s", "-nostdin", "-trace_err", "-error_file"])
-        .arg(dir.join("agent-errors.log"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("sipp runs")
+fn agent_phone(dir: &Path, port: u16) -> Group {
+    Group::spawn(
+        Command::new("sipp")
+            .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &(port + 1000).to_string()])
+            .args(["-m", "1", "-timeout", "90s", "-nostdin", "-trace_err", "-error_file"])
+            .arg(dir.join("agent-errors.log"))
+            .stdout(Stdio::null()),
+    )
+    .expect("sipp runs")
 }
 
 #[test]
@@ -181,11 +181,10 @@ fn baresip_caller_asking_for_a_person_ends_up_calling_the_agent() {
     // The agent's phone took exactly one call and saw it hung up.
     let until = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = agent.try_wait().unwrap() {
+        if let Some(status) = agent.0.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > until {
-            let _ = agent.kill();
             panic!("the agent's phone was never called: {}", std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default());
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -200,16 +199,10 @@ fn baresip_caller_asking_for_a_person_ends_up_calling_the_agent() {
 }
 
 /// Kamailio as a stateful, record-routing proxy in front of `ivr serve`.
+/// Its workers are children of the main process: all go with the process group.
 struct Kamailio {
-    child: std::process::Child,
+    _group: Group,
     addr: String,
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn kamailio(dir: &Path, port: u16, ivr: &str) -> Kamailio {
@@ -250,13 +243,14 @@ request_route {{
     std::fs::write(&path, cfg).unwrap();
     let run_dir = dir.join("kamailio-run");
     std::fs::create_dir_all(&run_dir).unwrap();
-    let child = Command::new("kamailio")
-        .args(["-f", path.to_str().unwrap(), "-DD", "-E", "-Y", run_dir.to_str().unwrap(), "-P"])
-        .arg(run_dir.join("kamailio.pid"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap())
-        .spawn()
-        .expect("kamailio runs (scripts/setup.sh installs it)");
+    let group = Group::spawn(
+        Command::new("kamailio")
+            .args(["-f", path.to_str().unwrap(), "-DD", "-E", "-Y", run_dir.to_str().unwrap(), "-P"])
+            .arg(run_dir.join("kamailio.pid"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap()),
+    )
+    .expect("kamailio runs (scripts/setup.sh installs it)");
     // Ready once its UDP port is taken.
     let until = Instant::now() + Duration::from_secs(10);
     while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
@@ -264,7 +258,7 @@ request_route {{
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(300));
-    Kamailio { child, addr: format!("127.0.0.1:{port}") }
+    Kamailio { _group: group, addr: format!("127.0.0.1:{port}") }
 }
 
 #[test]
@@ -287,15 +281,6 @@ fn calls_through_kamailio_follow_its_record_route() {
 }
 
 /// Kills a child process when dropped.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Waits until `file` contains `text`.
 fn wait_for(file: &Path, text: &str, secs: u64) -> bool {
     let until = Instant::now() + Duration::from_secs(secs);
@@ -322,12 +307,8 @@ fn an_agent_phone_registers_with_digest_and_takes_the_transferred_call() {
     let greeting = caller_wav(&dir, "agent", "Hello, this is Anna from customer service.", 1.0, 20.0);
     let account = format!("<sip:agent1@{}>;auth_pass=s3cret;regint=60;answermode=auto", server.sip);
     let agent_log = dir.join("agent.log");
-    let agent = baresip(&dir, "agent", &greeting, &account, 15192, 21300)
-        .stdout(std::fs::File::create(&agent_log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
+    let _agent = Group::spawn(baresip(&dir, "agent", &greeting, &account, 15192, 21300).stdout(std::fs::File::create(&agent_log).unwrap()).stderr(Stdio::null()))
         .expect("baresip runs");
-    let _agent = Running(agent);
     assert!(wait_for(&agent_log, "200 OK", 15), "the agent's phone did not register: {}", std::fs::read_to_string(&agent_log).unwrap_or_default());
     // A caller asks for a person; the REFER names the agent's registered address, not the
     // configured (unresolvable) domain.

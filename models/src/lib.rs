@@ -110,6 +110,11 @@ impl ModelDir {
         self.data().join("vad/silero_vad.onnx")
     }
 
+    /// Smart Turn v3.2, the learned end-of-turn model.
+    pub fn smart_turn(&self) -> PathBuf {
+        self.data().join("turn/smart-turn-v3.2-cpu.onnx")
+    }
+
     pub fn onnxruntime_lib(&self) -> PathBuf {
         self.data().join("onnxruntime/libonnxruntime.so")
     }

@@ -29,6 +29,11 @@ fn mel_to_hz(mel: f64) -> f64 {
 
 /// Row-major `n_mels x (n_fft / 2 + 1)` triangular filters.
 pub fn mel_filters(sample_rate: u32, n_fft: usize, n_mels: usize) -> Vec<f32> {
+    mel_filters_f64(sample_rate, n_fft, n_mels).into_iter().map(|v| v as f32).collect()
+}
+
+/// [`mel_filters`] at full precision (for features computed in f64, as the references do).
+pub fn mel_filters_f64(sample_rate: u32, n_fft: usize, n_mels: usize) -> Vec<f64> {
     let n_freqs = n_fft / 2 + 1;
     let nyquist = sample_rate as f64 / 2.0;
     let fft_freqs: Vec<f64> = (0..n_freqs).map(|i| i as f64 * nyquist / (n_freqs - 1) as f64).collect();
@@ -36,14 +41,14 @@ pub fn mel_filters(sample_rate: u32, n_fft: usize, n_mels: usize) -> Vec<f32> {
     let mel_points: Vec<f64> = (0..n_mels + 2)
         .map(|i| mel_to_hz(mel_lo + (mel_hi - mel_lo) * i as f64 / (n_mels + 1) as f64))
         .collect();
-    let mut out = vec![0f32; n_mels * n_freqs];
+    let mut out = vec![0f64; n_mels * n_freqs];
     for m in 0..n_mels {
         let (left, center, right) = (mel_points[m], mel_points[m + 1], mel_points[m + 2]);
         let enorm = 2.0 / (right - left);
         for (k, &f) in fft_freqs.iter().enumerate() {
             let lower = (f - left) / (center - left);
             let upper = (right - f) / (right - center);
-            out[m * n_freqs + k] = (lower.min(upper).max(0.0) * enorm) as f32;
+            out[m * n_freqs + k] = lower.min(upper).max(0.0) * enorm;
         }
     }
     out

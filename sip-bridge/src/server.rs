@@ -334,7 +334,8 @@ fn answer(
         rtp,
         rtcp,
         media,
-        session: CallSession::new(ctx.session.clone(), ctx.vad.clone()).with_llm(true),
+        // `end_of_turn_model` in the session's settings says whether the model is loaded.
+        session: CallSession::new(ctx.session.clone(), ctx.vad.clone()).with_llm(true).with_turn_model(true),
         pipeline: Arc::clone(&ctx.pipeline),
         caller_id,
         signals: rx,

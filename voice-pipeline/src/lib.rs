@@ -13,6 +13,7 @@ pub mod onnx;
 pub mod session;
 pub mod stt;
 pub mod tts;
+pub mod turn;
 pub mod vad;
 pub mod wer;
 

@@ -56,6 +56,18 @@ pub struct SttConfig {
     /// Silence put after the audio (a trimmed window that ends where the speech ends invites
     /// repetition loops; with 1 s, 9 of 37 test clips looped instead of 22).
     pub tail_pad_ms: u32,
+    /// Candidates kept at each step: 1 decodes greedily (fastest), 5 is the reference's beam.
+    pub beam_size: u32,
+    /// Whisper's own safeguard: a decode whose average log-probability is below
+    /// `logprob_threshold` is made again at a higher temperature (0.2 more each time).
+    pub temperature_fallback: bool,
+    pub logprob_threshold: f32,
+    /// Audio the model itself judges to hold no speech (its no-speech probability above this, and
+    /// the text unsure) gives no words.
+    pub no_speech_threshold: f32,
+    /// Drop what Whisper invents on short, unclear clips ("Hello hello hello", "Thank you."):
+    /// a few known phrases and word loops, only when the decode is unsure of them.
+    pub drop_hallucinations: bool,
 }
 
 impl Default for SttConfig {
@@ -67,6 +79,11 @@ impl Default for SttConfig {
             initial_prompt: None,
             lead_in_ms: 300,
             tail_pad_ms: 1000,
+            beam_size: 1,
+            temperature_fallback: true,
+            logprob_threshold: -1.0,
+            no_speech_threshold: 0.6,
+            drop_hallucinations: true,
         }
     }
 }
@@ -84,6 +101,13 @@ pub struct Transcript {
     pub audio_ctx: usize,
     /// Decodes repeated with a wider window after a repetition loop.
     pub retries: usize,
+    /// Mean log-probability of the text's tokens (0 is certain; below about -1 is a guess).
+    pub avg_logprob: f32,
+    /// The model's probability that the audio holds no speech.
+    pub no_speech_prob: f32,
+    /// Words dropped as a hallucination of the model, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<String>,
 }
 
 /// A loaded Whisper model shared across calls.
@@ -179,8 +203,14 @@ impl WhisperModel {
 
         let mut state = self.take_state()?;
         let mut last = None;
+        let eot = self.ctx.token_eot();
         for (attempt, &audio_ctx) in windows.iter().enumerate() {
-            let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+            let strategy = if cfg.beam_size > 1 {
+                SamplingStrategy::BeamSearch { beam_size: cfg.beam_size as i32, patience: -1.0 }
+            } else {
+                SamplingStrategy::Greedy { best_of: if cfg.temperature_fallback { 3 } else { 1 } }
+            };
+            let mut params = FullParams::new(strategy);
             params.set_n_threads(cfg.threads.max(1) as i32);
             params.set_language(Some(language));
             params.set_translate(false);
@@ -197,7 +227,17 @@ impl WhisperModel {
             params.set_print_special(false);
             params.set_print_timestamps(false);
             params.set_suppress_blank(true);
-            params.set_temperature_inc(0.0);
+            params.set_temperature(0.0);
+            if cfg.temperature_fallback {
+                params.set_temperature_inc(0.2);
+                params.set_logprob_thold(cfg.logprob_threshold);
+                params.set_no_speech_thold(cfg.no_speech_threshold);
+            } else {
+                params.set_temperature_inc(0.0);
+                // whisper.cpp drops a segment as no speech only with both tests failing; without
+                // the safeguards nothing is dropped.
+                params.set_no_speech_thold(f32::INFINITY);
+            }
             if audio_ctx < FULL_AUDIO_CTX {
                 params.set_audio_ctx(audio_ctx as i32);
             }
@@ -208,10 +248,23 @@ impl WhisperModel {
             state.full(params, samples).map_err(|e| SttError::Run(e.to_string()))?;
             let mut text = String::new();
             let mut tokens = 0;
+            let (mut logprob_sum, mut text_tokens, mut no_speech_prob) = (0.0f32, 0usize, 0.0f32);
             for segment in state.as_iter() {
                 text.push_str(&segment.to_str_lossy().map_err(|e| SttError::Run(e.to_string()))?);
                 tokens += segment.n_tokens().max(0) as usize;
+                no_speech_prob = no_speech_prob.max(segment.no_speech_probability());
+                for i in 0..segment.n_tokens() {
+                    if let Some(token) = segment.get_token(i) {
+                        let data = token.token_data();
+                        // Text tokens only: the special ones (end of text, timestamps) follow it.
+                        if data.id < eot {
+                            logprob_sum += data.plog;
+                            text_tokens += 1;
+                        }
+                    }
+                }
             }
+            let avg_logprob = if text_tokens > 0 { logprob_sum / text_tokens as f32 } else { 0.0 };
             let mut text = clean_text(&text);
             let mut looped = short && (tokens >= max_tokens || has_repetition_loop(&text));
             // The commonest loop repeats the whole utterance ("I'd like to return ... last week.
@@ -233,6 +286,9 @@ impl WhisperModel {
                 elapsed_ms: 0.0,
                 audio_ctx,
                 retries: attempt,
+                avg_logprob,
+                no_speech_prob,
+                dropped: None,
             });
             if !looped {
                 break;
@@ -241,6 +297,12 @@ impl WhisperModel {
         }
         self.return_state(state);
         let mut t = last.ok_or_else(|| SttError::Run("no decoding window".into()))?;
+        if cfg.drop_hallucinations {
+            if let Some(fixed) = hallucination_fix(&t.text, t.audio_secs, t.avg_logprob, t.no_speech_prob) {
+                tracing::debug!(text = %t.text, %fixed, avg_logprob = t.avg_logprob, no_speech_prob = t.no_speech_prob, "hallucination");
+                t.dropped = Some(std::mem::replace(&mut t.text, fixed));
+            }
+        }
         t.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(t)
     }
@@ -284,6 +346,38 @@ fn leading_repeat(text: &str) -> Option<String> {
         let wordy = norm[..n].iter().any(|w| w.chars().any(char::is_alphabetic));
         (repeats && wordy).then(|| words[..n].join(" "))
     })
+}
+
+/// What Whisper says when it hears no words: phrases of the subtitles it learnt from. (Words a
+/// caller really says, "hello", "okay", "bye", are not here: only doubt about them drops them.)
+const HALLUCINATED_PHRASES: &[&str] = &[
+    "thank you", "thanks for watching", "thank you for watching", "thank you so much for watching", "you",
+    "please subscribe", "subscribe to my channel", "see you next time", "see you in the next video", "the end",
+];
+
+/// What to make of `text`, decoded from `audio_secs` of audio, if it is the model's invention
+/// rather than the caller's words: `Some("")` drops it, `Some(word)` keeps one round of a word
+/// the decoder looped on, `None` keeps the text.
+/// - One word over and over on a short clip ("Hello. Hello. Hello." from a caller's "Hello."): a
+///   decoding loop of a trimmed window; the word once, or nothing when the decode was unsure.
+/// - A phrase Whisper produces from noise ("Thank you.", "Thanks for watching!"), decoded unsure
+///   of itself or with speech itself in doubt: nothing. Said clearly, it is kept.
+pub fn hallucination_fix(text: &str, audio_secs: f64, avg_logprob: f32, no_speech_prob: f32) -> Option<String> {
+    let raw: Vec<&str> = text.split_whitespace().collect();
+    let words: Vec<String> = raw
+        .iter()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let unsure = avg_logprob < -0.8 || no_speech_prob > 0.5;
+    // A short clip cannot hold the same word three times over, said at a caller's pace.
+    if words.len() >= 3 && words.iter().all(|w| *w == words[0]) && audio_secs < 0.45 * words.len() as f64 {
+        return Some(if unsure { String::new() } else { raw[0].to_string() });
+    }
+    (unsure && HALLUCINATED_PHRASES.contains(&words.join(" ").as_str())).then(String::new)
 }
 
 /// Trims whitespace and drops Whisper's non-speech annotations ("[BLANK_AUDIO]", "(music)").
@@ -335,6 +429,19 @@ mod tests {
         assert_eq!(leading_repeat("4 1 2 3 4 1 2 3 4 1"), None, "numbers are decoded again");
         assert_eq!(leading_repeat("Front Center. Front Center."), None, "too short to tell");
         assert_eq!(leading_repeat("please hold please wait"), None);
+    }
+
+    #[test]
+    fn short_clip_hallucinations_are_recognised() {
+        assert_eq!(hallucination_fix("Hello. Hello. Hello.", 0.6, -0.3, 0.1).as_deref(), Some("Hello."), "one round kept");
+        assert_eq!(hallucination_fix("you you you you", 1.0, -1.2, 0.0).as_deref(), Some(""), "unsure: dropped");
+        assert_eq!(hallucination_fix("Thank you.", 0.8, -1.2, 0.2).as_deref(), Some(""), "unsure");
+        assert_eq!(hallucination_fix("Thanks for watching!", 2.0, -0.4, 0.7).as_deref(), Some(""), "speech in doubt");
+        assert_eq!(hallucination_fix("Thank you.", 0.8, -0.2, 0.05), None, "said clearly: kept");
+        assert_eq!(hallucination_fix("Hello.", 0.8, -1.5, 0.9), None, "a caller's word, not a subtitle");
+        assert_eq!(hallucination_fix("no no no", 1.8, -0.3, 0.1), None, "said at a caller's pace");
+        assert_eq!(hallucination_fix("Where is my order?", 1.2, -1.5, 0.9), None, "not a known phrase");
+        assert_eq!(hallucination_fix("", 0.5, -2.0, 0.9), None);
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn fixed_times() -> JobTimes {
 fn run_with(caller: Caller, times: JobTimes, tail_secs: f64) -> CallRecord {
     let m = models();
     let sim = Simulator {
-        workers: Workers { whisper: &m.whisper, stt: &m.stt, voices: &m.voices, cache: &m.cache, engine: &m.engine, llm: None },
+        workers: Workers { whisper: &m.whisper, stt: &m.stt, voices: &m.voices, cache: &m.cache, engine: &m.engine, llm: None, turn: None },
         times,
         // A Tuesday at 11:00 in Berlin: the hotline is open.
         wall_start: "2026-11-24T10:00:00Z".parse().expect("time"),

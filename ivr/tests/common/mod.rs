@@ -5,6 +5,47 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A process started in a process group of its own, killed with everything it started (Kamailio's
+/// workers, the program behind `timeout`) when dropped: when the test ends, also when it fails.
+pub struct Group(pub std::process::Child);
+
+impl Group {
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0).spawn().map(Group)
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        kill_group(self.0.id());
+        let _ = self.0.wait();
+    }
+}
+
+/// SIGKILL to the whole process group `pgid`.
+pub fn kill_group(pgid: u32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        libc::kill(-(pgid as i32), libc::SIGKILL);
+    }
+}
+
+/// Runs `cmd` to its end in a group of its own (as [`Group`]) and returns its output; whatever it
+/// left running is killed.
+pub fn output_in_group(cmd: &mut Command) -> std::io::Result<Output> {
+    use std::os::unix::process::CommandExt;
+    let child = cmd.process_group(0).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn()?;
+    let pgid = child.id();
+    let out = child.wait_with_output();
+    kill_group(pgid);
+    out
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
@@ -61,15 +102,18 @@ pub struct Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The server and its LLM worker (which would follow it anyway, by PR_SET_PDEATHSIG).
+        kill_group(self.child.id());
         let _ = self.child.wait();
     }
 }
 
 pub fn serve(dir: &Path, toml: &str) -> Served {
     use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
     std::fs::write(dir.join("ivr.toml"), toml).expect("config");
     let mut child = ivr()
+        .process_group(0)
         .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -27,6 +27,7 @@ pub struct Models {
     pub llm: Option<dialogue::llm::LlmClient>,
     /// Transcription threads (each job uses `stt.threads` of whisper.cpp's own).
     pub stt_workers: usize,
+    pub turn: Option<crate::turn::TurnModel>,
 }
 
 /// What comes back to a call.
@@ -75,7 +76,7 @@ struct Task {
 
 /// The worker threads.
 pub struct Pipeline {
-    lanes: [Sender<Task>; 4],
+    lanes: [Sender<Task>; 5],
 }
 
 impl Pipeline {
@@ -108,7 +109,7 @@ impl Pipeline {
             tx
         };
         let stt = models.stt_workers;
-        Arc::new(Pipeline { lanes: [lane("stt", stt), lane("dialogue", 1), lane("llm", 1), lane("tts", 1)] })
+        Arc::new(Pipeline { lanes: [lane("stt", stt), lane("dialogue", 1), lane("llm", 1), lane("tts", 1), lane("turn", 1)] })
     }
 
     pub fn submit(&self, link: &CallLink, id: JobId, job: Job) {
@@ -117,6 +118,7 @@ impl Pipeline {
             Job::Understand(_) => 1,
             Job::Llm(_) => 2,
             Job::Synthesize { .. } => 3,
+            Job::EndOfTurn { .. } => 4,
         };
         let _ = self.lanes[lane].send(Task { id, job, link: link.clone() });
     }
@@ -131,6 +133,7 @@ fn run(models: &Models, task: Task) {
         cache: &models.cache,
         engine: &engine,
         llm: models.llm.as_ref(),
+        turn: models.turn.as_ref(),
     };
     let link = &task.link;
     let result = match &task.job {
@@ -144,6 +147,7 @@ fn run(models: &Models, task: Task) {
             let _ = link.replies.send(Reply::Delta { job: task.id, text: piece.to_string() });
         }),
         Job::Synthesize { text, language } => workers.synthesize(text, language),
+        Job::EndOfTurn { audio } => workers.end_of_turn(audio),
     };
     let _ = link.replies.send(Reply::Done { job: task.id, result });
 }

@@ -56,6 +56,21 @@ pub struct SessionConfig {
     pub vad: VadConfig,
     /// Silence after which transcription starts early, before the turn is known to have ended.
     pub tentative_end_ms: u32,
+    /// Ask the learned end-of-turn model (Smart Turn) whether the caller has finished, instead of
+    /// waiting out the fixed `[vad] hangover_ms`; without the model the hangover is used.
+    pub end_of_turn_model: bool,
+    /// With the model: the least silence after which a turn may end (the model is asked then)...
+    pub min_endpointing_delay_ms: u32,
+    /// ...and the most: a turn the model keeps calling unfinished ends after this much silence.
+    pub max_endpointing_delay_ms: u32,
+    /// While the model says "not finished", it is asked again each time the silence has grown
+    /// by this much.
+    pub end_of_turn_recheck_ms: u32,
+    /// The model's probability at or above which the turn is complete.
+    pub end_of_turn_threshold: f32,
+    /// A caller who goes on speaking within this pause after a turn ended (the answer just
+    /// starting) was not finished: the answer is dropped and both parts are one turn.
+    pub rejoin_pause_ms: u32,
     /// The silence that ends a turn while the bot waits for spoken digits (people read numbers in
     /// groups, with pauses).
     pub digits_hangover_ms: u32,
@@ -109,7 +124,13 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             vad: VadConfig::default(),
-            tentative_end_ms: 200,
+            tentative_end_ms: 150,
+            end_of_turn_model: true,
+            min_endpointing_delay_ms: 200,
+            max_endpointing_delay_ms: 2000,
+            end_of_turn_recheck_ms: 300,
+            end_of_turn_threshold: 0.5,
+            rejoin_pause_ms: 900,
             digits_hangover_ms: 1100,
             barge_in_ms: 64,
             barge_in_give_up_ms: 600,
@@ -157,6 +178,8 @@ pub enum Job {
     Llm(LlmJob),
     /// One sentence of speech.
     Synthesize { text: String, language: String },
+    /// Has the caller finished? The turn so far, its silence included (16 kHz).
+    EndOfTurn { audio: Arc<[f32]> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +194,8 @@ pub enum JobResult {
     Turn(Box<Turn>),
     Llm { text: String },
     Speech(Arc<[f32]>),
+    /// The end-of-turn model's probability that the turn is complete.
+    EndOfTurn { complete: f32 },
     Failed(String),
 }
 
@@ -213,6 +238,12 @@ pub struct TurnTiming {
     pub llm: bool,
     /// A filler was played while waiting.
     pub filler: bool,
+    /// The turn was ended by the end-of-turn model (else by the silence reaching the hangover).
+    pub model_endpoint: bool,
+    /// The model's last probability that the turn was complete.
+    pub end_of_turn_prob: Option<f32>,
+    /// The caller went on after an earlier end, and this turn joins both parts.
+    pub rejoined: bool,
 }
 
 impl TurnTiming {
@@ -307,12 +338,43 @@ pub struct CallSession {
     use_llm: bool,
     /// The silence that currently ends a turn (longer while digits are expected).
     hangover_ms: u32,
+    /// Digits are expected: the fixed digits hangover ends turns, not the model.
+    expecting_digits: bool,
+    /// The end-of-turn model is there (and has not failed during this call).
+    turn_model: bool,
+    /// The question put to the model about the current silence, if one is out.
+    eot_asked: Option<EotAsk>,
+    /// Silence after which the model is asked next.
+    eot_next_ask_ms: u32,
+    /// The model called the silence that began at this time the end of the turn.
+    eot_complete: Option<(Duration, f32)>,
+    eot_last_prob: Option<f32>,
+    /// The last answered turn's audio, kept in case the caller goes on (see `rejoin_pause_ms`).
+    last_turn: Option<LastTurn>,
+    /// The utterance in progress continues the last turn.
+    rejoined: bool,
+}
+
+/// A question to the end-of-turn model: its job, and the silence it is about (the end of the last
+/// voiced audio when it was asked).
+#[derive(Debug, Clone, Copy)]
+struct EotAsk {
+    id: JobId,
+    silence_from: Duration,
+}
+
+#[derive(Debug)]
+struct LastTurn {
+    start: Duration,
+    audio: Vec<f32>,
+    speech_end: Duration,
 }
 
 impl CallSession {
     pub fn new(cfg: SessionConfig, vad: SileroModel) -> Self {
         let echo = EchoGuard::new(cfg.echo_max_delay_ms, cfg.echo_window_ms, cfg.echo_threshold);
         let hangover_ms = cfg.vad.hangover_ms;
+        let eot_next_ask_ms = cfg.tentative_end_ms.min(cfg.min_endpointing_delay_ms);
         Self {
             segmenter: SpeechSegmenter::new(cfg.vad.clone()),
             silero: SileroVad::new(vad),
@@ -341,7 +403,49 @@ impl CallSession {
             last_sound_out: None,
             use_llm: true,
             hangover_ms,
+            expecting_digits: false,
+            turn_model: false,
+            eot_asked: None,
+            eot_next_ask_ms,
+            eot_complete: None,
+            eot_last_prob: None,
+            last_turn: None,
+            rejoined: false,
         }
+        .with_turn_model(false)
+    }
+
+    /// Whether the driver can run `EndOfTurn` jobs. With the model (and `end_of_turn_model` on),
+    /// turns end when it says so, between the min and max endpointing delays; without it, after
+    /// the fixed `[vad] hangover_ms`.
+    pub fn with_turn_model(mut self, available: bool) -> Self {
+        self.turn_model = available && self.cfg.end_of_turn_model;
+        self.apply_hangover();
+        self
+    }
+
+    /// The model is first asked with the early transcription, so that both answers are there by
+    /// the time the turn may end.
+    fn first_ask_ms(&self) -> u32 {
+        self.cfg.tentative_end_ms.min(self.cfg.min_endpointing_delay_ms)
+    }
+
+    /// Whether turns are being ended by the model now (not while digits are expected).
+    fn model_endpointing(&self) -> bool {
+        self.turn_model && !self.expecting_digits
+    }
+
+    /// The silence after which the VAD itself ends a turn: the digits hangover, the model's
+    /// maximum delay, or the fixed hangover.
+    fn apply_hangover(&mut self) {
+        self.hangover_ms = if self.expecting_digits {
+            self.cfg.digits_hangover_ms
+        } else if self.turn_model {
+            self.cfg.max_endpointing_delay_ms
+        } else {
+            self.cfg.vad.hangover_ms
+        };
+        self.segmenter.set_hangover_ms(self.hangover_ms);
     }
 
     /// Without an LLM the session speaks the fixed replies and asks for no LLM work.
@@ -535,6 +639,7 @@ impl CallSession {
             None => {}
         }
         self.early_transcription(end);
+        self.end_of_turn(end);
         if let Some(u) = &self.utterance {
             if end.saturating_sub(u.start) >= ms(self.cfg.max_turn_ms) {
                 self.segmenter = SpeechSegmenter::new(self.cfg.vad.clone());
@@ -583,6 +688,25 @@ impl CallSession {
             self.cancel(id);
             carried = self.utterance.take().map(|u| (u.start, u.audio));
             self.turn = None;
+        } else if let Some(last) = self.rejoinable(now) {
+            // "Hello." ... "I have a question about my bill": the answer to the first part was
+            // about to start or had just started. It is dropped unheard (or cut off at once), and
+            // both parts are heard as one turn. The conversation has seen the first part alone;
+            // it hears the whole again.
+            tracing::debug!(pause_ms = now.saturating_sub(last.speech_end).as_millis() as u64, "the caller went on: one turn");
+            if let Some(id) = self.turn.as_ref().and_then(|t| t.understand) {
+                self.cancel(id);
+            }
+            self.flush();
+            self.turn = None;
+            let pre: Vec<f32> = self.preroll.drain(..).collect();
+            let pre_start = now.saturating_sub(Duration::from_secs_f64(pre.len() as f64 / RATE as f64));
+            let kept_end = last.start + Duration::from_secs_f64(last.audio.len() as f64 / RATE as f64);
+            let mut audio = last.audio;
+            audio.resize(audio.len() + samples(pre_start.saturating_sub(kept_end).min(Duration::from_secs(2))), 0.0);
+            audio.extend_from_slice(&pre);
+            carried = Some((last.start, audio));
+            self.rejoined = true;
         }
         let over_bot = self.near_bot_audio(now) || self.pause.is_some();
         if let Some(p) = self.pause.as_mut() {
@@ -599,13 +723,29 @@ impl CallSession {
         self.utterance = Some(Utterance { start, audio, last_voiced: now, early: None, early_result: None, echo });
     }
 
+    /// The last turn, if the caller's new speech (confirmed at `now`) continues it: it began within
+    /// `rejoin_pause_ms` of that turn's end, and the answer has not been acted on (a transfer or
+    /// hangup already under way is not undone).
+    fn rejoinable(&mut self, now: Duration) -> Option<LastTurn> {
+        let last = self.last_turn.as_ref()?;
+        let onset = now.saturating_sub(ms(self.cfg.vad.min_speech_ms));
+        let pause = onset.saturating_sub(last.speech_end);
+        // The answer is still being prepared or played (one already over was heard in full).
+        let answering = self.turn.as_ref().is_some_and(|t| !t.replied || !self.playback.is_empty());
+        (answering && !self.failing && pause <= ms(self.cfg.rejoin_pause_ms)).then(|| self.last_turn.take()).flatten()
+    }
+
     /// Transcription started on a tentative end, so the result is ready when the hangover ends.
     fn early_transcription(&mut self, now: Duration) {
         // As far ahead of the endpoint as configured for ordinary turns (so the transcript is
         // ready when the turn ends), and no earlier (so it is not wasted on every pause between
         // digit groups when the hangover is longer).
-        let lead = self.cfg.vad.hangover_ms.saturating_sub(self.cfg.tentative_end_ms);
-        let tentative = ms(self.hangover_ms.saturating_sub(lead).max(self.cfg.tentative_end_ms));
+        let tentative = if self.expecting_digits {
+            let lead = self.cfg.vad.hangover_ms.saturating_sub(self.cfg.tentative_end_ms);
+            ms(self.hangover_ms.saturating_sub(lead).max(self.cfg.tentative_end_ms))
+        } else {
+            ms(self.cfg.tentative_end_ms)
+        };
         let Some(u) = self.utterance.as_mut() else { return };
         if self.turn.as_ref().is_some_and(|t| !t.replied) || u.echo {
             return;
@@ -629,7 +769,90 @@ impl CallSession {
         }
     }
 
+    /// The learned end of turn: after `min_endpointing_delay_ms` of silence the model is asked
+    /// whether the caller has finished (on the turn so far, its silence included); "yes" ends the
+    /// turn, "no" keeps listening and asks again as the silence grows. The VAD's own hangover
+    /// (`max_endpointing_delay_ms` then) ends the turn in the end whatever the model says.
+    fn end_of_turn(&mut self, now: Duration) {
+        if !self.model_endpointing() || !self.segmenter.in_speech() {
+            return;
+        }
+        let Some(u) = self.utterance.as_ref() else { return };
+        if u.echo || self.turn.as_ref().is_some_and(|t| !t.replied) {
+            return;
+        }
+        let silent_for = now.saturating_sub(u.last_voiced);
+        if silent_for.is_zero() {
+            // The caller is speaking: any question about an earlier silence is moot.
+            if let Some(ask) = self.eot_asked.take() {
+                self.cancel(ask.id);
+            }
+            self.eot_next_ask_ms = self.first_ask_ms();
+            self.eot_complete = None;
+            return;
+        }
+        let last_voiced = u.last_voiced;
+        if self.try_model_end(now) {
+            return;
+        }
+        let Some(u) = self.utterance.as_ref() else { return };
+        if self.eot_asked.is_none() && silent_for >= ms(self.eot_next_ask_ms) {
+            let audio: Arc<[f32]> = Arc::from(&u.audio[..]);
+            let id = self.job(Job::EndOfTurn { audio });
+            self.eot_asked = Some(EotAsk { id, silence_from: last_voiced });
+            self.eot_next_ask_ms = (silent_for.as_millis() as u32).max(self.eot_next_ask_ms) + self.cfg.end_of_turn_recheck_ms;
+        }
+    }
+
+    fn on_end_of_turn(&mut self, id: JobId, complete: f32, now: Duration) {
+        let Some(ask) = self.eot_asked.filter(|a| a.id == id) else { return };
+        self.eot_asked = None;
+        self.eot_last_prob = Some(complete);
+        let still_silent = self.utterance.as_ref().is_some_and(|u| u.last_voiced == ask.silence_from);
+        tracing::debug!(complete, still_silent, "end-of-turn model");
+        if !still_silent || complete < self.cfg.end_of_turn_threshold {
+            return;
+        }
+        self.eot_complete = Some((ask.silence_from, complete));
+        self.try_model_end(now);
+    }
+
+    /// Ends the turn if everything says it is over: the model called this silence the end, it has
+    /// lasted `min_endpointing_delay_ms`, and the early transcript of the turn is there and does
+    /// not stop mid-sentence ("My order number is"). The model judges the sound, the words judge
+    /// the grammar; a synthetic or flat voice can sound finished where the words are not.
+    fn try_model_end(&mut self, now: Duration) -> bool {
+        if !self.model_endpointing() || !self.segmenter.in_speech() {
+            return false;
+        }
+        let Some(u) = self.utterance.as_ref() else { return false };
+        let judged = self.eot_complete.is_some_and(|(from, _)| from == u.last_voiced);
+        let long_enough = now.saturating_sub(u.last_voiced) >= ms(self.cfg.min_endpointing_delay_ms);
+        let words_done = u.early.is_some() && u.early_result.as_ref().is_some_and(|(text, _)| !words::sounds_unfinished(text));
+        if judged && long_enough && words_done {
+            self.end_turn_now(now);
+            return true;
+        }
+        false
+    }
+
+    /// The model said the caller has finished: the turn ends here, before the VAD's hangover.
+    fn end_turn_now(&mut self, now: Duration) {
+        if let Some(VadEvent::SpeechEnd { end, .. }) = self.segmenter.finish(now) {
+            self.eot_complete = None;
+            self.on_speech_end(end, now);
+            if let Some(t) = self.turn.as_mut() {
+                t.timing.model_endpoint = true;
+            }
+        }
+    }
+
     fn on_speech_end(&mut self, speech_end: Duration, now: Duration) {
+        if let Some(ask) = self.eot_asked.take() {
+            self.cancel(ask.id);
+        }
+        self.eot_next_ask_ms = self.first_ask_ms();
+        let eot_prob = self.eot_last_prob.take();
         let Some(mut u) = self.utterance.take() else { return };
         if u.echo && self.pause.is_none() {
             tracing::debug!("ignored the bot's own echo");
@@ -639,7 +862,8 @@ impl CallSession {
         let tail = samples(Duration::from_millis(150));
         let keep = samples(speech_end.saturating_sub(u.start)) + tail;
         u.audio.truncate(keep.min(u.audio.len()));
-        let mut timing = TurnTiming { speech_end, endpoint: now, ..Default::default() };
+        let rejoined = std::mem::take(&mut self.rejoined);
+        let mut timing = TurnTiming { speech_end, endpoint: now, end_of_turn_prob: eot_prob, rejoined, ..Default::default() };
         // The early transcription covers all the words (it is dropped whenever speech resumes).
         let early = u.early.take();
         let early_result = u.early_result.take();
@@ -706,6 +930,7 @@ impl CallSession {
                 if let Some(u) = self.utterance.as_mut().filter(|u| u.early == Some(id)) {
                     // Ready before the endpoint: kept until the caller's silence is confirmed.
                     u.early_result = Some((text, language));
+                    self.try_model_end(now);
                 } else {
                     self.on_transcript(id, text, language, now);
                 }
@@ -716,6 +941,7 @@ impl CallSession {
                 }
             }
             JobResult::Llm { text } => self.on_llm_done(id, text, now),
+            JobResult::EndOfTurn { complete } => self.on_end_of_turn(id, complete, now),
             JobResult::Failed(why) => self.on_failed(id, &why, now),
         }
     }
@@ -737,6 +963,14 @@ impl CallSession {
         if let Some(u) = self.utterance.as_mut().filter(|u| u.early == Some(id)) {
             // The transcription will be made again at the endpoint.
             u.early = None;
+            return;
+        }
+        if self.eot_asked.is_some_and(|a| a.id == id) {
+            // Turn-taking goes on without the model: the fixed hangover, for the rest of the call.
+            tracing::warn!("the end-of-turn model failed ({why}); ending turns after the fixed {} ms hangover", self.cfg.vad.hangover_ms);
+            self.eot_asked = None;
+            self.turn_model = false;
+            self.apply_hangover();
             return;
         }
         let Some(t) = self.turn.as_ref() else { return };
@@ -786,8 +1020,12 @@ impl CallSession {
         t.timing.stt_final = Some(now);
         t.stt = None;
         let speech_end = t.timing.speech_end;
-        self.utterance = None;
         let kind = words::classify(&text);
+        self.last_turn = self
+            .utterance
+            .take()
+            .filter(|_| kind != Interruption::NoWords)
+            .map(|u| LastTurn { start: u.start, audio: u.audio, speech_end });
         let interrupted_question = self.playback.current().is_some_and(|(s, last)| last && s.trim_end().ends_with('?'));
         if self.pause.is_some() {
             if kind == Interruption::NoWords || kind == Interruption::Backchannel && !interrupted_question {
@@ -824,8 +1062,8 @@ impl CallSession {
         if !turn.language.is_empty() {
             self.language = turn.language.clone();
         }
-        self.hangover_ms = if turn.expects_digits { self.cfg.digits_hangover_ms } else { self.cfg.vad.hangover_ms };
-        self.segmenter.set_hangover_ms(self.hangover_ms);
+        self.expecting_digits = turn.expects_digits;
+        self.apply_hangover();
         if turn.reply.is_empty() && turn.action.is_none() {
             // A keyed digit: nothing to say yet.
             self.turn = None;

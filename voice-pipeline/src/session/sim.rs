@@ -21,6 +21,7 @@ pub enum Lane {
     Dialogue,
     Llm,
     Tts,
+    Turn,
 }
 
 impl Lane {
@@ -30,6 +31,7 @@ impl Lane {
             Job::Understand(_) => Lane::Dialogue,
             Job::Llm(_) => Lane::Llm,
             Job::Synthesize { .. } => Lane::Tts,
+            Job::EndOfTurn { .. } => Lane::Turn,
         }
     }
 }
@@ -123,7 +125,7 @@ impl Simulator<'_> {
         let mut conversation = Conversation::new(caller.caller_id.as_deref());
         let mut rec = CallRecord::default();
         let mut queues: Vec<(Lane, VecDeque<Pending>, Duration)> =
-            [Lane::Stt, Lane::Dialogue, Lane::Llm, Lane::Tts].into_iter().map(|l| (l, VecDeque::new(), Duration::ZERO)).collect();
+            [Lane::Stt, Lane::Dialogue, Lane::Llm, Lane::Tts, Lane::Turn].into_iter().map(|l| (l, VecDeque::new(), Duration::ZERO)).collect();
         let mut cancelled: HashSet<JobId> = HashSet::new();
         // Results waiting for their simulated time: (time, order, event).
         let mut due: BinaryHeap<Reverse<(Duration, u64, JobId)>> = BinaryHeap::new();
@@ -241,6 +243,7 @@ impl Simulator<'_> {
             }
             Job::Llm(job) => self.workers.llm(job, |piece| deltas.push((started.elapsed(), piece.to_string()))),
             Job::Synthesize { text, language } => self.workers.synthesize(text, language),
+            Job::EndOfTurn { audio } => self.workers.end_of_turn(audio),
         };
         (result, deltas, started.elapsed())
     }

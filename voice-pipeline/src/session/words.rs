@@ -48,9 +48,52 @@ pub fn classify(text: &str) -> Interruption {
     }
 }
 
+/// Whether words heard so far stop where a sentence cannot ("My order number is", "I would like
+/// to speak about", "um"): on an article, a preposition, a conjunction, a possessive, a form of
+/// "be" or "have" with nothing after it, a filler, or Whisper's "..." for trailing off. The caller
+/// is then mid-sentence, whatever the sound of the pause says.
+pub fn sounds_unfinished(text: &str) -> bool {
+    let text = spoken_words(text);
+    let trimmed = text.trim_end();
+    if trimmed.ends_with("...") || trimmed.ends_with('…') || trimmed.ends_with(',') || trimmed.ends_with('-') {
+        return true;
+    }
+    let Some(last) = trimmed
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?'))
+        .rfind(|w| !w.is_empty())
+        .map(str::to_lowercase)
+    else {
+        return false;
+    };
+    const DANGLING: &[&str] = &[
+        // articles, possessives, determiners
+        "a", "an", "the", "my", "your", "our", "his", "her", "their", "this", "that's", "some", "any", "every",
+        // prepositions and particles
+        "to", "for", "of", "in", "on", "at", "by", "with", "about", "from", "into", "than", "like",
+        // conjunctions
+        "and", "or", "but", "because", "so", "if", "when", "that", "which", "whether", "than",
+        // "be", "have" and helpers waiting for their verb or object
+        "is", "are", "was", "were", "am", "be", "been", "have", "has", "had", "do", "does", "did", "can", "could",
+        "would", "will", "should", "i", "i'm", "it's", "there's", "number",
+        // fillers
+        "um", "uh", "er", "erm", "hmm", "ah", "well",
+    ];
+    DANGLING.contains(&last.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfinished_sentences_are_recognised() {
+        for t in ["My order number is", "the thing is", "I would like to speak about.", "You have", "Your", "I wonder...", "I ordered a kettle,", "um", "Do you have, uh"] {
+            assert!(sounds_unfinished(t), "{t}");
+        }
+        for t in ["Where is my order?", "I want to return.", "4 1 2 3 4 5 6 7", "Yes, please.", "Goodbye.", "Hello.", "I have a question about my bill."] {
+            assert!(!sounds_unfinished(t), "{t}");
+        }
+    }
 
     #[test]
     fn interruptions_are_told_apart() {

@@ -11,6 +11,7 @@ use dialogue::manager::{Conversation, Input, LlmJob};
 use super::{CallerInput, JobResult, RATE};
 use crate::stt::{SttConfig, WhisperModel};
 use crate::tts::Voices;
+use crate::turn::TurnModel;
 
 /// Audio of sentences rendered once, by (voice language, text): greetings, prompts and knowledge
 /// answers start with no synthesis time at all. Only pre-rendered sentences are kept, so the
@@ -123,6 +124,8 @@ pub struct Workers<'a> {
     pub cache: &'a SpeechCache,
     pub engine: &'a dialogue::Engine,
     pub llm: Option<&'a LlmClient>,
+    /// The learned end-of-turn model (without it, turns end after the fixed hangover).
+    pub turn: Option<&'a TurnModel>,
 }
 
 impl Workers<'_> {
@@ -155,6 +158,14 @@ impl Workers<'_> {
         match client.chat(&messages, &opts, on_delta) {
             Ok(c) => JobResult::Llm { text: c.text },
             Err(e) => JobResult::Failed(format!("LLM: {e}")),
+        }
+    }
+
+    pub fn end_of_turn(&self, audio: &[f32]) -> JobResult {
+        let Some(model) = self.turn else { return JobResult::Failed("no end-of-turn model loaded".into()) };
+        match model.probability(audio) {
+            Ok(complete) => JobResult::EndOfTurn { complete },
+            Err(e) => JobResult::Failed(format!("end of turn: {e}")),
         }
     }
 
