@@ -2,12 +2,15 @@
 # Voice-to-voice latency (caller stops -> first reply audio) over 32 caller turns in 4 whole calls,
 # on the real models, with `ivr simulate` (each job takes what it measurably takes on this machine).
 # The caller's turns (scripts/latency_turns.txt) are spoken alternately by the Piper voice and
-# espeak-ng. Two pipelines run in the same command:
-#   ivr    the default: transcription started early on a tentative end of speech, fixed sentences
-#          and knowledge answers pre-rendered
+# espeak-ng. Pipelines run in the same command:
+#   ivr    the default: the end-of-turn model and the words end a turn, transcription started
+#          early on a tentative end of speech, fixed sentences and knowledge answers pre-rendered
+#   fixed  as it was: every turn ends after a fixed 400 ms of silence
 #   naive  transcription only after the endpoint, everything synthesised when needed
-# and a third run with the local LLM wording small talk and tool answers (ivr + llm).
-# Prints p50/p95 and where the time goes, per pipeline, and the ratio ivr / naive.
+# and a run with the local LLM wording small talk and tool answers (ivr + llm).
+# Prints p50/p95 and where the time goes, per pipeline, and the ratio ivr / naive; then ivr and
+# fixed on the pause set (scripts/bench_pauses.py): callers answered inside a mid-sentence pause,
+# and the end-of-turn delay on finished turns. Prints the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IVR=target/release/ivr
@@ -41,15 +44,23 @@ echo "$turn caller turns in $call calls" >&2
 
 cat > "$tmp/naive.toml" <<'TOML'
 [session]
+end_of_turn_model = false
 tentative_end_ms = 400
 [tts]
 prerender = false
 TOML
+cat > "$tmp/fixed.toml" <<'TOML'
+[session]
+end_of_turn_model = false
+tentative_end_ms = 200
+TOML
+: > "$tmp/default.toml"
 "$IVR" simulate "$tmp/call1.wav" --json > /dev/null 2>&1 # renders the speech cache once
-for mode in ivr naive llm; do
+for mode in ivr fixed naive llm; do
   for c in $(seq 1 "$call"); do
     case $mode in
       ivr) "$IVR" simulate "$tmp/call$c.wav" --json ;;
+      fixed) "$IVR" --config "$tmp/fixed.toml" simulate "$tmp/call$c.wav" --json ;;
       naive) "$IVR" --config "$tmp/naive.toml" simulate "$tmp/call$c.wav" --json ;;
       llm) "$IVR" simulate "$tmp/call$c.wav" --json --llm ;;
     esac 2>/dev/null | tail -1 > "$tmp/$mode-$c.json"
@@ -63,7 +74,7 @@ def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 p50 = {}
-for mode in ["ivr", "naive", "llm"]:
+for mode in ["ivr", "fixed", "naive", "llm"]:
     turns = []
     for c in range(1, calls + 1):
         turns += [t for t in json.load(open(f"{tmp}/{mode}-{c}.json"))["latency"] if t["voice_to_voice_ms"] is not None]
@@ -72,10 +83,12 @@ for mode in ["ivr", "naive", "llm"]:
     def stage(key, base):
         xs = [t[key] - (t[base] if base else 0) for t in turns if t.get(key) is not None and (base is None or t.get(base) is not None)]
         return f"{statistics.median(xs):.0f}" if xs else "-"
-    name = {"ivr": "ivr", "naive": "naive", "llm": "ivr + llm"}[mode]
+    name = {"ivr": "ivr", "fixed": "fixed 400", "naive": "naive", "llm": "ivr + llm"}[mode]
     print(f"{name:10} turns {len(turns):2}  voice-to-voice p50 {p50[mode]:5.0f} ms  p95 {pct(v2v, 95):5.0f} ms  max {max(v2v):5.0f} ms")
     print(f"{'':10} median after the caller stopped: endpoint {stage('endpoint_ms', None)} ms, transcript {stage('stt_final_ms', None)},"
           f" understood {stage('understood_ms', None)}, first TTS audio {stage('first_tts_audio_ms', None)};"
           f" early STT used in {sum(t['early_stt'] for t in turns)}/{len(turns)}, LLM-worded {sum(t['llm'] for t in turns)}, fillers {sum(t['filler'] for t in turns)}")
 print(f"ratio ivr / naive (p50): {p50['ivr'] / p50['naive']:.2f}; goal p50 <= 600 ms: {'met' if p50['ivr'] <= 600 else 'not met'}")
 PY
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+python3 scripts/bench_pauses.py "$IVR" ivr="$tmp/default.toml" "fixed 400=$tmp/fixed.toml"

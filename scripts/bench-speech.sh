@@ -1,28 +1,53 @@
 #!/usr/bin/env bash
 # Speech benchmark, all in one run on the same clips and this machine's cores:
-#  - STT: ivr (whisper.cpp, converted tiny.en: f16/q8_0, trimmed and full window) vs PyPI faster-whisper
-#    (the same CTranslate2 tiny.en files, int8 and float32): time and WER on the real human recordings;
+#  - STT on real human voices (scripts/speech_bench_set.py: the 37 fixture recordings and 79 held-out
+#    Asterisk prompts), at 16 kHz and after a G.711 round trip (8 kHz mu-law, as a phone line gives
+#    it): WER and time per clip for tiny.en greedy as it was, each safeguard added (temperature
+#    fallback with the no-speech test, the tenant's names as prompt), beam search, base, the default,
+#    and PyPI faster-whisper beam 5 (the reference, same CTranslate2 model files);
 #  - TTS: ivr vs PyPI piper-tts, same voice files: time to first audio and real-time factor;
-#  - VAD: Silero cost per second of audio.
-# Models are loaded and warmed before timing; both sides use 2 threads.
+#  - VAD: Silero cost per second of audio; the end-of-turn model's time per question.
+# Models are loaded and warmed before timing; both sides use 2 threads. Prints the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
 scripts/python-env.sh
 ivr=target/release/ivr
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fixtures=audio-fixtures/transcripts.tsv
-printf '[stt]\ntrim_audio_ctx = false\n' > "$tmp/full.toml"
+python3 scripts/speech_bench_set.py "$tmp/set"
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 
-echo "bench: STT (ivr)" >&2
-$ivr wer --only human/ --json | tail -1 > "$tmp/ivr-f16.json"
-$ivr wer --only human/ --json --precision q8_0 | tail -1 > "$tmp/ivr-q8.json"
-$ivr --config "$tmp/full.toml" wer --only human/ --json | tail -1 > "$tmp/ivr-full.json"
-for ct in int8 float32; do
-  echo "bench: STT (faster-whisper $ct)" >&2
-  .venv/bin/python scripts/faster_whisper_transcribe.py --model-dir models/data/whisper/tiny.en/ct2 \
-    --fixtures $fixtures --only human/ --compute-type $ct --threads 2 > "$tmp/fw-$ct.jsonl"
-  $ivr wer --only human/ --json --hyp "$tmp/fw-$ct.jsonl" | tail -1 > "$tmp/fw-$ct.json"
+# name | config (TOML under [stt]); "fw:MODEL" rows run faster-whisper beam 5 instead.
+configs=(
+  "tiny.en greedy (as before)|tenant_vocabulary = false\ntemperature_fallback = false\ndrop_hallucinations = false"
+  "+ temperature fallback, no-speech|tenant_vocabulary = false\ndrop_hallucinations = false"
+  "+ hallucination filter (default)|tenant_vocabulary = false"
+  "+ tenant names as prompt|tenant_vocabulary = true"
+  "tiny.en beam 5|tenant_vocabulary = false\nbeam_size = 5"
+  "base greedy + safeguards|model = \"base\"\nlanguage = \"en\"\ntenant_vocabulary = false"
+  "base beam 5|model = \"base\"\nlanguage = \"en\"\ntenant_vocabulary = false\nbeam_size = 5"
+  "faster-whisper tiny.en beam 5|fw:tiny.en"
+  "faster-whisper base beam 5|fw:base"
+)
+: > "$tmp/rows.tsv"
+for i in "${!configs[@]}"; do
+  name=${configs[$i]%%|*}; body=${configs[$i]#*|}
+  for set in 16k g711; do
+    echo "bench: STT $name ($set)" >&2
+    if [ "${body#fw:}" != "$body" ]; then
+      model=${body#fw:}
+      .venv/bin/python scripts/faster_whisper_transcribe.py --model-dir "models/data/whisper/$model/ct2" \
+        --fixtures "$tmp/set/$set/transcripts.tsv" --compute-type int8 --threads 2 --beam-size 5 > "$tmp/fw.jsonl"
+      ms=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(sum(x["stt_ms"] for x in r) / len(r))' "$tmp/fw.jsonl")
+      wer=$($ivr wer --fixtures "$tmp/set/$set/transcripts.tsv" --hyp "$tmp/fw.jsonl" --json | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["wer"])')
+    else
+      printf "[stt]\n$body\n" > "$tmp/c$i.toml"
+      out=$($ivr --config "$tmp/c$i.toml" wer --fixtures "$tmp/set/$set/transcripts.tsv" --json | tail -1)
+      ms=$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["stt_ms_total"] / d["files"])')
+      wer=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["wer"])')
+    fi
+    printf '%s\t%s\t%s\t%s\n' "$name" "$set" "$wer" "$ms" >> "$tmp/rows.tsv"
+  done
 done
 echo "bench: TTS" >&2
 $ivr bench tts scripts/tts_bench_texts.txt > "$tmp/tts-ivr.jsonl"
@@ -30,27 +55,27 @@ $ivr bench tts scripts/tts_bench_texts.txt > "$tmp/tts-ivr.jsonl"
 echo "bench: VAD" >&2
 $ivr bench vad audio-fixtures/human/*.wav > "$tmp/vad.json"
 
-python3 - "$tmp" <<'PY'
+echo "bench: end-of-turn model" >&2
+ls "$tmp/set/16k/"*.wav | head -40 | xargs $ivr bench turn > "$tmp/turn.jsonl"
+
+python3 - "$tmp" "$cpu" <<'PY'
 import json, statistics, sys
 from pathlib import Path
 t = Path(sys.argv[1])
 def load(name): return json.loads((t / name).read_text())
 def lines(name): return [json.loads(l) for l in (t / name).read_text().splitlines() if l.strip()]
-fw_ms = {ct: sum(r["stt_ms"] for r in lines(f"fw-{ct}.jsonl")) for ct in ("int8", "float32")}
-audio = load("ivr-f16.json")["audio_secs_total"]
-rows = [
-    ("ivr whisper.cpp f16, trimmed window", load("ivr-f16.json")["stt_ms_total"], load("ivr-f16.json")),
-    ("ivr whisper.cpp q8_0, trimmed window", load("ivr-q8.json")["stt_ms_total"], load("ivr-q8.json")),
-    ("ivr whisper.cpp f16, full 30 s window", load("ivr-full.json")["stt_ms_total"], load("ivr-full.json")),
-    ("faster-whisper int8", fw_ms["int8"], load("fw-int8.json")),
-    ("faster-whisper float32", fw_ms["float32"], load("fw-float32.json")),
-]
-n = rows[0][2]["files"]
-base = fw_ms["int8"]
-print(f"STT, Whisper tiny.en, {n} real recordings, {audio:.1f} s of audio, 2 threads")
-print(f"  {'engine':<40} {'total ms':>9} {'ms/clip':>8} {'RTF':>6} {'vs fw int8':>10} {'WER':>6}")
-for name, ms, s in rows:
-    print(f"  {name:<40} {ms:9.0f} {ms / n:8.0f} {ms / 1000 / audio:6.3f} {ms / base:9.2f}x {100 * s['wer']:5.1f}%")
+rows = [l.split("\t") for l in (t / "rows.tsv").read_text().splitlines()]
+n = len((t / "set/16k/transcripts.tsv").read_text().splitlines()) - 1
+print(f"STT on {n} real-voice clips (37 fixtures, held-out Asterisk prompts), 2 threads, CPU: {sys.argv[2]}")
+print(f"  {'recogniser':<40} {'16 kHz WER':>10} {'ms/clip':>8} {'G.711 WER':>10} {'ms/clip':>8} {'time vs first':>13}")
+by = {}
+for name, s, wer, ms in rows:
+    by.setdefault(name, {})[s] = (float(wer), float(ms))
+first = None
+for name, r in by.items():
+    w16, m16 = r["16k"]; w8, m8 = r["g711"]
+    first = first or (m16 + m8)
+    print(f"  {name:<40} {100 * w16:9.1f}% {m16:8.0f} {100 * w8:9.1f}% {m8:8.0f} {(m16 + m8) / first:12.2f}x")
 print()
 ti, tp = lines("tts-ivr.jsonl"), lines("tts-piper.jsonl")
 def agg(rows, key): return statistics.median(r[key] for r in rows)
@@ -62,4 +87,6 @@ print(f"  ivr / piper-tts: first audio {agg(ti, 'first_audio_ms') / agg(tp, 'fir
 print()
 v = load("vad.json")
 print(f"VAD, Silero v6: {v['ms_per_audio_sec']:.2f} ms of CPU per second of audio ({v['audio_secs']:.0f} s measured, {100 * v['ms_per_audio_sec'] / 1000:.2f}% of one core per call)")
+tm = [r["ms"] for r in lines("turn.jsonl")]
+print(f"End of turn, Smart Turn v3.2 (1 thread): median {statistics.median(tm):.0f} ms per question, max {max(tm):.0f} ms ({len(tm)} questions)")
 PY

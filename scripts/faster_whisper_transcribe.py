@@ -20,6 +20,7 @@ ap.add_argument("--fixtures", required=True)
 ap.add_argument("--only", default="")
 ap.add_argument("--compute-type", default="int8")
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--beam-size", type=int, default=1, help="5 is faster-whisper's own default (with its temperature fallback)")
 ap.add_argument("--dump-wav", help="also write the 16 kHz audio it transcribed here, with a ref.tsv of its transcripts")
 args = ap.parse_args()
 
@@ -34,10 +35,15 @@ for line in Path(args.fixtures).read_text().splitlines()[1:]:
         continue
     audio = decode_audio(str(base / rel), sampling_rate=16000)
     started = time.perf_counter()
-    segments, info = model.transcribe(
-        audio, language="en", beam_size=1, without_timestamps=True,
-        condition_on_previous_text=False, vad_filter=False, temperature=0.0,
-    )
+    if args.beam_size > 1:
+        # The reference as faster-whisper ships it: beam search with its temperature fallback.
+        segments, info = model.transcribe(audio, language="en", beam_size=args.beam_size, without_timestamps=True,
+                                          condition_on_previous_text=False, vad_filter=False)
+    else:
+        segments, info = model.transcribe(
+            audio, language="en", beam_size=1, without_timestamps=True,
+            condition_on_previous_text=False, vad_filter=False, temperature=0.0,
+        )
     text = " ".join(s.text.strip() for s in segments)
     ms = (time.perf_counter() - started) * 1000
     print(json.dumps({"file": rel, "text": text, "stt_ms": ms, "audio_secs": len(audio) / 16000}), flush=True)

@@ -49,7 +49,9 @@ pub struct SttSection {
     /// Transcriptions run at once by `ivr serve`; `threads` are shared among them.
     pub workers: usize,
     /// Prime the recogniser with the tenant's own names (brands, stores, products) from its
-    /// knowledge files, unless `initial_prompt` is set.
+    /// knowledge files, unless `initial_prompt` is set. Off by default: on the real-voice bench
+    /// set it cost 25-40% more time per turn and more errors on words that are not names
+    /// (scripts/bench-speech.sh).
     pub tenant_vocabulary: bool,
     #[serde(flatten)]
     pub whisper: SttConfig,
@@ -57,7 +59,7 @@ pub struct SttSection {
 
 impl Default for SttSection {
     fn default() -> Self {
-        Self { model: "tiny.en".into(), precision: "f16".into(), workers: 2, tenant_vocabulary: true, whisper: SttConfig::default() }
+        Self { model: "tiny.en".into(), precision: "f16".into(), workers: 2, tenant_vocabulary: false, whisper: SttConfig::default() }
     }
 }
 

@@ -61,8 +61,11 @@ pub struct SessionConfig {
     pub end_of_turn_model: bool,
     /// With the model: the least silence after which a turn may end (the model is asked then)...
     pub min_endpointing_delay_ms: u32,
-    /// ...and the most: a turn the model keeps calling unfinished ends after this much silence.
+    /// ...and the most: a turn whose words stop mid-sentence ends after this much silence.
     pub max_endpointing_delay_ms: u32,
+    /// When the model and the words disagree (the words are a finished sentence, the sound is
+    /// not), the turn ends after this much silence.
+    pub unsure_endpointing_delay_ms: u32,
     /// While the model says "not finished", it is asked again each time the silence has grown
     /// by this much.
     pub end_of_turn_recheck_ms: u32,
@@ -128,6 +131,7 @@ impl Default for SessionConfig {
             end_of_turn_model: true,
             min_endpointing_delay_ms: 200,
             max_endpointing_delay_ms: 2000,
+            unsure_endpointing_delay_ms: 800,
             end_of_turn_recheck_ms: 300,
             end_of_turn_threshold: 0.5,
             rejoin_pause_ms: 900,
@@ -827,9 +831,12 @@ impl CallSession {
         }
         let Some(u) = self.utterance.as_ref() else { return false };
         let judged = self.eot_complete.is_some_and(|(from, _)| from == u.last_voiced);
-        let long_enough = now.saturating_sub(u.last_voiced) >= ms(self.cfg.min_endpointing_delay_ms);
+        let silent_for = now.saturating_sub(u.last_voiced);
         let words_done = u.early.is_some() && u.early_result.as_ref().is_some_and(|(text, _)| !words::sounds_unfinished(text));
-        if judged && long_enough && words_done {
+        // Both agree: after the short delay. Only the words: after the longer one. Words that
+        // stop mid-sentence: the VAD's hangover (the maximum delay) decides.
+        let after = if judged { self.cfg.min_endpointing_delay_ms } else { self.cfg.unsure_endpointing_delay_ms };
+        if words_done && silent_for >= ms(after) {
             self.end_turn_now(now);
             return true;
         }

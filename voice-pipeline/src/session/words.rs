@@ -55,8 +55,12 @@ pub fn classify(text: &str) -> Interruption {
 pub fn sounds_unfinished(text: &str) -> bool {
     let text = spoken_words(text);
     let trimmed = text.trim_end();
-    if trimmed.ends_with("...") || trimmed.ends_with('…') || trimmed.ends_with(',') || trimmed.ends_with('-') {
+    if trimmed.ends_with("...") || trimmed.ends_with('…') || trimmed.ends_with('-') {
         return true;
+    }
+    // A question or an exclamation is how Whisper hears a finished sentence's tune.
+    if trimmed.ends_with('?') || trimmed.ends_with('!') {
+        return false;
     }
     let Some(last) = trimmed
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?'))
@@ -87,10 +91,10 @@ mod tests {
 
     #[test]
     fn unfinished_sentences_are_recognised() {
-        for t in ["My order number is", "the thing is", "I would like to speak about.", "You have", "Your", "I wonder...", "I ordered a kettle,", "um", "Do you have, uh"] {
+        for t in ["My order number is", "the thing is", "I would like to speak about.", "You have", "Your", "I wonder...", "I ordered a kettle, and", "um", "Do you have, uh"] {
             assert!(sounds_unfinished(t), "{t}");
         }
-        for t in ["Where is my order?", "I want to return.", "4 1 2 3 4 5 6 7", "Yes, please.", "Goodbye.", "Hello.", "I have a question about my bill."] {
+        for t in ["Where is my order?", "I want to return.", "4 1 2 3 4 5 6 7", "Yes, please.", "Goodbye.", "Hello.", "I have a question about my bill.", "How many points do I have?", "Goodbye,"] {
             assert!(!sounds_unfinished(t), "{t}");
         }
     }
