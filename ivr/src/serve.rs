@@ -61,10 +61,11 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     }
     let pipeline = voice_pipeline::session::live::Pipeline::start(Arc::new(voice_pipeline::session::live::Models {
         whisper: whisper.clone(),
-        // The transcription threads are shared among the workers: on two cores, two one-thread
-        // transcriptions at once answer a burst of callers 1.5 times faster than one two-thread
-        // transcription at a time, and a lone caller no slower (scripts/bench-load.sh).
-        stt: voice_pipeline::stt::SttConfig { threads: (cfg.stt.whisper.threads / cfg.stt.workers.max(1)).max(1), ..cfg.stt.whisper.clone() },
+        // The transcription threads are shared among the workers that are busy: on two cores,
+        // two one-thread transcriptions at once answer a burst of callers 1.5 times faster than
+        // one two-thread transcription at a time (scripts/bench-load.sh), and a lone caller gets
+        // both threads.
+        stt: cfg.stt.whisper.clone(),
         voices: voices.clone(),
         cache,
         engine: Arc::clone(&engine),
