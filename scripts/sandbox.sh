@@ -8,6 +8,10 @@ if [ "${IVR_SANDBOXED:-}" != 1 ]; then
   if [ "$(id -u)" -eq 0 ] && unshare -n -p -f --mount-proc true 2>/dev/null; then
     exec unshare -n -p -f --mount-proc env IVR_SANDBOXED=1 "$0" "$@"
   fi
+  if [ "$(id -u)" -eq 0 ] && unshare -n true 2>/dev/null; then
+    echo "sandbox: warning: no PID namespace here; processes left behind are not checked" >&2
+    exec unshare -n sh -c 'ip link set lo up && exec "$@"' sh "$@"
+  fi
   echo "sandbox: warning: cannot create network and PID namespaces (needs root); running on the host" >&2
   exec "$@"
 fi
