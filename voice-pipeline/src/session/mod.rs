@@ -351,7 +351,7 @@ pub struct CallSession {
     /// Silence after which the model is asked next.
     eot_next_ask_ms: u32,
     /// The model called the silence that began at this time the end of the turn.
-    eot_complete: Option<(Duration, f32)>,
+    eot_complete: Option<Duration>,
     eot_last_prob: Option<f32>,
     /// The last answered turn's audio, kept in case the caller goes on (see `rejoin_pause_ms`).
     last_turn: Option<LastTurn>,
@@ -801,7 +801,8 @@ impl CallSession {
         }
         let Some(u) = self.utterance.as_ref() else { return };
         if self.eot_asked.is_none() && silent_for >= ms(self.eot_next_ask_ms) {
-            let audio: Arc<[f32]> = Arc::from(&u.audio[..]);
+            // The model hears the last 8 s only; a long turn is not copied whole at every ask.
+            let audio: Arc<[f32]> = Arc::from(&u.audio[u.audio.len().saturating_sub(crate::turn::WINDOW_SAMPLES)..]);
             let id = self.job(Job::EndOfTurn { audio });
             self.eot_asked = Some(EotAsk { id, silence_from: last_voiced });
             self.eot_next_ask_ms = (silent_for.as_millis() as u32).max(self.eot_next_ask_ms) + self.cfg.end_of_turn_recheck_ms;
@@ -817,7 +818,7 @@ impl CallSession {
         if !still_silent || complete < self.cfg.end_of_turn_threshold {
             return;
         }
-        self.eot_complete = Some((ask.silence_from, complete));
+        self.eot_complete = Some(ask.silence_from);
         self.try_model_end(now);
     }
 
@@ -830,7 +831,7 @@ impl CallSession {
             return false;
         }
         let Some(u) = self.utterance.as_ref() else { return false };
-        let judged = self.eot_complete.is_some_and(|(from, _)| from == u.last_voiced);
+        let judged = self.eot_complete == Some(u.last_voiced);
         let silent_for = now.saturating_sub(u.last_voiced);
         let words_done = u.early.is_some() && u.early_result.as_ref().is_some_and(|(text, _)| !words::sounds_unfinished(text));
         // Both agree: after the short delay. Only the words: after the longer one. Words that
