@@ -29,13 +29,15 @@ const FRAME: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaConfig {
+    /// The least playout delay of the caller's audio. One frame: everything the caller says
+    /// reaches turn-taking and barge-in that much later, so it grows only when packets come late.
     pub jitter_min_ms: u32,
     pub jitter_max_ms: u32,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        Self { jitter_min_ms: 40, jitter_max_ms: 200 }
+        Self { jitter_min_ms: 20, jitter_max_ms: 200 }
     }
 }
 

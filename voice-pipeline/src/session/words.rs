@@ -85,6 +85,38 @@ pub fn sounds_unfinished(text: &str) -> bool {
     DANGLING.contains(&last.as_str())
 }
 
+/// Words after which callers usually go on, though the sentence could end there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MayGoOn {
+    /// A greeting alone ("Hello.", "Hi, yes,"): the request follows.
+    Greeting,
+    /// A number read in groups ("My order number is 4 1 2 3,").
+    Digits,
+}
+
+/// Whether the words so far are a greeting alone or end in a group of digits: the turn should
+/// wait a longer silence than after a finished question.
+pub fn may_go_on(text: &str) -> Option<MayGoOn> {
+    let text = spoken_words(text);
+    let words: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?' | '…'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let last = words.last()?;
+    const GREETING: &[&str] = &[
+        "hello", "hi", "hey", "hiya", "yes", "yeah", "good", "morning", "afternoon", "evening", "there", "um", "uh", "oh", "so",
+        "well", "okay", "ok",
+    ];
+    if last.chars().all(|c| c.is_ascii_digit()) {
+        Some(MayGoOn::Digits)
+    } else if words.len() <= 4 && words.iter().all(|w| GREETING.contains(&w.as_str())) && !text.trim_end().ends_with('?') {
+        Some(MayGoOn::Greeting)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +128,19 @@ mod tests {
         }
         for t in ["Where is my order?", "I want to return.", "4 1 2 3 4 5 6 7", "Yes, please.", "Goodbye.", "Hello.", "I have a question about my bill.", "How many points do I have?", "Goodbye,"] {
             assert!(!sounds_unfinished(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn greetings_and_digit_groups_may_go_on() {
+        for t in ["Hello.", "Hi,", "Hello, yes.", "Hi there."] {
+            assert_eq!(may_go_on(t), Some(MayGoOn::Greeting), "{t}");
+        }
+        for t in ["My order number is 4 1 2 3,", "4 2 0 0", "1 0 1."] {
+            assert_eq!(may_go_on(t), Some(MayGoOn::Digits), "{t}");
+        }
+        for t in ["Hello?", "Hello, I have a question about my bill.", "Where is my order?", "Yes, please.", "Goodbye.", "I want to return.", ""] {
+            assert_eq!(may_go_on(t), None, "{t}");
         }
     }
 
