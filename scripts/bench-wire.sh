@@ -99,6 +99,11 @@ print(f"wire, {runs} calls: {len(wire_v2v)} caller turns, {len(wire_stop)} over 
 print(f"  voice-to-voice (ms): {wire_v2v}; barge-in stop (ms): {wire_stop}")
 print("voice-to-voice  " + show("wire", wire_v2v) + "; " + show("simulated", sim_v2v))
 print("barge-in stop   " + show("wire", wire_stop) + "; " + show("simulated", sim_stop))
+# The same turn of each wire call against the simulator's (the calls are the same line).
+per_call = len(sim_v2v)
+if per_call and len(wire_v2v) == per_call * runs:
+    d = [w - s for k in range(runs) for w, s in zip(wire_v2v[k * per_call:(k + 1) * per_call], sim_v2v) if w is not None and s is not None]
+    print(f"voice-to-voice, wire - simulated, turn by turn: p50 {med(d):+.0f} ms, range {min(d):+.0f}..{max(d):+.0f} ms ({len(d)} turns)")
 w, s = med(wire_v2v), med(sim_v2v)
 if w is not None and s is not None:
     print(f"wire - simulated (p50): voice-to-voice {w - s:+.0f} ms", end="")
