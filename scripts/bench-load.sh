@@ -5,6 +5,7 @@
 # 10 ms late. Runs on loopback inside a network namespace.
 # The caller's line is streamed for the whole call; NOISE=0.01 adds pink noise of that amplitude
 # (about -40 dBFS, an office line) under it, so the VAD cannot skip the caller's silences.
+# EXTRA_TOML is added to the server's config (e.g. a [session] section to compare settings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS=${CALLS:-200}
@@ -36,6 +37,7 @@ url = "http://127.0.0.1:18690"
 max_calls = $((CALLS + 10))
 invites_per_sec = 1000.0
 records = "$tmp/calls.jsonl"
+${EXTRA_TOML:-}
 TOML
 cat > "$tmp/run.sh" <<SH
 set -e
