@@ -40,7 +40,7 @@ def main():
         calls[c["file"]] = wav
     for name, config in configs:
         premature_audio, premature_end, rejoined, paused = 0, 0, 0, 0
-        delays, v2v = [], []
+        delays, v2v, cut = [], [], []
         for c in clips:
             out = subprocess.run([ivr, "--config", config, "simulate", str(calls[c["file"]]), "--json", "--tail-secs", "4"],
                                  capture_output=True, text=True, check=True).stdout
@@ -55,6 +55,8 @@ def main():
                 spoke = [t for t in early if t["voice_to_voice_ms"] is not None and t["speech_end_secs"] + t["voice_to_voice_ms"] / 1000 < words_end]
                 premature_end += bool(early) or any(t.get("rejoined") for t in turns)
                 premature_audio += bool(spoke)
+                if spoke:
+                    cut.append(c["file"][:-5])
                 rejoined += any(t.get("rejoined") for t in turns)
             else:
                 last = [t for t in turns if t["speech_end_secs"] >= words_end - 0.3]
@@ -62,6 +64,7 @@ def main():
                     delays.append(last[0]["endpoint_ms"])
                     v2v.append(last[0]["voice_to_voice_ms"])
         n_complete = sum(1 for c in clips if c["kind"] == "complete")
+        print(f"{name:10} answered in a pause: {' '.join(cut) or 'none'}")
         print(f"{name:10} pause set: {paused} paused turns: answered aloud in a pause {premature_audio} ({100 * premature_audio / paused:.0f}%), "
               f"turn ended in a pause {premature_end} ({100 * premature_end / paused:.0f}%; {rejoined} taken back when the caller went on)")
         print(f"{'':10} {n_complete} complete turns ({len(v2v)} answered): end-of-turn delay p50 {statistics.median(delays):.0f} ms p95 {pct(delays, 95):.0f} ms;"
