@@ -58,10 +58,10 @@ pub fn sounds_unfinished(text: &str) -> bool {
     if trimmed.ends_with("...") || trimmed.ends_with('…') || trimmed.ends_with('-') {
         return true;
     }
-    // A question or an exclamation is how Whisper hears a finished sentence's tune.
-    if trimmed.ends_with('?') || trimmed.ends_with('!') {
-        return false;
-    }
+    // A question or an exclamation is how Whisper hears a finished sentence's tune, unless it
+    // ends on a word no sentence ends on: Whisper also writes "How much is?" for a caller cut
+    // off in a pause. (Prepositions end questions: "What is it for?")
+    let question = trimmed.ends_with('?') || trimmed.ends_with('!');
     let Some(last) = trimmed
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?'))
         .rfind(|w| !w.is_empty())
@@ -82,6 +82,13 @@ pub fn sounds_unfinished(text: &str) -> bool {
         // fillers
         "um", "uh", "er", "erm", "hmm", "ah", "well",
     ];
+    const NEVER_LAST: &[&str] = &[
+        "a", "an", "the", "my", "your", "our", "his", "their", "every", "and", "or", "but", "because", "if", "whether", "is",
+        "are", "was", "were", "am", "um", "uh", "er", "erm",
+    ];
+    if question {
+        return NEVER_LAST.contains(&last.as_str());
+    }
     DANGLING.contains(&last.as_str())
 }
 
@@ -125,6 +132,12 @@ mod tests {
     fn unfinished_sentences_are_recognised() {
         for t in ["My order number is", "the thing is", "I would like to speak about.", "You have", "Your", "I wonder...", "I ordered a kettle, and", "um", "Do you have, uh"] {
             assert!(sounds_unfinished(t), "{t}");
+        }
+        for t in ["How much is?", "Is the?", "Can I change my?"] {
+            assert!(sounds_unfinished(t), "{t}");
+        }
+        for t in ["What is it for?", "Where are you from?", "Can I?", "Who is it?", "Is it?", "Where are your stores?"] {
+            assert!(!sounds_unfinished(t), "{t}");
         }
         for t in ["Where is my order?", "I want to return.", "4 1 2 3 4 5 6 7", "Yes, please.", "Goodbye.", "Hello.", "I have a question about my bill.", "How many points do I have?", "Goodbye,"] {
             assert!(!sounds_unfinished(t), "{t}");
