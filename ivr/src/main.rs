@@ -413,8 +413,8 @@ fn load_turn_model(models: &ModelDir, cfg: &Config) -> Option<voice_pipeline::tu
     let loaded = models
         .require(models.smart_turn(), "the Smart Turn end-of-turn model")
         .map_err(anyhow::Error::from)
-        // One thread (105 ms a question; 80 ms on two): ONNX Runtime's extra pool threads are
-        // made here, at the media threads' priority, and spin (200 calls: 3.6% late frames).
+        // One thread (105 ms a question; 80 ms on two): ONNX Runtime's extra pool threads would
+        // be made here, at the media threads' priority, and spin.
         .and_then(|path| Ok(voice_pipeline::turn::TurnModel::load(&path, 1)?));
     match loaded {
         Ok(model) => Some(model),

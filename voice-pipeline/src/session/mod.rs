@@ -297,6 +297,13 @@ struct Utterance {
     echo: bool,
 }
 
+impl Utterance {
+    /// The words of the early transcription, once it is in (and still covers the whole turn).
+    fn early_text(&self) -> Option<&str> {
+        self.early.and(self.early_result.as_ref()).map(|(text, _)| text.as_str())
+    }
+}
+
 /// A barge-in in progress: the bot is paused until the caller's words are known.
 #[derive(Debug, Clone, Copy)]
 struct Pause {
@@ -803,8 +810,7 @@ impl CallSession {
             return;
         }
         let Some(u) = self.utterance.as_ref() else { return };
-        let words_could_end = u.early.is_some()
-            && u.early_result.as_ref().is_some_and(|(text, _)| !words::sounds_unfinished(text) && words::may_go_on(text).is_none());
+        let words_could_end = u.early_text().is_some_and(|text| !words::sounds_unfinished(text) && words::may_go_on(text).is_none());
         if self.eot_asked.is_none() && words_could_end && silent_for >= ms(self.eot_next_ask_ms) {
             // The model hears the last 8 s only; a long turn is not copied whole at every ask.
             let audio: Arc<[f32]> = Arc::from(&u.audio[u.audio.len().saturating_sub(crate::turn::WINDOW_SAMPLES)..]);
@@ -838,7 +844,7 @@ impl CallSession {
         let Some(u) = self.utterance.as_ref() else { return false };
         let judged = self.eot_complete == Some(u.last_voiced);
         let silent_for = now.saturating_sub(u.last_voiced);
-        let early_text = u.early.and(u.early_result.as_ref()).map(|(text, _)| text.as_str());
+        let early_text = u.early_text();
         let words_done = early_text.is_some_and(|text| !words::sounds_unfinished(text));
         // Both agree: after the short delay. Only the words: after the longer one. Words that
         // stop mid-sentence: the VAD's hangover (the maximum delay) decides. A greeting alone or

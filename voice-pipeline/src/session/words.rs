@@ -27,12 +27,16 @@ pub fn spoken_words(text: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-pub fn classify(text: &str) -> Interruption {
-    let words: Vec<String> = spoken_words(text)
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?' | '…'))
+/// The words of a transcript, lower case, without punctuation.
+fn lowercase_words(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?' | '…'))
         .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .collect();
+        .map(str::to_lowercase)
+        .collect()
+}
+
+pub fn classify(text: &str) -> Interruption {
+    let words = lowercase_words(&spoken_words(text));
     if words.is_empty() || words.iter().all(|w| !w.chars().any(char::is_alphanumeric)) {
         return Interruption::NoWords;
     }
@@ -105,11 +109,7 @@ pub enum MayGoOn {
 /// wait a longer silence than after a finished question.
 pub fn may_go_on(text: &str) -> Option<MayGoOn> {
     let text = spoken_words(text);
-    let words: Vec<String> = text
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?' | '…'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    let words = lowercase_words(&text);
     let last = words.last()?;
     const GREETING: &[&str] = &[
         "hello", "hi", "hey", "hiya", "yes", "yeah", "good", "morning", "afternoon", "evening", "there", "um", "uh", "oh", "so",
