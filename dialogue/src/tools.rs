@@ -171,7 +171,9 @@ impl Hours {
         }
         ToolResult {
             say,
+            // Every number the sentence states is in the data, or the grounding guard refuses it.
             data: serde_json::json!({"local_time": local.strftime("%Y-%m-%d %H:%M").to_string(), "hotline_open": hotline.is_some(),
+                "hotline_until": hotline.as_ref().map(|(_, until)| until.clone()),
                 "holiday": holiday, "stores_open": open_stores, "stores_closed": closed_stores}),
         }
     }
@@ -353,6 +355,20 @@ mod tests {
         // 03:00 on a Wednesday: everything closed.
         let r = t.hours.open_now(at("2026-11-25T02:00:00Z"));
         assert!(r.say.contains("closed") && r.data["stores_open"].as_array().unwrap().is_empty());
+    }
+
+    /// The reply passes the grounding guard at every hour of the week (it once failed only while
+    /// the hotline was open, so a test run's result depended on the time of day).
+    #[test]
+    fn open_now_states_only_numbers_its_data_holds_at_any_hour() {
+        let t = tools();
+        let monday: jiff::Timestamp = "2026-11-23T00:15:00Z".parse().unwrap();
+        for quarter in 0..7 * 24 * 4 {
+            let at = monday + jiff::SignedDuration::from_secs(quarter * 15 * 60);
+            let r = t.hours.open_now(at);
+            let missing = crate::grounding::ungrounded(&r.say, &[&r.data.to_string()]);
+            assert!(missing.is_empty(), "{at}: {:?} not in the data of {:?}", missing, r.say);
+        }
     }
 
     #[test]
