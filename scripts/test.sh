@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/python-env.sh
+# The dependency direction between the crates (transports know nothing of models or dialogue).
+scripts/check-layers.py
 cargo build --release --locked --workspace --tests
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 scripts/sandbox.sh cargo test --release --locked --offline --workspace -- --test-threads=1 2>&1 | tee "$log"

@@ -20,7 +20,7 @@ pub struct Config {
     /// Turn-taking: endpointing, barge-in, fillers, silence, keypad (`[vad]` sets speech detection).
     pub session: voice_pipeline::session::SessionConfig,
     /// Phone calls: where SIP listens, codecs, call limit, RTP timeout, jitter buffer.
-    pub sip: sip_bridge::server::SipConfig,
+    pub sip: call_control::server::SipConfig,
 }
 
 /// Where tool calls go: the demo SQLite store, or the company's systems through a webhook.

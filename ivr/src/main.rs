@@ -13,9 +13,9 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use ivr_models::{ModelDir, WhisperPrecision};
 use voice_pipeline::audio::{self, Audio};
-use voice_pipeline::stt::{WhisperModel, STT_RATE};
+use voice_pipeline::stt::WhisperModel;
 use voice_pipeline::tts::Voices;
-use voice_pipeline::vad::{self, SileroModel, VAD_RATE};
+use voice_pipeline::vad::{self, SileroModel};
 
 use config::Config;
 
@@ -327,7 +327,7 @@ fn transcribe(models: &ModelDir, stt: &config::SttSection, files: &[PathBuf], js
     let load_ms = load_started.elapsed().as_secs_f64() * 1000.0;
     let mut failed = 0;
     for file in files {
-        let result = read_audio(file, STT_RATE).and_then(|(audio, decode_ms)| {
+        let result = read_audio(file, audio::RATE).and_then(|(audio, decode_ms)| {
             let t = whisper.transcribe(&audio.samples, &stt.whisper)?;
             Ok((t, decode_ms))
         });
@@ -428,7 +428,7 @@ fn load_turn_model(models: &ModelDir, cfg: &Config) -> Option<voice_pipeline::tu
 
 fn vad_cmd(models: &ModelDir, cfg: &Config, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let model = load_vad(models)?;
-    let (audio, _) = read_audio(file, VAD_RATE)?;
+    let (audio, _) = read_audio(file, audio::RATE)?;
     let started = Instant::now();
     let segments = vad::segments(&model, &cfg.vad, &audio.samples)?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -459,7 +459,7 @@ fn listen(models: &ModelDir, cfg: &Config, echo: bool, seconds: Option<f64>) -> 
         let whisper = load_whisper(models, &cfg.stt)?;
         let mic = voice_pipeline::live::open_microphone()?;
         eprintln!("listening on the default microphone ({} Hz); speak, then pause", mic.rate);
-        let mut resampler = audio::Resampler::new(mic.rate, VAD_RATE);
+        let mut resampler = audio::Resampler::new(mic.rate, audio::RATE);
         let mut vad = Vad::new(vad_model, cfg.vad.clone());
         let mut stream: Vec<f32> = Vec::new();
         let started = Instant::now();
@@ -473,12 +473,12 @@ fn listen(models: &ModelDir, cfg: &Config, echo: bool, seconds: Option<f64>) -> 
                 Err(_) => bail!("the microphone stopped"),
             };
             let frame = resampler.process(&block);
-            let now = std::time::Duration::from_secs_f64(stream.len() as f64 / VAD_RATE as f64);
+            let now = std::time::Duration::from_secs_f64(stream.len() as f64 / audio::RATE as f64);
             stream.extend_from_slice(&frame);
             for event in vad.push(&frame, now)? {
                 if let VadEvent::SpeechEnd { start, end } = event {
-                    let a = (start.as_secs_f64() * VAD_RATE as f64) as usize;
-                    let b = ((end.as_secs_f64() * VAD_RATE as f64) as usize).min(stream.len());
+                    let a = (start.as_secs_f64() * audio::RATE as f64) as usize;
+                    let b = ((end.as_secs_f64() * audio::RATE as f64) as usize).min(stream.len());
                     let t = whisper.transcribe(&stream[a.min(b)..b], &cfg.stt.whisper)?;
                     println!("{}", t.text);
                     if let Some(voices) = &voices {
@@ -591,7 +591,7 @@ fn wer_cmd(models: &ModelDir, stt: &config::SttSection, fixtures: &Path, hyp: Op
         let text = match (&given, &whisper) {
             (Some(map), _) => map.get(&name).cloned().with_context(|| format!("no hypothesis for {name}"))?,
             (None, Some(w)) => {
-                let (audio, _) = read_audio(path, STT_RATE)?;
+                let (audio, _) = read_audio(path, audio::RATE)?;
                 let t = w.transcribe(&audio.samples, &stt.whisper)?;
                 stt_ms += t.elapsed_ms;
                 audio_secs += t.audio_secs;
@@ -664,7 +664,7 @@ fn bench_turn(models: &ModelDir, files: &[PathBuf], threads: usize) -> anyhow::R
     let model = voice_pipeline::turn::TurnModel::load(&path, threads)?;
     model.probability(&[0.0; 16_000])?;
     for f in files {
-        let (audio, _) = read_audio(f, voice_pipeline::turn::TURN_RATE)?;
+        let (audio, _) = read_audio(f, audio::RATE)?;
         let started = Instant::now();
         let p = model.probability(&audio.samples).with_context(|| f.display().to_string())?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -677,13 +677,13 @@ fn bench_vad(models: &ModelDir, cfg: &Config, files: &[PathBuf]) -> anyhow::Resu
     let model = load_vad(models)?;
     let mut audio = Vec::new();
     for f in files {
-        audio.extend(read_audio(f, VAD_RATE)?.0.samples);
+        audio.extend(read_audio(f, audio::RATE)?.0.samples);
     }
-    vad::segments(&model, &cfg.vad, &audio[..audio.len().min(VAD_RATE as usize)])?;
+    vad::segments(&model, &cfg.vad, &audio[..audio.len().min(audio::RATE as usize)])?;
     let started = Instant::now();
     let segments = vad::segments(&model, &cfg.vad, &audio)?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    let secs = audio.len() as f64 / VAD_RATE as f64;
+    let secs = audio.len() as f64 / audio::RATE as f64;
     println!("{}", serde_json::json!({"audio_secs": secs, "vad_ms": ms, "ms_per_audio_sec": ms / secs, "segments": segments.len()}));
     Ok(ExitCode::SUCCESS)
 }

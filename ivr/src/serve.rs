@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ivr_models::ModelDir;
 use voice_pipeline::audio::Audio;
-use voice_pipeline::stt::STT_RATE;
+use voice_pipeline::audio::RATE;
 
 use crate::config::Config;
 
@@ -33,9 +33,9 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let voices = crate::load_voices(models, cfg)?;
     // One pass through each model, so the first caller does not pay for lazy initialisation.
     let voice = voices.for_language("en");
-    let hello = voice.synthesize("Hello.", STT_RATE)?;
+    let hello = voice.synthesize("Hello.", RATE)?;
     whisper.transcribe(&hello.samples, &cfg.stt.whisper)?;
-    voice_pipeline::vad::segments(&vad, &cfg.vad, &Audio::silence(STT_RATE, 0.5).samples)?;
+    voice_pipeline::vad::segments(&vad, &cfg.vad, &Audio::silence(RATE, 0.5).samples)?;
     let llm = match cfg.llm.backend.as_str() {
         "embedded" => Some(Arc::new(crate::llm_worker::Supervisor::start(&cfg.llm, &models.data().join("llm/SmolLM2-135M-Instruct.Q4_1.gguf"))?)),
         "openai" => None,
@@ -77,7 +77,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     if let Some(addr) = sip {
         sip_cfg.listen = addr;
     }
-    let sip_server = sip_bridge::server::SipServer::start(sip_cfg.clone(), session_cfg, vad.clone(), pipeline)
+    let sip_server = call_control::server::SipServer::start(sip_cfg.clone(), session_cfg, vad.clone(), pipeline)
         .with_context(|| format!("cannot listen for SIP on {}", sip_cfg.listen))?;
     let sip_local = sip_server.local;
     {

@@ -8,7 +8,8 @@ use anyhow::Context;
 use ivr_models::ModelDir;
 use voice_pipeline::session::sim::{write_stereo, Caller, CallRecord, JobTimes, Simulator};
 use voice_pipeline::session::workers::{SpeechCache, Workers};
-use voice_pipeline::session::{CallSession, SessionConfig, RATE};
+use voice_pipeline::audio::RATE;
+use voice_pipeline::session::{CallSession, SessionConfig};
 
 use crate::config::Config;
 

@@ -6,7 +6,8 @@
 //! transport's rate) -> transport. [`session`] is the per-call state machine that runs those steps
 //! as jobs and takes turns with the caller (endpointing, barge-in, fillers, keypad).
 
-pub mod audio;
+/// Audio shared with the transports (the 16 kHz / 20 ms frame, G.711, resampling, files).
+pub use ivr_audio as audio;
 #[cfg(feature = "live-audio")]
 pub mod live;
 pub mod onnx;

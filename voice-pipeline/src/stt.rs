@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use ivr_audio::RATE;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
 
-/// Whisper's input rate.
-pub const STT_RATE: u32 = 16_000;
 /// Encoder frames per second of audio (Whisper: 2 mel frames per 20 ms, halved by the second conv).
 const AUDIO_CTX_PER_SEC: f64 = 50.0;
 const FULL_AUDIO_CTX: usize = 1500;
@@ -34,7 +33,7 @@ pub enum SttError {
     Load { path: PathBuf, reason: String },
     #[error("transcription failed: {0}")]
     Run(String),
-    #[error("audio must be {STT_RATE} Hz for Whisper, got {0} Hz")]
+    #[error("audio must be {RATE} Hz for Whisper, got {0} Hz")]
     Rate(u32),
 }
 
@@ -174,21 +173,21 @@ impl WhisperModel {
     /// again with a wider window, and finally the full one.
     pub fn transcribe(&self, audio: &[f32], cfg: &SttConfig) -> Result<Transcript, SttError> {
         let started = Instant::now();
-        let audio_secs = audio.len() as f64 / STT_RATE as f64;
+        let audio_secs = audio.len() as f64 / RATE as f64;
         // Silence around the turn (see `SttConfig`); whisper.cpp also skips input under one second.
-        let lead = (cfg.lead_in_ms as usize * STT_RATE as usize) / 1000;
-        let min_len = STT_RATE as usize * 11 / 10;
+        let lead = (cfg.lead_in_ms as usize * RATE as usize) / 1000;
+        let min_len = RATE as usize * 11 / 10;
         let mut padded = Vec::with_capacity(lead + audio.len().max(min_len));
         padded.resize(lead, 0.0);
         padded.extend_from_slice(audio);
-        padded.resize(padded.len() + (cfg.tail_pad_ms as usize * STT_RATE as usize) / 1000, 0.0);
+        padded.resize(padded.len() + (cfg.tail_pad_ms as usize * RATE as usize) / 1000, 0.0);
         if padded.len() < min_len {
             padded.resize(min_len, 0.0);
         }
         let samples = &padded[..];
         let short = audio_secs < SHORT_TURN_SECS;
         let first_ctx = if cfg.trim_audio_ctx && short {
-            Self::audio_ctx_for(samples.len() as f64 / STT_RATE as f64)
+            Self::audio_ctx_for(samples.len() as f64 / RATE as f64)
         } else {
             FULL_AUDIO_CTX
         };

@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex};
 use realfft::RealFftPlanner;
 
 use crate::onnx::{self, OnnxError};
+use ivr_audio::RATE;
 
-/// The model's input rate and window.
-pub const TURN_RATE: u32 = 16_000;
-pub const WINDOW_SAMPLES: usize = 8 * TURN_RATE as usize;
+/// The model's window: 8 s at [`RATE`].
+pub const WINDOW_SAMPLES: usize = 8 * RATE as usize;
 pub const N_MELS: usize = 80;
 /// Mel frames of the window (10 ms each; the reflect padding makes 801, the last is dropped).
 pub const N_FRAMES: usize = 800;
@@ -41,7 +41,7 @@ fn tables() -> &'static MelTables {
     TABLES.get_or_init(|| {
         // Periodic Hann (torch.hann_window's default): the window of length N + 1 without its last point.
         let window = (0..N_FFT).map(|n| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos()).collect();
-        let filters = ivr_models::mel::mel_filters_f64(TURN_RATE, N_FFT, N_MELS);
+        let filters = ivr_models::mel::mel_filters_f64(RATE, N_FFT, N_MELS);
         let fft = RealFftPlanner::<f64>::new().plan_fft_forward(N_FFT);
         MelTables { window, filters, fft }
     })

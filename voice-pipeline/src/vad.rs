@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::onnx::{self, OnnxError};
+use ivr_audio::RATE;
 
-/// Silero VAD's rate and chunk size.
-pub const VAD_RATE: u32 = 16_000;
+/// Silero VAD's chunk size (at [`RATE`]).
 pub const CHUNK: usize = 512;
 const CONTEXT: usize = 64;
 const STATE_LEN: usize = 2 * 128;
@@ -277,7 +277,7 @@ impl SileroVad {
         input.extend_from_slice(chunk);
         let input = ort::value::Tensor::from_array(([1usize, CONTEXT + CHUNK], input.into_boxed_slice())).map_err(|e| run(&e))?;
         let state = ort::value::Tensor::from_array(([2usize, 1, 128], self.state.clone().into_boxed_slice())).map_err(|e| run(&e))?;
-        let sr = ort::value::Tensor::from_array(([1usize], vec![VAD_RATE as i64].into_boxed_slice())).map_err(|e| run(&e))?;
+        let sr = ort::value::Tensor::from_array(([1usize], vec![RATE as i64].into_boxed_slice())).map_err(|e| run(&e))?;
         let mut session = self.model.session();
         let outputs = session
             .run(ort::inputs!["input" => input, "state" => state, "sr" => sr])
@@ -331,7 +331,7 @@ impl Vad {
         }
         self.pending.extend_from_slice(frame);
         let mut events = Vec::new();
-        let chunk_time = Duration::from_secs_f64(CHUNK as f64 / VAD_RATE as f64);
+        let chunk_time = Duration::from_secs_f64(CHUNK as f64 / RATE as f64);
         while self.pending.len() >= CHUNK {
             let prob = self.silero.probability(&self.pending[..CHUNK])?;
             self.pending.drain(..CHUNK);
@@ -361,12 +361,12 @@ pub fn segments(model: &SileroModel, cfg: &VadConfig, audio16k: &[f32]) -> Resul
         }
     };
     for (i, frame) in audio16k.chunks(320).enumerate() {
-        let now = Duration::from_secs_f64(i as f64 * 320.0 / VAD_RATE as f64);
+        let now = Duration::from_secs_f64(i as f64 * 320.0 / RATE as f64);
         for e in vad.push(frame, now)? {
             collect(e, &mut out);
         }
     }
-    let end = Duration::from_secs_f64(audio16k.len() as f64 / VAD_RATE as f64);
+    let end = Duration::from_secs_f64(audio16k.len() as f64 / RATE as f64);
     if let Some(e) = vad.finish(end) {
         collect(e, &mut out);
     }

@@ -10,7 +10,8 @@ use dialogue::manager::Action;
 use dialogue::policy::TransferReason;
 use voice_pipeline::session::sim::{CallRecord, Caller, JobTimes, Lane, Simulator};
 use voice_pipeline::session::workers::{SpeechCache, Workers};
-use voice_pipeline::session::{CallSession, SessionConfig, Speaker, RATE};
+use voice_pipeline::audio::RATE;
+use voice_pipeline::session::{CallSession, SessionConfig, Speaker};
 
 struct Models {
     whisper: voice_pipeline::stt::WhisperModel,

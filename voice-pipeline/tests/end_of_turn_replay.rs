@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use voice_pipeline::session::sim::{CallRecord, Caller, JobTimes, Lane, Simulator};
 use voice_pipeline::session::workers::{SpeechCache, Workers};
-use voice_pipeline::session::{CallSession, SessionConfig, Speaker, RATE};
+use voice_pipeline::audio::RATE;
+use voice_pipeline::session::{CallSession, SessionConfig, Speaker};
 
 struct Models {
     whisper: voice_pipeline::stt::WhisperModel,

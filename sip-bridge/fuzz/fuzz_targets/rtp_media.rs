@@ -1,7 +1,8 @@
 //! Any datagrams on a call's RTP port, then playout: never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sip_bridge::rtp::media::{MediaConfig, MediaSession, SESSION_FRAME};
+use ivr_audio::FRAME_SAMPLES;
+use sip_bridge::rtp::media::{MediaConfig, MediaSession};
 use sip_bridge::sdp::{Agreed, Codec, Direction};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             direction: Direction::SendRecv,
         };
         let mut m = MediaSession::new(&agreed, &MediaConfig::default(), 1, 0, Duration::ZERO);
-        let mut frame = [0.0f32; SESSION_FRAME];
+        let mut frame = [0.0f32; FRAME_SAMPLES];
         // The input split into datagrams at 0xff bytes.
         for (i, d) in data.split(|&b| b == 0xff).enumerate() {
             m.on_datagram(d, "127.0.0.1:7000".parse().unwrap(), Duration::from_millis(i as u64 * 20));

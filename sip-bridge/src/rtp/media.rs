@@ -18,13 +18,10 @@ use super::dtmf::DtmfReceiver;
 use super::jitter::{Concealer, JitterBuffer, Packet, Playout};
 use super::rtcp::{is_rtcp, RtcpSession, RtcpStats};
 use crate::sdp::{Agreed, Codec};
-use voice_pipeline::audio::g711;
-use voice_pipeline::audio::resample::Resampler;
+use ivr_audio::g711;
+use ivr_audio::resample::Resampler;
+use ivr_audio::{FRAME, FRAME_SAMPLES, RATE};
 
-/// The call session's rate and frame.
-pub const SESSION_RATE: u32 = 16_000;
-pub const SESSION_FRAME: usize = 320;
-const FRAME: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -139,9 +136,9 @@ impl MediaSession {
                 Codec::Pcma => Enc::Pcma,
                 Codec::G722 => Enc::G722(Box::default()),
             },
-            up: Resampler::new(rate, SESSION_RATE),
-            down: Resampler::new(SESSION_RATE, rate),
-            inbound: VecDeque::with_capacity(SESSION_FRAME * 4),
+            up: Resampler::new(rate, RATE),
+            down: Resampler::new(RATE, rate),
+            inbound: VecDeque::with_capacity(FRAME_SAMPLES * 4),
             scratch: vec![0.0; (rate / 50) as usize],
             seq: (mix >> 48) as u16,
             timestamp: (mix >> 16) as u32,
@@ -233,7 +230,7 @@ impl MediaSession {
 
     /// The caller's next 20 ms at 16 kHz (call once per frame time): played out of the jitter
     /// buffer, decoded, concealed when lost, silence before the first packet.
-    pub fn next_frame(&mut self, out: &mut [f32; SESSION_FRAME]) {
+    pub fn next_frame(&mut self, out: &mut [f32; FRAME_SAMPLES]) {
         let rate = self.codec.audio_rate();
         let mut samples = std::mem::take(&mut self.scratch);
         samples.fill(0.0);
@@ -245,7 +242,7 @@ impl MediaSession {
             Playout::Missing => self.conceal.conceal(&mut samples),
             Playout::Waiting => {}
         }
-        if rate == SESSION_RATE {
+        if rate == RATE {
             self.inbound.extend(samples.iter().copied());
         } else {
             self.inbound.extend(self.up.process(&samples));
@@ -255,7 +252,7 @@ impl MediaSession {
             *o = self.inbound.pop_front().unwrap_or(0.0);
         }
         // Keep the resampler's output from drifting ahead.
-        while self.inbound.len() > SESSION_FRAME * 3 {
+        while self.inbound.len() > FRAME_SAMPLES * 3 {
             self.inbound.pop_front();
         }
     }
@@ -299,7 +296,7 @@ impl MediaSession {
     /// next speech gets the marker bit.
     pub fn packetize(&mut self, frame: &[f32], speaking: bool, now: Duration) -> Vec<u8> {
         let rate = self.codec.audio_rate();
-        let samples: Vec<f32> = if rate == SESSION_RATE { frame.to_vec() } else { self.down.process(frame) };
+        let samples: Vec<f32> = if rate == RATE { frame.to_vec() } else { self.down.process(frame) };
         let per_frame = (rate / 50) as usize;
         let mut pcm: Vec<i16> = samples.iter().map(|&s| (s.clamp(-1.0, 1.0) * 32767.0) as i16).collect();
         pcm.resize(per_frame, 0);
@@ -379,9 +376,9 @@ mod tests {
         let mut got = Vec::new();
         for i in 0..100 {
             let now = Duration::from_millis(i * 20);
-            let p = us.packetize(&tone(SESSION_FRAME, i as usize * SESSION_FRAME), true, Duration::ZERO);
+            let p = us.packetize(&tone(FRAME_SAMPLES, i as usize * FRAME_SAMPLES), true, Duration::ZERO);
             assert_eq!(them.on_datagram(&p, from, now), None);
-            let mut f = [0.0; SESSION_FRAME];
+            let mut f = [0.0; FRAME_SAMPLES];
             them.next_frame(&mut f);
             got.extend_from_slice(&f);
         }
@@ -419,11 +416,11 @@ mod tests {
     #[test]
     fn outbound_packets_count_up_and_mark_talk_spurts() {
         let mut s = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 1, 0, Duration::ZERO);
-        let silence = [0.0f32; SESSION_FRAME];
+        let silence = [0.0f32; FRAME_SAMPLES];
         let parse = |b: &[u8]| rtp::packet::Packet::unmarshal(&mut &b[..]).unwrap().header;
         let a = parse(&s.packetize(&silence, false, Duration::ZERO));
-        let b = parse(&s.packetize(&tone(SESSION_FRAME, 0), true, Duration::ZERO));
-        let c = parse(&s.packetize(&tone(SESSION_FRAME, 320), true, Duration::ZERO));
+        let b = parse(&s.packetize(&tone(FRAME_SAMPLES, 0), true, Duration::ZERO));
+        let c = parse(&s.packetize(&tone(FRAME_SAMPLES, 320), true, Duration::ZERO));
         assert_eq!((a.marker, b.marker, c.marker), (false, true, false));
         assert_eq!(b.sequence_number, a.sequence_number.wrapping_add(1));
         assert_eq!(c.timestamp, b.timestamp.wrapping_add(160));
@@ -436,7 +433,7 @@ mod tests {
         let mut them = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 2, 0, Duration::ZERO);
         assert!(!us.send_digits("12x"), "not a keypad digit");
         assert!(us.send_digits("#12"));
-        let silence = [0.0f32; SESSION_FRAME];
+        let silence = [0.0f32; FRAME_SAMPLES];
         let mut got = String::new();
         let mut frames = 0;
         while us.sending_digits() {
@@ -449,7 +446,7 @@ mod tests {
         assert_eq!(got, "#12");
         assert_eq!(frames, 3 * (7 + 3), "each press: 5 updates + 2 more End packets, then 3 frames of pause");
         // Audio resumes with the marker, at a timestamp that kept running.
-        let p = rtp::packet::Packet::unmarshal(&mut &us.packetize(&tone(SESSION_FRAME, 0), true, Duration::ZERO)[..]).unwrap();
+        let p = rtp::packet::Packet::unmarshal(&mut &us.packetize(&tone(FRAME_SAMPLES, 0), true, Duration::ZERO)[..]).unwrap();
         assert_eq!(p.header.payload_type, 0);
         assert!(p.header.marker);
         let mut plain = MediaSession::new(&Agreed { telephone_event: None, ..agreed(Codec::Pcmu) }, &MediaConfig::default(), 1, 0, Duration::ZERO);
@@ -461,7 +458,7 @@ mod tests {
     fn media_from_port_zero_does_not_move_our_stream() {
         let mut us = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 1, 0, Duration::ZERO);
         let mut them = MediaSession::new(&agreed(Codec::Pcmu), &MediaConfig::default(), 2, 0, Duration::ZERO);
-        let p = them.packetize(&tone(SESSION_FRAME, 0), true, Duration::ZERO);
+        let p = them.packetize(&tone(FRAME_SAMPLES, 0), true, Duration::ZERO);
         us.on_datagram(&p, "127.0.0.1:0".parse().unwrap(), Duration::ZERO);
         assert_eq!(us.remote(), "127.0.0.1:6000".parse().unwrap());
         us.on_datagram(&p, "127.0.0.1:7000".parse().unwrap(), Duration::ZERO);

@@ -33,10 +33,8 @@ use echo::EchoGuard;
 use playback::Playback;
 use words::Interruption;
 
-/// The session's audio rate: 16 kHz mono float, what Whisper, Silero and the TTS cache use.
-pub const RATE: u32 = 16_000;
-/// Samples per frame (20 ms), the unit of audio in and out.
-pub const FRAME: usize = 320;
+// The session's audio is mono f32 at 16 kHz in 20 ms frames, what Whisper, Silero and the TTS cache use.
+use ivr_audio::RATE;
 
 fn ms(v: u32) -> Duration {
     Duration::from_millis(v as u64)

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use dialogue::manager::{Action, Conversation};
 
 use super::workers::Workers;
-use super::{CallSession, Event, Job, JobId, JobResult, Output, Speaker, TurnTiming, FRAME, RATE};
+use super::{CallSession, Event, Job, JobId, JobResult, Output, Speaker, TurnTiming};
+use ivr_audio::{FRAME_SAMPLES, RATE};
 
 /// The kinds of work, each done by one worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -135,7 +136,7 @@ impl Simulator<'_> {
         let mut keys: VecDeque<(Duration, char)> = caller.keys.iter().copied().collect();
         let end_of_caller = Duration::from_secs_f64(caller.audio.len() as f64 / RATE as f64);
         let frame_time = Duration::from_millis(20);
-        let mut out = vec![0.0f32; FRAME];
+        let mut out = vec![0.0f32; FRAME_SAMPLES];
         let mut now = Duration::ZERO;
         let wall = Instant::now();
 
@@ -146,7 +147,7 @@ impl Simulator<'_> {
             }
             // 1. The caller's frame (with the bot's echo, if any) and keys.
             let i = rec.bot_channel.len();
-            let mut frame: Vec<f32> = (i..i + FRAME).map(|j| caller.audio.get(j).copied().unwrap_or(0.0)).collect();
+            let mut frame: Vec<f32> = (i..i + FRAME_SAMPLES).map(|j| caller.audio.get(j).copied().unwrap_or(0.0)).collect();
             if let Some((delay, gain)) = caller.echo {
                 let d = (delay.as_secs_f64() * RATE as f64) as usize;
                 for (k, s) in frame.iter_mut().enumerate() {

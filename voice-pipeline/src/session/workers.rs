@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use dialogue::llm::{ChatMessage, LlmClient, Options};
 use dialogue::manager::{Conversation, Input, LlmJob};
 
-use super::{CallerInput, JobResult, RATE};
+use super::{CallerInput, JobResult};
+use ivr_audio::RATE;
 use crate::stt::{SttConfig, WhisperModel};
 use crate::tts::Voices;
 use crate::turn::TurnModel;

@@ -9,6 +9,14 @@ pub mod wav;
 pub use decode::{decode_file, DecodeError};
 pub use resample::Resampler;
 
+/// The rate every stage inside a call works at (VAD, STT, the end-of-turn model, the session):
+/// transports resample to and from it at their edge.
+pub const RATE: u32 = 16_000;
+/// One frame of call audio: 20 ms, the packet time of telephone RTP and the session's tick.
+pub const FRAME: std::time::Duration = std::time::Duration::from_millis(20);
+/// Samples in one [`FRAME`] at [`RATE`].
+pub const FRAME_SAMPLES: usize = (RATE as usize) * 20 / 1000;
+
 /// Mono PCM audio as f32 in [-1, 1] at a known rate. Every stage exchanges audio in this form; codecs
 /// and files convert at the edges.
 #[derive(Debug, Clone, PartialEq)]

@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn length_follows_the_ratio() {
         for (from, to) in [(8000, 16000), (16000, 8000), (22050, 8000), (22050, 48000), (48000, 16000)] {
-            let a = crate::audio::Audio::new(tone(440.0, from, 1.0), from);
+            let a = crate::Audio::new(tone(440.0, from, 1.0), from);
             let b = a.resampled(to);
             assert!((b.samples.len() as i64 - to as i64).abs() <= 2, "{from}->{to}: {}", b.samples.len());
         }
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn passband_tone_keeps_its_level_and_frequency() {
         for (from, to) in [(8000, 16000), (22050, 8000), (22050, 16000), (48000, 8000)] {
-            let out = crate::audio::Audio::new(tone(1000.0, from, 1.0), from).resampled(to);
+            let out = crate::Audio::new(tone(1000.0, from, 1.0), from).resampled(to);
             let mid = &out.samples[to as usize / 10..to as usize * 9 / 10];
             assert!((rms(mid) - 0.5 / 2f32.sqrt()).abs() < 0.01, "{from}->{to} rms {}", rms(mid));
             assert!((amplitude_at(mid, 1000.0, to) - 0.5).abs() < 0.01, "{from}->{to}");
@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn tone_above_target_nyquist_is_removed_not_aliased() {
         // 6 kHz at 22.05 kHz would alias to 2 kHz at 8 kHz if not filtered.
-        let out = crate::audio::Audio::new(tone(6000.0, 22050, 1.0), 22050).resampled(8000);
+        let out = crate::Audio::new(tone(6000.0, 22050, 1.0), 22050).resampled(8000);
         let mid = &out.samples[800..7200];
         assert!(amplitude_at(mid, 2000.0, 8000) < 0.005, "alias {}", amplitude_at(mid, 2000.0, 8000));
         assert!(rms(mid) < 0.01, "rms {}", rms(mid));

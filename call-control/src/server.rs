@@ -13,8 +13,9 @@ use voice_pipeline::session::live::{CallLink, Pipeline, Reply};
 use voice_pipeline::session::{CallSession, Event, Output as SessionOutput, SessionConfig};
 use voice_pipeline::vad::SileroModel;
 
-use crate::rtp::media::{MediaConfig, MediaSession, SESSION_FRAME};
-use crate::sip::endpoint::{CallEvent, Endpoint, EndpointConfig, Output, Peer};
+use sip_bridge::rtp::media::{MediaConfig, MediaSession};
+use ivr_audio::FRAME_SAMPLES;
+use sip_bridge::sip::endpoint::{CallEvent, Endpoint, EndpointConfig, Output, Peer};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,7 +37,7 @@ pub struct SipConfig {
     pub transfer_target: Option<String>,
     /// Lets the agents' phones REGISTER here (digest authentication); a transfer target whose user
     /// has registered goes to the phone's registered address.
-    pub registrar: Option<crate::sip::registrar::RegistrarConfig>,
+    pub registrar: Option<sip_bridge::sip::registrar::RegistrarConfig>,
     /// Without a `transfer_target`: transfer by keypad instead, sending these digits as RFC 4733
     /// events (e.g. Asterisk's blind-transfer feature code and an extension, "#1" then "2001"),
     /// then hanging up once the PBX has had two seconds to act on them.
@@ -177,7 +178,7 @@ fn read_tcp(mut stream: std::net::TcpStream, id: u64, peer: SocketAddr, tx: &Sen
         };
         buf.extend_from_slice(&chunk[..n]);
         loop {
-            match crate::sip::message::frame(&buf) {
+            match sip_bridge::sip::message::frame(&buf) {
                 Ok(Some(len)) => {
                     let msg: Vec<u8> = buf.drain(..len).collect();
                     if tx.send((id, peer, Some(msg))).is_err() {
@@ -187,7 +188,7 @@ fn read_tcp(mut stream: std::net::TcpStream, id: u64, peer: SocketAddr, tx: &Sen
                 Ok(None) => break,
                 Err(e) => {
                     // The stream can never become a valid message again: say so and close.
-                    if let Some(r) = crate::sip::message::best_effort_response(&buf, e.status(), &e.to_string()) {
+                    if let Some(r) = sip_bridge::sip::message::best_effort_response(&buf, e.status(), &e.to_string()) {
                         use std::io::Write;
                         let _ = stream.write_all(&r);
                     }
@@ -208,13 +209,13 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
             tracing::warn!("no random secret for the registrar's nonces ({e}); using the clock");
             secret[..16].copy_from_slice(&std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos().to_le_bytes());
         }
-        endpoint = endpoint.with_registrar(crate::sip::registrar::Registrar::new(reg, secret));
+        endpoint = endpoint.with_registrar(sip_bridge::sip::registrar::Registrar::new(reg, secret));
     }
     let mut calls: HashMap<String, Sender<CallSignal>> = HashMap::new();
     let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
     let mut buf = vec![0u8; 65_536];
     // Calls ringing until they are answered: (when, call, caller, media).
-    let mut ringing: Vec<(Duration, String, String, crate::sdp::Agreed)> = Vec::new();
+    let mut ringing: Vec<(Duration, String, String, sip_bridge::sdp::Agreed)> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let now = started.elapsed();
         let (due, wait): (Vec<_>, Vec<_>) = ringing.drain(..).partition(|r| r.0 <= now);
@@ -240,7 +241,7 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                     Some(target) => {
                         let now = started.elapsed();
                         // An agent whose phone registered here is reached where it registered.
-                        let user = crate::sip::registrar::user_of(crate::sip::message::uri_of(target));
+                        let user = sip_bridge::sip::registrar::user_of(sip_bridge::sip::message::uri_of(target));
                         let registered = endpoint.registrar().and_then(|r| r.lookup(user, now)).map(|b| b.contact.clone());
                         endpoint.refer(&id, registered.as_deref().unwrap_or(target), now)
                     }
@@ -311,7 +312,7 @@ fn answer(
     cmd_tx: &Sender<Command>,
     call_id: String,
     from: String,
-    media: crate::sdp::Agreed,
+    media: sip_bridge::sdp::Agreed,
     now: Duration,
 ) {
     // RTP and RTCP sockets on the SIP address's interface: an even port and the next one.
@@ -426,7 +427,7 @@ struct CallRecord {
     actions: Vec<serde_json::Value>,
     voice_to_voice_ms: Vec<u64>,
     ended_by: String,
-    media: Option<crate::rtp::media::MediaStats>,
+    media: Option<sip_bridge::rtp::media::MediaStats>,
 }
 
 impl CallRecord {
@@ -459,8 +460,8 @@ impl CallThread {
         let frame = Duration::from_millis(20);
         let mut tick = 0u64;
         let mut cancelled: HashSet<u64> = HashSet::new();
-        let mut inbound = [0.0f32; SESSION_FRAME];
-        let mut outbound = [0.0f32; SESSION_FRAME];
+        let mut inbound = [0.0f32; FRAME_SAMPLES];
+        let mut outbound = [0.0f32; FRAME_SAMPLES];
         let mut buf = vec![0u8; 2048];
         let mut answered = false;
         // Set once a keypad transfer starts: when its digits were all sent.

@@ -1,0 +1,6 @@
+//! Call control: what happens to a call between its transport and the bot. It joins a call's leg
+//! (today a SIP leg from `sip-bridge`) to the bot's session (`voice-pipeline`) and owns the
+//! policies around them: ringing, answering, transfer routing, keypad transfer, the RTP timeout and
+//! the call records. Transports know nothing of models or dialogue; this crate is where they meet.
+
+pub mod server;
