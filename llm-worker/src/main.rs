@@ -13,7 +13,6 @@
 mod engine;
 mod http;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,17 +43,16 @@ fn main() -> anyhow::Result<()> {
     if !args.model.is_file() {
         anyhow::bail!("{}: model file not found (run scripts/setup.sh)", args.model.display());
     }
-    let listener = TcpListener::bind(&args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listen: std::net::SocketAddr = args.listen.parse().with_context(|| format!("--listen {:?}: not an address like 127.0.0.1:8091", args.listen))?;
     let engine = Arc::new(engine::Engine::start(&args.model, args.threads, args.ctx)?);
-    eprintln!("ivr-llm: {} loaded; listening on http://{}", args.model.display(), listener.local_addr()?);
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let engine = Arc::clone(&engine);
-        std::thread::spawn(move || {
-            if let Err(e) = http::serve_connection(stream, &engine) {
-                tracing::debug!("connection: {e}");
-            }
-        });
-    }
+    // Two runtime threads are plenty: requests only queue work for the engine's own thread.
+    let runtime = ivr_web::tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        let listener = ivr_web::bind(listen).await?;
+        eprintln!("ivr-llm: {} loaded; listening on http://{}", args.model.display(), listener.local_addr()?);
+        let limits = ivr_web::Limits { request_timeout: std::time::Duration::from_secs(120), ..Default::default() };
+        let app = ivr_web::finish(http::router(engine), &limits);
+        ivr_web::serve(listener, app, limits, ivr_web::shutdown_signal()).await
+    })?;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! The LLM worker's OpenAI-compatible API, with the real SmolLM2 model (loopback only).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -31,12 +30,13 @@ fn start() -> Worker {
 }
 
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    let r = reqwest::blocking::Client::new()
+        .request(method.parse().unwrap(), format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
 }
 
 const SYSTEM: &str = "You are the phone assistant of Lumen Home Electronics. Answer in one short sentence.";
@@ -89,7 +89,12 @@ fn a_grammar_constrains_the_output() {
 #[test]
 fn bad_requests_get_clear_errors() {
     let w = start();
-    assert_eq!(http(&w.addr, "POST", "/v1/chat/completions", "{not json").0, 400);
+    let (status, body) = http(&w.addr, "POST", "/v1/chat/completions", "{not json");
+    assert_eq!(status, 400);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("line 1"), "the problem is named: {body}");
+    let (status, body) = http(&w.addr, "POST", "/v1/chat/completions", &chat(&"x".repeat(2 << 20), ""));
+    assert_eq!(status, 413, "{body}");
     assert_eq!(http(&w.addr, "POST", "/v1/chat/completions", r#"{"messages":[]}"#).0, 400);
     assert_eq!(http(&w.addr, "GET", "/nope", "").0, 404);
     assert_eq!(http(&w.addr, "DELETE", "/health", "").0, 405);
