@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::metrics::metrics;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,18 +62,6 @@ impl Default for SipConfig {
     }
 }
 
-/// Counters for `/healthz` and the load benchmark.
-#[derive(Debug, Default)]
-pub struct ServerStats {
-    pub calls_total: AtomicU64,
-    pub calls_active: AtomicU64,
-    pub frames_out: AtomicU64,
-    /// Outbound frames sent more than 10 ms after their time.
-    pub frames_late: AtomicU64,
-    /// Agents' phones registered now.
-    pub phones_registered: AtomicU64,
-}
-
 /// What a call thread asks of the SIP side.
 enum Command {
     Hangup(String),
@@ -91,7 +81,6 @@ enum CallSignal {
 
 pub struct SipServer {
     pub local: SocketAddr,
-    pub stats: Arc<ServerStats>,
     stop: Arc<AtomicBool>,
 }
 
@@ -103,9 +92,8 @@ impl SipServer {
         let local = socket.local_addr()?;
         // TCP on the same address and port.
         let tcp = std::net::TcpListener::bind(local)?;
-        let stats = Arc::new(ServerStats::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let ctx = Context { cfg, session, vad, pipeline, stats: Arc::clone(&stats), local };
+        let ctx = Context { cfg, session, vad, pipeline, local };
         let stop2 = Arc::clone(&stop);
         let (tcp_tx, tcp_rx) = mpsc::channel();
         let connections: Connections = Arc::default();
@@ -116,7 +104,7 @@ impl SipServer {
         std::thread::Builder::new()
             .name("ivr-sip".into())
             .spawn(move || signalling(socket, tcp_rx, connections, ctx, stop2))?;
-        Ok(SipServer { local, stats, stop })
+        Ok(SipServer { local, stop })
     }
 }
 
@@ -131,7 +119,6 @@ struct Context {
     session: SessionConfig,
     vad: SileroModel,
     pipeline: Arc<Pipeline>,
-    stats: Arc<ServerStats>,
     local: SocketAddr,
 }
 
@@ -251,7 +238,7 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
         }
         let now = started.elapsed();
         if let Some(r) = endpoint.registrar() {
-            ctx.stats.phones_registered.store(r.registered(now) as u64, Ordering::Relaxed);
+            metrics().phones_registered.set(r.registered(now) as i64);
         }
         if endpoint.poll_timeout().is_some_and(|t| t <= now) {
             endpoint.on_timeout(now);
@@ -328,7 +315,7 @@ fn answer(
     let (tx, rx) = mpsc::channel();
     calls.insert(call_id.clone(), tx);
     let caller_id = from.strip_prefix("sip:").and_then(|u| u.split('@').next()).map(str::to_string);
-    let seed = ctx.stats.calls_total.load(Ordering::Relaxed) ^ now.as_nanos() as u64;
+    let seed = metrics().calls_started.get() ^ now.as_nanos() as u64;
     let media = MediaSession::new(&media, &ctx.cfg.media, seed, ntp_now(), Duration::ZERO);
     let call = CallThread {
         call_id: call_id.clone(),
@@ -341,7 +328,6 @@ fn answer(
         caller_id,
         signals: rx,
         commands: cmd_tx.clone(),
-        stats: Arc::clone(&ctx.stats),
         rtp_timeout: Duration::from_secs(ctx.cfg.rtp_timeout_secs as u64),
         transfer: match (&ctx.cfg.transfer_target, &ctx.cfg.transfer_dtmf) {
             (Some(_), _) => Transfer::Refer,
@@ -351,8 +337,8 @@ fn answer(
         records: ctx.cfg.records.clone(),
         record: CallRecord { call_id: call_id.clone(), from, ..Default::default() },
     };
-    ctx.stats.calls_total.fetch_add(1, Ordering::Relaxed);
-    ctx.stats.calls_active.fetch_add(1, Ordering::Relaxed);
+    metrics().calls_started.inc();
+    metrics().calls_active.inc();
     let _ = std::thread::Builder::new().name("ivr-call".into()).spawn(move || call.run());
     endpoint.accept(&call_id, rtp_addr, now);
 }
@@ -410,7 +396,6 @@ struct CallThread {
     caller_id: Option<String>,
     signals: Receiver<CallSignal>,
     commands: Sender<Command>,
-    stats: Arc<ServerStats>,
     rtp_timeout: Duration,
     records: Option<std::path::PathBuf>,
     record: CallRecord,
@@ -474,9 +459,9 @@ impl CallThread {
                 self.session.fill_frame(&mut outbound, now);
                 let packet = self.media.packetize(&outbound, self.session.is_speaking(), now);
                 let _ = self.rtp.send_to(&packet, self.media.remote());
-                self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+                metrics().frames_out.inc();
                 if started.elapsed() > frame * tick as u32 + Duration::from_millis(10) {
-                    self.stats.frames_late.fetch_add(1, Ordering::Relaxed);
+                    metrics().frames_late.inc();
                 }
             }
             // Signalling.
@@ -547,6 +532,10 @@ impl CallThread {
                     SessionOutput::Action(a) => {
                         tracing::info!(call_id = %self.call_id, action = ?a, "call action");
                         self.record.actions.push(serde_json::to_value(&a).unwrap_or_default());
+                        if let dialogue::manager::Action::Transfer { reason, .. } = &a {
+                            let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                            metrics().transfers.with_label_values(&[reason.as_str()]).inc();
+                        }
                         self.record.ended_by = "bot".into();
                         match (&a, &self.transfer) {
                             (dialogue::manager::Action::Transfer { .. }, Transfer::Refer) => {
@@ -568,9 +557,14 @@ impl CallThread {
                         tracing::info!(call_id = %self.call_id, ?who, %text);
                         self.record.transcript.push(serde_json::json!({"who": who, "text": text, "at_secs": at.as_secs_f64()}));
                     }
+                    SessionOutput::BargeIn { at } => {
+                        tracing::info!(call_id = %self.call_id, at_secs = at.as_secs_f64(), "barge-in");
+                        metrics().barge_ins.inc();
+                    }
                     SessionOutput::Timing(t) => {
                         let v2v = t.voice_to_voice().map(|d| d.as_millis() as u64);
                         tracing::info!(call_id = %self.call_id, voice_to_voice_ms = v2v, "turn");
+                        crate::metrics::observe_turn(&t);
                         self.record.voice_to_voice_ms.extend(v2v);
                     }
                 }
@@ -596,6 +590,7 @@ impl CallThread {
         self.record.duration_secs = started.elapsed().as_secs_f64();
         self.record.media = Some(self.media.stats());
         self.record.save(self.records.as_deref());
-        self.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
+        metrics().calls_ended.with_label_values(&[self.record.ended_by.replace(' ', "_").as_str()]).inc();
+        metrics().calls_active.dec();
     }
 }

@@ -1,10 +1,8 @@
-//! `ivr serve`: loads the speech models once, warms them, and answers health checks over HTTP.
-//!
-//! This is the process the SIP and WebRTC transports will live in; until they exist it proves that
-//! the embedded models load and run on this machine, and says so at `/healthz`.
+//! `ivr serve`: loads the models once, warms them, starts the SIP side (`call-control`) and the
+//! HTTP side (`ivr-web`: `/healthz`, `/metrics`), and wires them together. SIGTERM or Ctrl-C stops
+//! it gracefully.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,9 +13,12 @@ use voice_pipeline::audio::RATE;
 
 use crate::config::Config;
 
-/// What `/healthz` reports.
+/// `/healthz`'s document; it asks the LLM server, so it runs on a blocking thread.
+type Health = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
+/// The parts of `/healthz` fixed at start-up.
 #[derive(Clone, serde::Serialize)]
-struct Health {
+struct Loaded {
     status: &'static str,
     whisper: String,
     voices: Vec<String>,
@@ -93,9 +94,8 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
             }
         });
     }
-    let sip_stats = Arc::clone(&sip_server.stats);
     let sup = llm.clone();
-    let fixed = Health {
+    let fixed = Loaded {
         status: "ok",
         whisper: whisper.path().display().to_string(),
         voices: voices.languages().map(str::to_string).collect(),
@@ -103,7 +103,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
         warmup_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
     let backend = cfg.llm.backend.clone();
-    let health: Arc<dyn Fn() -> Vec<u8> + Send + Sync> = Arc::new(move || {
+    let health: Health = Arc::new(move || {
         let mut v = serde_json::to_value(&fixed).unwrap_or_default();
         let healthy = client.healthy();
         v["llm"] = serde_json::json!({"backend": backend, "healthy": healthy,
@@ -112,15 +112,14 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
         if !healthy {
             v["status"] = serde_json::json!("degraded");
         }
-        use std::sync::atomic::Ordering::Relaxed;
+        let m = call_control::metrics::metrics();
         v["sip"] = serde_json::json!({"listen": sip_local.to_string(),
-            "calls_active": sip_stats.calls_active.load(Relaxed), "calls_total": sip_stats.calls_total.load(Relaxed),
-            "frames_out": sip_stats.frames_out.load(Relaxed), "frames_late": sip_stats.frames_late.load(Relaxed),
-            "phones_registered": sip_stats.phones_registered.load(Relaxed)});
-        serde_json::to_vec(&v).unwrap_or_default()
+            "calls_active": m.calls_active.get(), "calls_total": m.calls_started.get(),
+            "frames_out": m.frames_out.get(), "frames_late": m.frames_late.get(),
+            "phones_registered": m.phones_registered.get()});
+        v
     });
 
-    let listener = TcpListener::bind(http).with_context(|| format!("cannot listen for HTTP on {http}"))?;
     // Keep the worker (and its watchdog) alive as long as the server runs.
     let _llm = llm;
     let _sip = sip_server;
@@ -128,45 +127,41 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
         Some(path) => format!("; call records in {}", path.display()),
         None => String::new(),
     };
-    eprintln!(
-        "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz){records}.",
-        started.elapsed().as_secs_f64(),
-        listener.local_addr()?
-    );
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let health = Arc::clone(&health);
-        std::thread::spawn(move || {
-            if let Err(e) = handle(stream, health.as_ref()) {
-                tracing::debug!("http: {e}");
-            }
-        });
-    }
+    let runtime = ivr_web::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ivr-http")
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    runtime.block_on(async move {
+        let listener = ivr_web::bind(http).await?;
+        eprintln!(
+            "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz, /metrics){records}.",
+            started.elapsed().as_secs_f64(),
+            listener.local_addr()?
+        );
+        let limits = ivr_web::Limits::default();
+        let app = ivr_web::finish(router(health), &limits);
+        ivr_web::serve(listener, app, limits, ivr_web::shutdown_signal()).await
+    })?;
+    eprintln!("ivr: stopped");
     Ok(())
 }
 
-/// Answers one request: the request line decides; anything malformed gets 400.
-fn handle(mut stream: TcpStream, health: &(dyn Fn() -> Vec<u8> + Send + Sync)) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut buf = [0u8; 8192];
-    let mut len = 0;
-    while len < buf.len() {
-        let n = stream.read(&mut buf[len..])?;
-        if n == 0 {
-            break;
-        }
-        len += n;
-        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-            break;
-        }
-    }
-    let head = String::from_utf8_lossy(&buf[..len]);
-    let mut parts = head.lines().next().unwrap_or("").split(' ');
-    let (status, body): (&str, Vec<u8>) = match (parts.next(), parts.next(), parts.next()) {
-        (Some("GET"), Some("/healthz"), Some(v)) if v.starts_with("HTTP/1.") => ("200 OK", health()),
-        (Some(_), Some(_), Some(v)) if v.starts_with("HTTP/1.") => ("404 Not Found", b"{\"error\":\"not found\"}".to_vec()),
-        _ => ("400 Bad Request", b"{\"error\":\"malformed request line\"}".to_vec()),
-    };
-    write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
-    stream.write_all(&body)
+fn router(health: Health) -> ivr_web::axum::Router {
+    use ivr_web::axum::routing::get;
+    ivr_web::axum::Router::new()
+        .route(
+            "/healthz",
+            get(move || {
+                let health = Arc::clone(&health);
+                async move {
+                    ivr_web::tokio::task::spawn_blocking(move || health())
+                        .await
+                        .map(ivr_web::axum::Json)
+                        .map_err(|e| ivr_web::ApiError::internal(format!("health check failed: {e}")))
+                }
+            }),
+        )
+        .route("/metrics", get(ivr_web::metrics))
 }

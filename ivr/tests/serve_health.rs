@@ -9,9 +9,10 @@ fn serve_loads_the_models_and_answers_healthz() {
     let dir = tempdir("serve");
     let server = serve(&dir, "[llm]\nurl = \"http://127.0.0.1:18491\"\n");
     let addr = server.http.as_str();
-    let ok = request(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    let missing = request(addr, b"GET /nothing HTTP/1.1\r\n\r\n");
+    let ok = get(addr, "/healthz");
+    let missing = get(addr, "/nothing");
     let garbage = request(addr, b"\x00\xff garbage\r\n\r\n");
+    let metrics = reqwest::blocking::get(format!("http://{addr}/metrics")).unwrap().text().unwrap();
     // The LLM worker is supervised: killed, it is started again.
     let before = health(addr);
     let pid = before["llm"]["pid"].as_u64();
@@ -32,10 +33,11 @@ fn serve_loads_the_models_and_answers_healthz() {
     assert_eq!(after["llm"]["restarts"], 1, "{after}");
     assert_eq!(after["llm"]["healthy"], true, "{after}");
     assert_ne!(after["llm"]["pid"], before["llm"]["pid"]);
-    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
-    let body: serde_json::Value = serde_json::from_str(ok.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    assert_eq!(body["status"], "ok");
-    assert_eq!(body["voices"][0], "en");
-    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert_eq!(ok.0, 200, "{ok:?}");
+    assert_eq!(ok.1["status"], "ok");
+    assert_eq!(ok.1["voices"][0], "en");
+    assert_eq!(missing.0, 404);
+    assert_eq!(missing.1["error"]["message"], "no such endpoint");
+    assert!(metrics.contains("# TYPE ivr_calls_active gauge") && metrics.contains("ivr_frames_out_total"), "{metrics}");
     assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
 }

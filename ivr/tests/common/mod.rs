@@ -147,6 +147,8 @@ pub fn said(record: &serde_json::Value, who: &str) -> Vec<String> {
 }
 
 /// A raw HTTP request to `addr`; the whole response.
+/// Raw bytes to an HTTP port, the answer read until the server closes: for malformed requests
+/// that a real client cannot send.
 pub fn request(addr: &str, raw: &[u8]) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -158,8 +160,14 @@ pub fn request(addr: &str, raw: &[u8]) -> String {
 
 /// The server's `/healthz` document.
 pub fn health(addr: &str) -> serde_json::Value {
-    let r = request(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+    get(addr, "/healthz").1
+}
+
+/// GET `path`: the status and the JSON body (null when it is not JSON).
+pub fn get(addr: &str, path: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::blocking::get(format!("http://{addr}{path}")).unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_str(&r.text().unwrap()).unwrap_or_default())
 }
 
 // --- SIP calls on loopback -------------------------------------------------------------------

@@ -213,6 +213,8 @@ pub enum Output {
     Said { who: Speaker, text: String, at: Duration },
     /// A turn's timings, once its first reply audio has gone out.
     Timing(TurnTiming),
+    /// The caller's speech (starting at `at`) paused the bot.
+    BargeIn { at: Duration },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -682,6 +684,7 @@ impl CallSession {
             tracing::debug!(?at, correlation = self.echo.correlation(), "barge-in: pausing the bot");
             self.playback.pause();
             self.pause = Some(Pause { at, confirmed: false });
+            self.outputs.push_back(Output::BargeIn { at });
             if let Some(u) = self.utterance.as_mut() {
                 u.echo = false;
             }

@@ -75,6 +75,8 @@ pub struct CallRecord {
     pub transcript: Vec<Line>,
     pub actions: Vec<Action>,
     pub turns: Vec<TurnTiming>,
+    /// When the caller's speech paused the bot (seconds into the call).
+    pub barge_ins: Vec<f64>,
     /// Jobs run per lane, and their total busy time.
     pub jobs: Vec<(Lane, usize, f64)>,
     pub duration_secs: f64,
@@ -190,6 +192,7 @@ impl Simulator<'_> {
                     Output::Action(a) => rec.actions.push(a),
                     Output::Said { who, text, at } => rec.transcript.push(Line { who, text, at_secs: at.as_secs_f64() }),
                     Output::Timing(t) => rec.turns.push(t),
+                    Output::BargeIn { at } => rec.barge_ins.push(at.as_secs_f64()),
                 }
             }
             // 5. Start what the free workers can; a job's result is due when it would have finished.

@@ -1,0 +1,67 @@
+//! The call metrics, registered once in the process's Prometheus registry (`/metrics` exposes it
+//! through `ivr-web`). Counters are the one record of what they count: `/healthz` reads them too.
+
+use std::sync::LazyLock;
+
+use prometheus::{register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge};
+
+pub struct CallMetrics {
+    pub calls_started: IntCounter,
+    pub calls_active: IntGauge,
+    /// Finished calls by who ended them: caller, bot, rtp_timeout, shutdown.
+    pub calls_ended: IntCounterVec,
+    pub frames_out: IntCounter,
+    /// Outbound frames sent more than 10 ms after their time.
+    pub frames_late: IntCounter,
+    pub phones_registered: IntGauge,
+    pub barge_ins: IntCounter,
+    /// Transfers by their reason (the dialogue's `TransferReason`).
+    pub transfers: IntCounterVec,
+    /// Seconds per stage of a caller's turn: endpoint_wait (last speech to the turn's end), stt
+    /// (the end to the final transcript), understand, llm_first_token, tts_first_audio (from the
+    /// end of the turn), voice_to_voice (last speech to the first reply frame on the wire).
+    pub turn_stage: HistogramVec,
+}
+
+/// Buckets from 10 ms to 5 s: the stages of one turn live there.
+const STAGE_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0];
+
+static METRICS: LazyLock<CallMetrics> = LazyLock::new(|| {
+    // Registration fails only for a duplicate name, which is a programming error caught by tests.
+    let m = || -> prometheus::Result<CallMetrics> {
+        Ok(CallMetrics {
+            calls_started: register_int_counter!("ivr_calls_started_total", "Calls answered")?,
+            calls_active: register_int_gauge!("ivr_calls_active", "Calls in progress")?,
+            calls_ended: register_int_counter_vec!("ivr_calls_ended_total", "Finished calls by who ended them", &["ended_by"])?,
+            frames_out: register_int_counter!("ivr_frames_out_total", "Outbound audio frames sent")?,
+            frames_late: register_int_counter!("ivr_frames_late_total", "Outbound audio frames sent more than 10 ms late")?,
+            phones_registered: register_int_gauge!("ivr_phones_registered", "Agents' phones registered now")?,
+            barge_ins: register_int_counter!("ivr_barge_ins_total", "Times a caller's speech stopped the bot")?,
+            transfers: register_int_counter_vec!("ivr_transfers_total", "Transfers to a person by reason", &["reason"])?,
+            turn_stage: register_histogram_vec!("ivr_turn_stage_seconds", "Time per stage of a caller's turn", &["stage"], STAGE_BUCKETS.to_vec())?,
+        })
+    };
+    m().expect("call metrics register once")
+});
+
+pub fn metrics() -> &'static CallMetrics {
+    &METRICS
+}
+
+/// Records one finished turn's stages.
+pub fn observe_turn(t: &voice_pipeline::session::TurnTiming) {
+    let m = metrics();
+    let stage = |name: &str, from: std::time::Duration, to: Option<std::time::Duration>| {
+        if let Some(to) = to {
+            m.turn_stage.with_label_values(&[name]).observe(to.saturating_sub(from).as_secs_f64());
+        }
+    };
+    stage("endpoint_wait", t.speech_end, Some(t.endpoint));
+    // Transcription started early may be done before the turn ends: then this stage is 0.
+    stage("stt", t.endpoint, t.stt_final.map(|s| s.max(t.endpoint)));
+    stage("understand", t.stt_final.unwrap_or(t.endpoint).max(t.endpoint), t.understood);
+    stage("llm_first_token", t.endpoint, t.first_llm_token);
+    stage("tts_first_audio", t.endpoint, t.first_tts_audio);
+    stage("voice_to_voice", t.speech_end, t.first_frame_out);
+}
