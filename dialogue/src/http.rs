@@ -1,87 +1,133 @@
-//! A minimal HTTP/1.1 client for JSON requests on trusted networks (the LLM worker on loopback, a
-//! company's CRM webhook on its LAN). Plain HTTP only.
+//! Outbound HTTP for the dialogue's servers (the LLM, a company's CRM webhook): reqwest with
+//! rustls, so HTTPS works without OpenSSL, with an optional CA file for a company's own
+//! certificate authority, and timeouts on every request. Errors name the server and the cause
+//! (an unreachable address, a certificate the CA does not vouch for), so the caller can go on
+//! without the server and the log says why.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("URL {0:?} is not http://host:port[/path]")]
+    #[error("URL {0:?} is not http(s)://host[:port][/path]")]
     Url(String),
-    #[error("cannot reach {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("bad response: {0}")]
-    Response(String),
+    #[error("CA file {path}: {message}")]
+    CaFile { path: PathBuf, message: String },
+    #[error("{url}: {message}")]
+    Request { url: String, message: String },
+    #[error("{url}: bad response: {message}")]
+    Response { url: String, message: String },
 }
 
-/// `http://host:port/base` split into the address and the base path (without a trailing slash).
+/// A server's base URL and the client that reaches it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub host: String,
-    pub base: String,
+    base: reqwest::Url,
+    client: reqwest::blocking::Client,
 }
 
 impl Endpoint {
-    pub fn parse(url: &str) -> Result<Self, HttpError> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| HttpError::Url(url.into()))?;
-        let (host, base) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, String::new()));
-        if host.is_empty() {
+    /// `url` like `https://crm.example.com/ivr`; `ca_file` (PEM) is trusted besides the usual
+    /// roots; `timeout` bounds each whole request (connect, send, the answer).
+    pub fn new(url: &str, ca_file: Option<&Path>, timeout: Duration) -> Result<Self, HttpError> {
+        let base = reqwest::Url::parse(url).map_err(|_| HttpError::Url(url.into()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none_or(str::is_empty) {
             return Err(HttpError::Url(url.into()));
         }
-        Ok(Self { host: host.to_string(), base: base.trim_end_matches('/').to_string() })
+        let mut builder = reqwest::blocking::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
+            .use_rustls_tls();
+        if let Some(path) = ca_file {
+            let ca_err = |message: String| HttpError::CaFile { path: path.to_path_buf(), message };
+            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_err(chain(&e)))?;
+            if certs.is_empty() {
+                return Err(ca_err("no PEM certificate in the file".into()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| HttpError::Request { url: url.into(), message: chain(&e) })?;
+        Ok(Self { base, client })
     }
 
-    pub fn connect(&self, timeout: Duration) -> Result<TcpStream, HttpError> {
-        let s = TcpStream::connect(&self.host).map_err(|source| HttpError::Connect { addr: self.host.clone(), source })?;
-        s.set_read_timeout(Some(timeout))?;
-        s.set_write_timeout(Some(timeout))?;
-        Ok(s)
+    /// The base URL without a trailing slash.
+    pub fn base(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    /// The base URL's path ("/" when it has none).
+    pub fn path(&self) -> &str {
+        self.base.path()
+    }
+
+    /// Replaces the base path (e.g. to drop a trailing `/v1`).
+    pub fn set_base_path(&mut self, path: &str) {
+        self.base.set_path(path);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    fn failed(&self, path: &str, e: &reqwest::Error) -> HttpError {
+        HttpError::Request { url: self.url(path), message: chain(e) }
     }
 
     /// POSTs JSON to `base + path`; returns the status code and the parsed JSON body (null if empty).
-    pub fn post_json(&self, path: &str, body: &serde_json::Value, timeout: Duration) -> Result<(u16, serde_json::Value), HttpError> {
-        let body = body.to_string();
-        let mut s = self.connect(timeout)?;
-        write!(
-            s,
-            "POST {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.base, self.host, body.len()
-        )?;
-        let mut r = BufReader::new(s);
-        let mut status = String::new();
-        r.read_line(&mut status)?;
-        let code: u16 = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| HttpError::Response(status.trim().into()))?;
-        let mut length = None;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                if k.trim().eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse::<usize>().ok();
-                }
-            }
-        }
-        let mut raw = Vec::new();
-        match length {
-            Some(n) if n <= 1 << 20 => {
-                raw.resize(n, 0);
-                r.read_exact(&mut raw)?;
-            }
-            Some(n) => return Err(HttpError::Response(format!("a {n}-byte body is too large"))),
-            None => {
-                r.take(1 << 20).read_to_end(&mut raw)?;
-            }
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value), HttpError> {
+        let response = self.client.post(self.url(path)).json(body).send().map_err(|e| self.failed(path, &e))?;
+        let status = response.status().as_u16();
+        let raw = response.bytes().map_err(|e| self.failed(path, &e))?;
+        if raw.len() > 1 << 20 {
+            return Err(HttpError::Response { url: self.url(path), message: format!("a {}-byte body is too large", raw.len()) });
         }
         let json = if raw.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Null
         } else {
-            serde_json::from_slice(&raw).map_err(|e| HttpError::Response(format!("not JSON: {e}")))?
+            serde_json::from_slice(&raw).map_err(|e| HttpError::Response { url: self.url(path), message: format!("not JSON: {e}") })?
         };
-        Ok((code, json))
+        Ok((status, json))
     }
+
+    /// GET `base + path`; the status code.
+    pub fn get_status(&self, path: &str) -> Result<u16, HttpError> {
+        Ok(self.client.get(self.url(path)).send().map_err(|e| self.failed(path, &e))?.status().as_u16())
+    }
+
+    /// POSTs JSON and returns the answer to be read as it arrives (server-sent events); a status
+    /// other than 200 is an error carrying the body.
+    pub fn post_stream(&self, path: &str, body: &serde_json::Value) -> Result<reqwest::blocking::Response, HttpError> {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .json(body)
+            .send()
+            .map_err(|e| self.failed(path, &e))?;
+        if response.status() != reqwest::StatusCode::OK {
+            let status = response.status();
+            let text = response.text().unwrap_or_default();
+            return Err(HttpError::Response { url: self.url(path), message: format!("HTTP {status} {}", text.trim()) });
+        }
+        Ok(response)
+    }
+}
+
+/// An error with its causes, which is where reqwest says what went wrong ("invalid peer
+/// certificate: UnknownIssuer", "Connection refused").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }

@@ -1,20 +1,18 @@
 //! Client for OpenAI-compatible chat-completions servers: the embedded `ivr-llm` worker, or a
-//! company's own vLLM, Ollama or llama-server (`[llm] backend = "openai"`, plain HTTP on a trusted
-//! network). Tokens are streamed (server-sent events) to a callback as they arrive, so speech can
-//! start on the first clause.
+//! company's own vLLM, Ollama or llama-server (`[llm] backend = "openai"`, HTTP or HTTPS). Tokens
+//! are streamed (server-sent events) to a callback as they arrive, so speech can start on the first
+//! clause.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::http::{Endpoint, HttpError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
-    #[error("LLM server URL {0:?} is not http://host:port[/path]")]
-    Url(String),
-    #[error("cannot reach the LLM server at {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    #[error("LLM server: {0}")]
+    Http(#[from] HttpError),
     #[error("LLM server error: {0}")]
     Server(String),
     #[error("LLM connection failed: {0}")]
@@ -50,7 +48,6 @@ pub struct Completion {
 pub struct LlmClient {
     endpoint: Endpoint,
     pub model: String,
-    pub timeout: Duration,
 }
 
 /// Options of one request.
@@ -62,29 +59,23 @@ pub struct Options {
 }
 
 impl LlmClient {
-    /// `base_url` like `http://127.0.0.1:8091` or `http://ollama:11434/v1`.
+    /// `base_url` like `http://127.0.0.1:8091` or `https://llm.example.com/v1`.
     pub fn new(base_url: &str, model: &str) -> Result<Self, LlmError> {
-        let mut endpoint = Endpoint::parse(base_url).map_err(|_| LlmError::Url(base_url.into()))?;
-        endpoint.base = endpoint.base.trim_end_matches("/v1").to_string();
-        Ok(Self { endpoint, model: model.to_string(), timeout: Duration::from_secs(30) })
+        Self::with_ca(base_url, model, None)
     }
 
-    fn connect(&self) -> Result<TcpStream, LlmError> {
-        self.endpoint.connect(self.timeout).map_err(|e| match e {
-            HttpError::Connect { addr, source } => LlmError::Connect { addr, source },
-            HttpError::Io(e) => LlmError::Io(e),
-            other => LlmError::Server(other.to_string()),
-        })
+    /// As `new`, trusting the certificate authority in `ca_file` (PEM) besides the usual roots.
+    pub fn with_ca(base_url: &str, model: &str, ca_file: Option<&Path>) -> Result<Self, LlmError> {
+        let mut endpoint = Endpoint::new(base_url, ca_file, Duration::from_secs(30))?;
+        // The API's paths start with /v1, which some base URLs already end with.
+        let path = endpoint.path().trim_end_matches('/').trim_end_matches("/v1").to_string();
+        endpoint.set_base_path(&path);
+        Ok(Self { endpoint, model: model.to_string() })
     }
 
     /// Whether the server answers its health check.
     pub fn healthy(&self) -> bool {
-        let Ok(mut s) = self.connect() else { return false };
-        if write!(s, "GET {}/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.endpoint.base, self.endpoint.host).is_err() {
-            return false;
-        }
-        let mut line = String::new();
-        BufReader::new(s).read_line(&mut line).is_ok() && line.contains(" 200 ")
+        self.endpoint.get_status("/health").is_ok_and(|s| s == 200)
     }
 
     /// Streams a chat completion, calling `on_token` with each piece of text.
@@ -100,28 +91,7 @@ impl LlmClient {
         if !opts.stop.is_empty() {
             body["stop"] = serde_json::json!(opts.stop);
         }
-        let body = body.to_string();
-        let mut s = self.connect()?;
-        write!(
-            s,
-            "POST {}/v1/chat/completions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.endpoint.base, self.endpoint.host, body.len()
-        )?;
-        let mut r = BufReader::new(s);
-        let mut status = String::new();
-        r.read_line(&mut status)?;
-        if !status.contains(" 200 ") {
-            let mut rest = String::new();
-            let _ = std::io::Read::read_to_string(&mut r, &mut rest);
-            return Err(LlmError::Server(format!("{} {}", status.trim(), rest.split("\r\n\r\n").nth(1).unwrap_or("").trim())));
-        }
-        // Headers; a chunked body is read line by line all the same (chunk sizes are not "data:" lines).
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
-                break;
-            }
-        }
+        let mut r = BufReader::new(self.endpoint.post_stream("/v1/chat/completions", &body)?);
         let mut out = Completion::default();
         let mut line = String::new();
         while r.read_line(&mut line)? > 0 {
@@ -161,13 +131,14 @@ mod tests {
     #[test]
     fn base_urls() {
         let c = LlmClient::new("http://127.0.0.1:8091", "m").unwrap();
-        assert_eq!((c.endpoint.host.as_str(), c.endpoint.base.as_str()), ("127.0.0.1:8091", ""));
+        assert_eq!(c.endpoint.base(), "http://127.0.0.1:8091");
         let c = LlmClient::new("http://ollama:11434/v1", "m").unwrap();
-        assert_eq!((c.endpoint.host.as_str(), c.endpoint.base.as_str()), ("ollama:11434", ""));
+        assert_eq!(c.endpoint.base(), "http://ollama:11434");
         let c = LlmClient::new("http://gw:80/llm/v1/", "m").unwrap();
-        assert_eq!(c.endpoint.base, "/llm");
-        assert!(LlmClient::new("https://x", "m").is_err());
+        assert_eq!(c.endpoint.base(), "http://gw/llm");
+        assert_eq!(LlmClient::new("https://x", "m").unwrap().endpoint.base(), "https://x");
         assert!(LlmClient::new("http://", "m").is_err());
+        assert!(LlmClient::new("ftp://x", "m").is_err());
     }
 
     #[test]

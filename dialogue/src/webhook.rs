@@ -17,19 +17,24 @@ use crate::tools::{OrderNumber, ToolCall, ToolError, ToolResult, Tools, Verifica
 
 pub struct WebhookTools {
     endpoint: Endpoint,
-    timeout: Duration,
     /// Opening hours stay local data: they need no round trip.
     hours: crate::tools::Hours,
 }
 
 impl WebhookTools {
     pub fn new(url: &str, hours: crate::tools::Hours) -> Result<Self, ToolError> {
-        let endpoint = Endpoint::parse(url).map_err(|e| ToolError::Backend(e.to_string()))?;
-        Ok(Self { endpoint, timeout: Duration::from_secs(3), hours })
+        Self::with_ca(url, None, hours)
+    }
+
+    /// As `new`, trusting the certificate authority in `ca_file` (PEM) besides the usual roots.
+    /// Each request may take 3 s: a caller is waiting.
+    pub fn with_ca(url: &str, ca_file: Option<&std::path::Path>, hours: crate::tools::Hours) -> Result<Self, ToolError> {
+        let endpoint = Endpoint::new(url, ca_file, Duration::from_secs(3)).map_err(|e| ToolError::Backend(e.to_string()))?;
+        Ok(Self { endpoint, hours })
     }
 
     fn post(&self, path: &str, body: serde_json::Value) -> Result<(u16, serde_json::Value), ToolError> {
-        self.endpoint.post_json(path, &body, self.timeout).map_err(|e| ToolError::Backend(format!("webhook {path}: {e}")))
+        self.endpoint.post_json(path, &body).map_err(|e| ToolError::Backend(format!("webhook: {e}")))
     }
 
     fn customer(&self, v: &serde_json::Value, how: Verification) -> Option<VerifiedCustomer> {

@@ -29,13 +29,16 @@ pub struct Config {
 pub struct ToolsSection {
     /// "local" (demo data in SQLite) or "webhook".
     pub backend: String,
-    /// The webhook's base URL (see dialogue::webhook for the contract).
+    /// The webhook's base URL, http:// or https:// (see dialogue::webhook for the contract).
     pub url: Option<String>,
+    /// A PEM file with the certificate authority of a webhook behind HTTPS with the company's own
+    /// certificates (trusted besides the usual roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ToolsSection {
     fn default() -> Self {
-        Self { backend: "local".into(), url: None }
+        Self { backend: "local".into(), url: None, ca_file: None }
     }
 }
 

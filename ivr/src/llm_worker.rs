@@ -23,11 +23,21 @@ pub struct LlmSection {
     pub model: String,
     /// CPU threads for the embedded worker (the rest stay with speech).
     pub threads: u32,
+    /// A PEM file with the certificate authority of an "openai" server behind HTTPS with the
+    /// company's own certificates (trusted besides the usual roots).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl LlmSection {
+    /// The client for the configured server.
+    pub fn client(&self) -> Result<LlmClient, dialogue::llm::LlmError> {
+        LlmClient::with_ca(&self.url, &self.model, self.ca_file.as_deref())
+    }
 }
 
 impl Default for LlmSection {
     fn default() -> Self {
-        Self { backend: "embedded".into(), url: "http://127.0.0.1:8091".into(), model: "SmolLM2-135M-Instruct".into(), threads: 1 }
+        Self { backend: "embedded".into(), url: "http://127.0.0.1:8091".into(), model: "SmolLM2-135M-Instruct".into(), threads: 1, ca_file: None }
     }
 }
 
@@ -89,7 +99,7 @@ fn wait_healthy(client: &LlmClient, child: &mut Child, within: Duration) -> anyh
 impl Supervisor {
     /// Starts the worker for `cfg` (embedded backend) and a watchdog thread.
     pub fn start(cfg: &LlmSection, model: &Path) -> anyhow::Result<Self> {
-        let client = LlmClient::new(&cfg.url, &cfg.model)?;
+        let client = cfg.client()?;
         let listen = cfg.url.trim_start_matches("http://").split('/').next().unwrap_or("127.0.0.1:8091").to_string();
         if !model.is_file() {
             bail!("{}: LLM model not found (run scripts/setup.sh)", model.display());

@@ -724,7 +724,7 @@ fn load_engine(models: &ModelDir, cfg: &Config) -> anyhow::Result<dialogue::Engi
         ("local", _) => Box::new(dialogue::tools::LocalTools::open(&tenant, &dialogue::tools::default_db_path(&tenant))?),
         ("webhook", Some(url)) => {
             let hours = dialogue::tools::Hours::load(&tenant.join("hours.toml"))?;
-            Box::new(dialogue::webhook::WebhookTools::new(url, hours)?)
+            Box::new(dialogue::webhook::WebhookTools::with_ca(url, cfg.tools.ca_file.as_deref(), hours)?)
         }
         ("webhook", None) => bail!("[tools] backend = \"webhook\" needs a url"),
         (other, _) => bail!("[tools] backend {other:?}: use \"local\" or \"webhook\""),
@@ -768,7 +768,7 @@ fn start_llm(models: &ModelDir, cfg: &Config) -> anyhow::Result<LlmHandle> {
         let sup = llm_worker::Supervisor::start(&cfg.llm, &models.data().join("llm/SmolLM2-135M-Instruct.Q4_1.gguf"))?;
         Ok(LlmHandle { client: sup.client.clone(), _supervisor: Some(sup) })
     } else {
-        Ok(LlmHandle { client: dialogue::llm::LlmClient::new(&cfg.llm.url, &cfg.llm.model)?, _supervisor: None })
+        Ok(LlmHandle { client: cfg.llm.client()?, _supervisor: None })
     }
 }
 

@@ -44,7 +44,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     };
     let client = match &llm {
         Some(s) => s.client.clone(),
-        None => dialogue::llm::LlmClient::new(&cfg.llm.url, &cfg.llm.model)?,
+        None => cfg.llm.client()?,
     };
     // Calls: the dialogue engine shared by every call (reloaded when its files change), the speech
     // cache, the worker threads and the SIP listener.
