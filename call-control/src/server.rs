@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use crate::metrics::metrics;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -44,6 +44,9 @@ pub struct SipConfig {
     /// events (e.g. Asterisk's blind-transfer feature code and an extension, "#1" then "2001"),
     /// then hanging up once the PBX has had two seconds to act on them.
     pub transfer_dtmf: Option<String>,
+    /// On SIGTERM new calls get 503 while the calls in progress may go on this long; then the
+    /// bot says goodbye to the callers still on the line and hangs up.
+    pub shutdown_grace_secs: u32,
 }
 
 impl Default for SipConfig {
@@ -58,6 +61,7 @@ impl Default for SipConfig {
             transfer_target: None,
             registrar: None,
             transfer_dtmf: None,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -77,11 +81,21 @@ enum CallSignal {
     DigitsSent,
     Confirmed,
     Ended,
+    /// The service is stopping: say goodbye and hang up.
+    Shutdown,
 }
+
+/// Where a server is in its life: taking calls, refusing new ones while the calls in progress go
+/// on, or ending those too.
+const RUNNING: u8 = 0;
+const DRAINING: u8 = 1;
+const CLOSING: u8 = 2;
 
 pub struct SipServer {
     pub local: SocketAddr,
     stop: Arc<AtomicBool>,
+    state: Arc<AtomicU8>,
+    active: Arc<AtomicUsize>,
 }
 
 impl SipServer {
@@ -93,7 +107,9 @@ impl SipServer {
         // TCP on the same address and port.
         let tcp = std::net::TcpListener::bind(local)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let ctx = Context { cfg, session, vad, pipeline, local };
+        let state = Arc::new(AtomicU8::new(RUNNING));
+        let active = Arc::new(AtomicUsize::new(0));
+        let ctx = Context { cfg, session, vad, pipeline, local, state: Arc::clone(&state), active: Arc::clone(&active) };
         let stop2 = Arc::clone(&stop);
         let (tcp_tx, tcp_rx) = mpsc::channel();
         let connections: Connections = Arc::default();
@@ -104,7 +120,33 @@ impl SipServer {
         std::thread::Builder::new()
             .name("ivr-sip".into())
             .spawn(move || signalling(socket, tcp_rx, connections, ctx, stop2))?;
-        Ok(SipServer { local, stop })
+        Ok(SipServer { local, stop, state, active })
+    }
+
+    /// Calls in progress on this server.
+    pub fn active_calls(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Stops gracefully: new calls are refused with 503 at once; the calls in progress may go on
+    /// for `grace`; then the bot says goodbye to those still on the line and hangs up (waiting up
+    /// to 15 s more for that). Returns the calls that were still on at the end of the grace.
+    pub fn shutdown(&self, grace: Duration) -> usize {
+        self.state.store(DRAINING, Ordering::Relaxed);
+        let wait = |limit: Duration| {
+            let until = Instant::now() + limit;
+            while self.active_calls() > 0 && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        wait(grace);
+        let left = self.active_calls();
+        if left > 0 {
+            tracing::info!(calls = left, "grace period over: ending the calls in progress");
+            self.state.store(CLOSING, Ordering::Relaxed);
+            wait(Duration::from_secs(15));
+        }
+        left
     }
 }
 
@@ -120,6 +162,8 @@ struct Context {
     vad: SileroModel,
     pipeline: Arc<Pipeline>,
     local: SocketAddr,
+    state: Arc<AtomicU8>,
+    active: Arc<AtomicUsize>,
 }
 
 /// Open TCP connections by id, for writing responses and requests back on them.
@@ -203,12 +247,24 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
     let mut buf = vec![0u8; 65_536];
     // Calls ringing until they are answered: (when, call, caller, media).
     let mut ringing: Vec<(Duration, String, String, sip_bridge::sdp::Agreed)> = Vec::new();
+    let mut closing_sent = false;
     while !stop.load(Ordering::Relaxed) {
         let now = started.elapsed();
-        let (due, wait): (Vec<_>, Vec<_>) = ringing.drain(..).partition(|r| r.0 <= now);
+        let state = ctx.state.load(Ordering::Relaxed);
+        let (due, wait): (Vec<_>, Vec<_>) = ringing.drain(..).partition(|r| r.0 <= now || state != RUNNING);
         ringing = wait;
         for (_, call_id, from, media) in due {
-            answer(&ctx, &mut endpoint, &mut calls, &cmd_tx, call_id, from, media, now);
+            if state == RUNNING {
+                answer(&ctx, &mut endpoint, &mut calls, &cmd_tx, call_id, from, media, now);
+            } else {
+                endpoint.reject(&call_id, 503, "Service Unavailable", now);
+            }
+        }
+        if state == CLOSING && !closing_sent {
+            closing_sent = true;
+            for tx in calls.values() {
+                let _ = tx.send(CallSignal::Shutdown);
+            }
         }
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => endpoint.on_message(&buf[..n], Peer::Udp(from), started.elapsed()),
@@ -261,7 +317,10 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                     }
                 }
                 Output::Call(CallEvent::Incoming { call_id, from, media }) => {
-                    if ctx.cfg.ring_ms == 0 {
+                    if ctx.state.load(Ordering::Relaxed) != RUNNING {
+                        // Stopping: another server (or a retry later) takes the call.
+                        endpoint.reject(&call_id, 503, "Service Unavailable", now);
+                    } else if ctx.cfg.ring_ms == 0 {
                         answer(&ctx, &mut endpoint, &mut calls, &cmd_tx, call_id, from, media, now);
                     } else {
                         endpoint.ringing(&call_id, now);
@@ -335,10 +394,13 @@ fn answer(
             (None, None) => Transfer::HangUp,
         },
         records: ctx.cfg.records.clone(),
+        active: Arc::clone(&ctx.active),
+        shutting_down: false,
         record: CallRecord { call_id: call_id.clone(), from, ..Default::default() },
     };
     metrics().calls_started.inc();
     metrics().calls_active.inc();
+    ctx.active.fetch_add(1, Ordering::Relaxed);
     let _ = std::thread::Builder::new().name("ivr-call".into()).spawn(move || call.run());
     endpoint.accept(&call_id, rtp_addr, now);
 }
@@ -399,6 +461,10 @@ struct CallThread {
     rtp_timeout: Duration,
     records: Option<std::path::PathBuf>,
     record: CallRecord,
+    /// The server's count of calls in progress (this call leaves it when it ends).
+    active: Arc<AtomicUsize>,
+    /// The server told this call to end (it is stopping).
+    shutting_down: bool,
 }
 
 /// What is kept of a call.
@@ -476,6 +542,10 @@ impl CallThread {
                     CallSignal::Dtmf(d) => self.session.handle(Event::Dtmf(d), now),
                     CallSignal::DigitsSent => info_digits_pending = false,
                     CallSignal::Ended => ended = true,
+                    CallSignal::Shutdown => {
+                        self.shutting_down = true;
+                        self.session.handle(Event::Shutdown, now);
+                    }
                 }
             }
             if ended {
@@ -536,7 +606,7 @@ impl CallThread {
                             let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
                             metrics().transfers.with_label_values(&[reason.as_str()]).inc();
                         }
-                        self.record.ended_by = "bot".into();
+                        self.record.ended_by = if self.shutting_down { "shutdown" } else { "bot" }.into();
                         match (&a, &self.transfer) {
                             (dialogue::manager::Action::Transfer { .. }, Transfer::Refer) => {
                                 refer = true;
@@ -592,5 +662,6 @@ impl CallThread {
         self.record.save(self.records.as_deref());
         metrics().calls_ended.with_label_values(&[self.record.ended_by.replace(' ', "_").as_str()]).inc();
         metrics().calls_active.dec();
+        self.active.fetch_sub(1, Ordering::Relaxed);
     }
 }

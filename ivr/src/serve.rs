@@ -122,7 +122,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
 
     // Keep the worker (and its watchdog) alive as long as the server runs.
     let _llm = llm;
-    let _sip = sip_server;
+    let sip = sip_server;
     let records = match &sip_cfg.records {
         Some(path) => format!("; call records in {}", path.display()),
         None => String::new(),
@@ -144,7 +144,11 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
         let app = ivr_web::finish(router(health), &limits);
         ivr_web::serve(listener, app, limits, ivr_web::shutdown_signal()).await
     })?;
-    eprintln!("ivr: stopped");
+    // Stopped taking HTTP requests; now the calls: refuse new ones, let these finish, then end them.
+    let grace = Duration::from_secs(sip_cfg.shutdown_grace_secs as u64);
+    eprintln!("ivr: stopping: new calls get 503; {} in progress may go on for {} s", sip.active_calls(), grace.as_secs());
+    let ended = sip.shutdown(grace);
+    eprintln!("ivr: stopped ({ended} calls ended by the shutdown)");
     Ok(())
 }
 

@@ -44,7 +44,7 @@ pub fn prerender(
 ) -> anyhow::Result<usize> {
     let mut texts = dialogue::manager::fixed_texts(&engine.kb);
     let t = &session.texts;
-    for s in [&t.greeting, &t.filler, &t.reprompt, &t.goodbye, &t.apology] {
+    for s in [&t.greeting, &t.filler, &t.reprompt, &t.goodbye, &t.apology, &t.shutdown] {
         texts.push(("en".into(), s.clone()));
     }
     Ok(cache.prerender_into(voices, &texts, Some(&models.data().join("cache/speech")))?)
@@ -102,6 +102,7 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
         keys,
         echo: o.echo_ms.map(|d| (Duration::from_millis(d as u64), 0.3)),
         caller_id: o.caller.clone(),
+        shutdown_at: None,
     };
     let rec = sim.run(CallSession::new(session_cfg, vad).with_llm(o.llm).with_turn_model(turn.is_some()), &caller);
     if let Some(out) = o.output {

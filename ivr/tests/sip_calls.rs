@@ -208,3 +208,27 @@ fn garbage_on_the_sip_port_does_not_disturb_a_call() {
     assert!(said(&recs[0], "bot").iter().any(|t| t.contains("3 to 5 business days")), "{}", recs[0]);
     assert_eq!(health(&server.http)["status"], "ok");
 }
+
+/// SIGTERM: new calls are refused with 503 at once, the call in progress goes on for the grace
+/// period, then hears the bot's goodbye and gets BYE; the server exits cleanly and the call's
+/// record says the shutdown ended it.
+#[test]
+fn sigterm_refuses_new_calls_and_ends_the_ones_in_progress_with_a_goodbye() {
+    let dir = tempdir("sip-sigterm");
+    let mut server = serve_sip(&dir, 18604, "shutdown_grace_secs = 2\n");
+    let (sip, d) = (server.sip.clone(), dir.clone());
+    let on_the_line = std::thread::spawn(move || sipp("until-bye.xml", &sip, &[], &d));
+    std::thread::sleep(Duration::from_secs(3));
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(sipp("refused.xml", &server.sip, &[], &dir), "a new call is refused with 503 while stopping");
+    assert!(on_the_line.join().unwrap(), "the call in progress ends with the server's BYE");
+    let status = server.wait_exit(30).expect("the server exits");
+    assert!(status.success(), "{status:?}");
+    let recs = records(&server.records, 1, 5);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let r = &recs[0];
+    assert_eq!(r["ended_by"], "shutdown", "{r}");
+    let goodbye = voice_pipeline::session::SessionConfig::default().texts.shutdown;
+    assert_eq!(said(r, "bot").last().map(String::as_str), Some(goodbye.as_str()), "{r}");
+}

@@ -46,7 +46,7 @@ fn models() -> &'static Models {
         // Pre-rendered as a server does (so a replay of fixed sentences is exactly repeatable:
         // Piper samples noise, so two renderings of one sentence differ slightly).
         let mut fixed = dialogue::manager::fixed_texts(&engine.kb);
-        fixed.extend([t.greeting, t.filler, t.reprompt, t.goodbye, t.apology].into_iter().map(|s| ("en".to_string(), s)));
+        fixed.extend([t.greeting, t.filler, t.reprompt, t.goodbye, t.apology, t.shutdown].into_iter().map(|s| ("en".to_string(), s)));
         cache.prerender(&voices, &fixed).expect("prerender");
         Models { whisper, stt: Default::default(), vad, voices, engine, cache }
     })
@@ -203,6 +203,21 @@ fn the_bots_own_echo_does_not_interrupt_it() {
     let caller = said(&rec, Speaker::Caller);
     assert_eq!(caller.len(), 1, "{:?}", rec.transcript);
     assert!(said(&rec, Speaker::Bot).iter().any(|b| b.contains("3 to 5 business days")), "{:?}", rec.transcript);
+}
+
+#[test]
+fn a_shutdown_mid_answer_stops_it_says_goodbye_and_hangs_up_hearing_nobody_after() {
+    let q = espeak("How long does standard delivery take?");
+    let later = espeak("I want to speak to a person");
+    // The question ends near 9 s and its answer starts about half a second later; the service
+    // stops at 10.5 s, mid-answer; the caller speaks again at 11.5 s, over the goodbye.
+    let caller = Caller { audio: line(22.0, &[(6.5, &q), (11.5, &later)]), shutdown_at: Some(Duration::from_millis(10_500)), ..Default::default() };
+    let rec = run_with(caller, fixed_times(), 6.0);
+    let bot = said(&rec, Speaker::Bot);
+    assert_eq!(bot.last().map(String::as_str), Some(SessionConfig::default().texts.shutdown.as_str()), "{bot:?}");
+    assert!(bot.iter().any(|b| b.contains("3 to 5 business days")), "the answer had started: {bot:?}");
+    assert_eq!(said(&rec, Speaker::Caller).len(), 1, "nobody is heard after the shutdown: {:?}", rec.transcript);
+    assert_eq!(rec.actions, vec![Action::Hangup]);
 }
 
 #[test]

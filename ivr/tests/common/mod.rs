@@ -181,6 +181,26 @@ pub struct Server {
     pub records: PathBuf,
 }
 
+impl Server {
+    /// Sends the server a signal (e.g. "TERM").
+    pub fn signal(&self, name: &str) {
+        let ok = std::process::Command::new("kill").args([&format!("-{name}"), &self._served.child.id().to_string()]).status().unwrap().success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Waits up to `secs` for the server to exit; its exit status, if it did.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self._served.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
+    }
+}
+
 pub fn serve_sip(dir: &Path, llm_port: u16, sip_extra: &str) -> Server {
     let records = dir.join("records/calls.jsonl");
     let toml = format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\nrecords = \"{}\"\n{sip_extra}", records.display());

@@ -107,6 +107,8 @@ pub struct SessionTexts {
     pub goodbye: String,
     /// Said when a stage fails, before the transfer.
     pub apology: String,
+    /// Said to the callers still on the line when the service stops.
+    pub shutdown: String,
 }
 
 impl Default for SessionTexts {
@@ -117,6 +119,7 @@ impl Default for SessionTexts {
             reprompt: "Are you still there? How can I help you?".into(),
             goodbye: "I haven't heard anything, so I'll end the call now. Goodbye!".into(),
             apology: "I'm sorry, something went wrong on my side. Let me put you through to a colleague.".into(),
+            shutdown: "I'm sorry, this service has to end the call now. Please call again in a few minutes. Goodbye!".into(),
         }
     }
 }
@@ -165,6 +168,8 @@ pub enum Event<'a> {
     Done { job: JobId, result: JobResult },
     /// The caller hung up.
     RemoteHangup,
+    /// The service is stopping: say goodbye and hang up, taking no more turns.
+    Shutdown,
 }
 
 pub type JobId = u64;
@@ -341,6 +346,8 @@ pub struct CallSession {
     last_key: Duration,
     answered: bool,
     ended: bool,
+    /// The service is stopping: the goodbye plays and the caller is no longer heard.
+    closing: bool,
     /// A stage failed: the apology is playing and the transfer follows.
     failing: bool,
     /// When the bot was last audible (its echo can arrive a little later).
@@ -410,6 +417,7 @@ impl CallSession {
             last_key: Duration::ZERO,
             answered: false,
             ended: false,
+            closing: false,
             failing: false,
             last_sound_out: None,
             use_llm: true,
@@ -553,6 +561,7 @@ impl CallSession {
                 self.flush();
                 self.ended = true;
             }
+            Event::Shutdown => self.on_shutdown(now),
         }
         self.on_timers(now);
     }
@@ -594,7 +603,33 @@ impl CallSession {
 
     // --- caller audio -------------------------------------------------------------------------
 
+    /// Stops whatever the bot was doing, drops the caller's turn in progress, says the shutdown
+    /// words and hangs up after them; callers are not heard any more (`closing`).
+    fn on_shutdown(&mut self, now: Duration) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        self.flush();
+        if let Some(t) = self.turn.take() {
+            for id in [t.stt, t.understand].into_iter().flatten() {
+                self.cancel(id);
+            }
+        }
+        self.utterance = None;
+        if !self.answered {
+            self.outputs.push_back(Output::Action(Action::Hangup));
+            return;
+        }
+        let text = self.cfg.texts.shutdown.clone();
+        self.say(&text, now);
+        self.after_playback = Some(Action::Hangup);
+    }
+
     fn on_audio(&mut self, frame: &[f32], now: Duration) {
+        if self.closing {
+            return;
+        }
         // A transport bug or a corrupt packet must not poison the VAD's state with NaN.
         let clean: Vec<f32>;
         let frame = if frame.iter().all(|s| s.is_finite()) {
@@ -913,6 +948,9 @@ impl CallSession {
     // --- keypad -------------------------------------------------------------------------------
 
     fn on_dtmf(&mut self, d: char, now: Duration) {
+        if self.closing {
+            return;
+        }
         self.quiet_since = None;
         // A key stops the bot (the caller knows what they want).
         if !self.playback.is_empty() && self.after_playback.is_none() {

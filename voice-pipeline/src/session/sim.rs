@@ -59,6 +59,8 @@ pub struct Caller {
     pub echo: Option<(Duration, f32)>,
     /// The calling number.
     pub caller_id: Option<String>,
+    /// When the service is told to stop (SIGTERM), if it is.
+    pub shutdown_at: Option<Duration>,
 }
 
 /// Everything that happened.
@@ -163,6 +165,9 @@ impl Simulator<'_> {
             while keys.front().is_some_and(|(t, _)| *t <= now) {
                 let (_, k) = keys.pop_front().expect("checked");
                 session.handle(Event::Dtmf(k), now);
+            }
+            if caller.shutdown_at.is_some_and(|t| t <= now && t + frame_time > now) {
+                session.handle(Event::Shutdown, now);
             }
             // 2. Results that are due.
             while due.peek().is_some_and(|Reverse((t, _, _))| *t <= now) {
