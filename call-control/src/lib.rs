@@ -4,4 +4,5 @@
 //! the call records. Transports know nothing of models or dialogue; this crate is where they meet.
 
 pub mod metrics;
+pub mod recording;
 pub mod server;

@@ -100,7 +100,21 @@ pub struct SipServer {
 
 impl SipServer {
     /// Binds the SIP socket and starts answering calls on its own thread.
-    pub fn start(cfg: SipConfig, session: SessionConfig, vad: SileroModel, pipeline: Arc<Pipeline>) -> std::io::Result<SipServer> {
+    /// `records.audio`: each call is recorded (stereo WAV) under `records.dir`.
+    pub fn start(
+        cfg: SipConfig,
+        records: &crate::recording::RecordsConfig,
+        session: SessionConfig,
+        vad: SileroModel,
+        pipeline: Arc<Pipeline>,
+    ) -> std::io::Result<SipServer> {
+        let recorder = if records.audio {
+            Some(Arc::new(crate::recording::Recorder::start(&records.dir).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("recordings directory {}: {e}", records.dir.display()))
+            })?))
+        } else {
+            None
+        };
         let socket = UdpSocket::bind(cfg.listen)?;
         socket.set_read_timeout(Some(Duration::from_millis(10)))?;
         let local = socket.local_addr()?;
@@ -109,7 +123,7 @@ impl SipServer {
         let stop = Arc::new(AtomicBool::new(false));
         let state = Arc::new(AtomicU8::new(RUNNING));
         let active = Arc::new(AtomicUsize::new(0));
-        let ctx = Context { cfg, session, vad, pipeline, local, state: Arc::clone(&state), active: Arc::clone(&active) };
+        let ctx = Context { cfg, session, vad, pipeline, local, state: Arc::clone(&state), active: Arc::clone(&active), recorder };
         let stop2 = Arc::clone(&stop);
         let (tcp_tx, tcp_rx) = mpsc::channel();
         let connections: Connections = Arc::default();
@@ -164,6 +178,7 @@ struct Context {
     local: SocketAddr,
     state: Arc<AtomicU8>,
     active: Arc<AtomicUsize>,
+    recorder: Option<Arc<crate::recording::Recorder>>,
 }
 
 /// Open TCP connections by id, for writing responses and requests back on them.
@@ -396,6 +411,8 @@ fn answer(
         records: ctx.cfg.records.clone(),
         active: Arc::clone(&ctx.active),
         shutting_down: false,
+        recorder: ctx.recorder.clone(),
+        number: metrics().calls_started.get(),
         record: CallRecord { call_id: call_id.clone(), from, ..Default::default() },
     };
     metrics().calls_started.inc();
@@ -465,6 +482,9 @@ struct CallThread {
     active: Arc<AtomicUsize>,
     /// The server told this call to end (it is stopping).
     shutting_down: bool,
+    recorder: Option<Arc<crate::recording::Recorder>>,
+    /// This call's number on the server (tells recordings apart).
+    number: u64,
 }
 
 /// What is kept of a call.
@@ -479,6 +499,8 @@ struct CallRecord {
     voice_to_voice_ms: Vec<u64>,
     ended_by: String,
     media: Option<sip_bridge::rtp::media::MediaStats>,
+    /// The call's stereo recording (caller left, bot right), if recordings are on.
+    recording: Option<std::path::PathBuf>,
 }
 
 impl CallRecord {
@@ -504,6 +526,8 @@ impl CallRecord {
 impl CallThread {
     fn run(mut self) {
         self.record.started = jiff::Timestamp::now().to_string();
+        let recording = self.recorder.as_ref().map(|r| r.open(self.number, &self.call_id, &self.record.started));
+        self.record.recording = recording.as_ref().map(|r| r.path.clone());
         let _ = self.rtp.set_nonblocking(true);
         let _ = self.rtcp.set_nonblocking(true);
         let (link, replies) = CallLink::new(self.caller_id.as_deref());
@@ -581,6 +605,9 @@ impl CallThread {
             self.media.next_frame(&mut inbound);
             if answered {
                 self.session.handle(Event::Audio(&inbound), now);
+                if let Some(r) = &recording {
+                    r.frame(&inbound, &outbound);
+                }
             }
             let mut hang_up = false;
             let mut refer = false;
@@ -657,6 +684,7 @@ impl CallThread {
         if let Some((bye, to)) = self.media.rtcp_bye() {
             let _ = self.rtcp.send_to(&bye, to);
         }
+        drop(recording);
         self.record.duration_secs = started.elapsed().as_secs_f64();
         self.record.media = Some(self.media.stats());
         self.record.save(self.records.as_deref());

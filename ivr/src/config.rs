@@ -21,6 +21,8 @@ pub struct Config {
     pub session: voice_pipeline::session::SessionConfig,
     /// Phone calls: where SIP listens, codecs, call limit, RTP timeout, jitter buffer.
     pub sip: call_control::server::SipConfig,
+    /// Call recordings (stereo WAV per call) and where they go.
+    pub records: call_control::recording::RecordsConfig,
 }
 
 /// Where tool calls go: the demo SQLite store, or the company's systems through a webhook.

@@ -78,7 +78,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     if let Some(addr) = sip {
         sip_cfg.listen = addr;
     }
-    let sip_server = call_control::server::SipServer::start(sip_cfg.clone(), session_cfg, vad.clone(), pipeline)
+    let sip_server = call_control::server::SipServer::start(sip_cfg.clone(), &cfg.records, session_cfg, vad.clone(), pipeline)
         .with_context(|| format!("cannot listen for SIP on {}", sip_cfg.listen))?;
     let sip_local = sip_server.local;
     {

@@ -27,7 +27,28 @@ fn a_sipp_caller_asks_a_question_over_rtp_and_gets_the_knowledge_answer() {
         assert!(r["media"]["packets_in"].as_u64().unwrap() > 300, "{r}");
         assert!(r["media"]["packets_out"].as_u64().unwrap() > 300, "{r}");
         assert_eq!(r["voice_to_voice_ms"].as_array().unwrap().len(), 1, "{r}");
+        assert_stereo_recording(r);
     }
+}
+
+/// The call's recording: stereo 16 kHz as long as the call, the bot's greeting on the right
+/// channel while the caller is silent, the caller's question on the left (from 6 s on).
+fn assert_stereo_recording(r: &serde_json::Value) {
+    let path = r["recording"].as_str().unwrap_or_else(|| panic!("no recording: {r}"));
+    let mut wav = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let spec = wav.spec();
+    assert_eq!((spec.channels, spec.sample_rate), (2, 16_000), "{path}");
+    let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
+    let secs = samples.len() as f64 / 2.0 / 16_000.0;
+    let duration = r["duration_secs"].as_f64().unwrap();
+    assert!((secs - duration).abs() < 1.0, "{secs} s recorded of a {duration} s call");
+    let rms = |ch: usize, from: f64, to: f64| {
+        let frames = &samples[(from * 32_000.0) as usize..((to * 32_000.0) as usize).min(samples.len())];
+        let xs: Vec<f64> = frames.iter().skip(ch).step_by(2).map(|s| *s as f64 / 32768.0).collect();
+        (xs.iter().map(|x| x * x).sum::<f64>() / xs.len().max(1) as f64).sqrt()
+    };
+    assert!(rms(1, 0.5, 3.0) > 0.01 && rms(0, 0.5, 3.0) < 0.005, "greeting on the right only: {path}");
+    assert!(rms(0, 6.5, 8.5) > 0.01, "the question on the left: {path}");
 }
 
 #[test]

@@ -111,6 +111,8 @@ impl Drop for Served {
 pub fn serve(dir: &Path, toml: &str) -> Served {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
+    // Recordings go to the test's directory, not the working directory.
+    let toml = if toml.contains("[records]") { toml.to_string() } else { format!("{toml}\n[records]\ndir = \"{}\"\n", dir.join("audio").display()) };
     std::fs::write(dir.join("ivr.toml"), toml).expect("config");
     let mut child = ivr()
         .process_group(0)
