@@ -11,7 +11,7 @@ APT_PACKAGES=(
   espeak-ng espeak-ng-data sox libsox-fmt-all alsa-utils
   asterisk-core-sounds-en asterisk-core-sounds-en-wav pocketsphinx-testdata
   python3-pip python3-venv
-  sip-tester iproute2 baresip linphone-cli kamailio tshark
+  sip-tester iproute2 baresip linphone-cli kamailio tshark postgresql
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -132,6 +132,10 @@ enum Command {
         /// Seconds simulated after the recording ends.
         #[arg(long, default_value_t = 4.0)]
         tail_secs: f64,
+        /// The call's wall-clock start (RFC 3339, e.g. 2026-11-29T20:00:00Z), for answers that
+        /// depend on the time ("are you open now?"); default: now.
+        #[arg(long)]
+        at: Option<jiff::Timestamp>,
     },
     /// Word error rate of Whisper (or of given hypotheses) on transcribed fixtures.
     Wer {
@@ -282,10 +286,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vad { file, json } => vad_cmd(&models, &cfg, &file, json),
         Command::Ask { text, caller, language, json } => ask(&models, &cfg, &text, caller.as_deref(), &language, json),
         Command::Chat { caller, llm, json } => chat(&models, &cfg, caller, llm, json),
-        Command::Simulate { file, output, json, realtime, caller, llm, keys, echo_ms, tail_secs } => simulate::simulate(
+        Command::Simulate { file, output, json, realtime, caller, llm, keys, echo_ms, tail_secs, at } => simulate::simulate(
             &models,
             &cfg,
-            simulate::Options { file: &file, output: output.as_deref(), json, realtime, caller, llm, keys, echo_ms, tail_secs },
+            simulate::Options { file: &file, output: output.as_deref(), json, realtime, caller, llm, keys, echo_ms, tail_secs, at },
         ),
         Command::Wer { fixtures, hyp, only, model, precision, json } => {
             let mut stt = cfg.stt.clone();

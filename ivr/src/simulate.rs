@@ -24,6 +24,8 @@ pub struct Options<'a> {
     pub keys: Vec<String>,
     pub echo_ms: Option<u32>,
     pub tail_secs: f64,
+    /// The call's wall-clock start (default: now).
+    pub at: Option<jiff::Timestamp>,
 }
 
 /// The session settings: `[session]` from the config, with its `[vad]`.
@@ -93,7 +95,7 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
     let sim = Simulator {
         workers: Workers { whisper: &whisper, stt: &cfg.stt.whisper, voices: &voices, cache: &cache, engine: &engine, llm: llm.as_ref().map(|l| &l.client), turn: turn.as_ref() },
         times: JobTimes::default(),
-        wall_start: jiff::Timestamp::now(),
+        wall_start: o.at.unwrap_or_else(jiff::Timestamp::now),
         tail: Duration::from_secs_f64(o.tail_secs.clamp(0.0, 600.0)),
         realtime: o.realtime,
     };

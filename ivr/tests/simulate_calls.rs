@@ -60,7 +60,9 @@ fn whole_calls_get_the_right_answers_and_actions() {
     let mut failures = Vec::new();
     for call in &calls.call {
         let wav = out_dir.join(call.file.replace(".flac", ".wav"));
+        // A Sunday at 21:00 in Berlin: the hotline and the stores are closed, whenever the test runs.
         let mut args = vec!["simulate".to_string(), dir.join(&call.file).display().to_string(), "--json".into(), "-o".into(), wav.display().to_string()];
+        args.extend(["--at".to_string(), "2026-11-29T20:00:00Z".to_string()]);
         for k in &call.keys {
             args.extend(["--keys".to_string(), k.clone()]);
         }

@@ -1,0 +1,392 @@
+//! The call store: calls, their turns (who spoke, the words, the understanding, per-stage timings)
+//! and events (answered, barge-in, keys, transfers, hang-up), in SQLite (a file in WAL mode, the
+//! default) or PostgreSQL (by URL, for several servers sharing one store). One set of migrations
+//! serves both: the schema uses only portable types and the application makes the ids.
+//!
+//! Writes are small and happen as a call goes (a turn is stored when it completes), so a crash
+//! loses at most the turn in progress; at start-up a server marks its own calls that never ended
+//! as `interrupted`.
+
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    Url(String),
+    #[error("cannot open the store at {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("store migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the store; cheap to clone (a connection pool).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// A call as it starts.
+#[derive(Debug, Clone, Default)]
+pub struct NewCall {
+    pub id: String,
+    pub sip_call_id: Option<String>,
+    pub caller: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// Which server took the call (its own unfinished calls are marked interrupted at its start).
+    pub server: String,
+    pub recording: Option<String>,
+}
+
+/// A line of the conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Turn {
+    pub seq: i64,
+    /// Seconds into the call.
+    pub at_secs: f64,
+    /// "caller" or "bot".
+    pub speaker: String,
+    pub text: String,
+    pub language: Option<String>,
+    pub intent: Option<String>,
+    pub confidence: Option<f64>,
+    #[serde(flatten)]
+    pub stages: Stages,
+}
+
+/// Where a caller turn's time went, in milliseconds (known once its reply has started).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Stages {
+    pub endpoint_ms: Option<f64>,
+    pub stt_ms: Option<f64>,
+    pub understand_ms: Option<f64>,
+    pub llm_first_token_ms: Option<f64>,
+    pub tts_first_audio_ms: Option<f64>,
+    pub voice_to_voice_ms: Option<f64>,
+}
+
+/// Something that happened in a call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Event {
+    pub seq: i64,
+    pub at_secs: f64,
+    /// answered | barge_in | key | transfer | hangup | action
+    pub kind: String,
+    pub detail: Option<serde_json::Value>,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Default)]
+pub struct CallEnd {
+    pub ended_at: String,
+    pub duration_secs: f64,
+    pub ended_by: String,
+    pub media: Option<serde_json::Value>,
+}
+
+/// A call in a list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallSummary {
+    pub id: String,
+    pub sip_call_id: Option<String>,
+    pub caller: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub duration_secs: Option<f64>,
+    pub ended_by: Option<String>,
+    pub recording: Option<String>,
+    pub server: Option<String>,
+    pub media: Option<serde_json::Value>,
+}
+
+/// A call with everything kept of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRecord {
+    #[serde(flatten)]
+    pub call: CallSummary,
+    pub turns: Vec<Turn>,
+    pub events: Vec<Event>,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Opens (creating it if needed) the store at `url` and brings its schema up to date.
+    /// `sqlite://records/calls.db` is a file beside the server (WAL mode); `postgres://...` a
+    /// server shared by several.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(url.into()));
+        };
+        let mut url = url.to_string();
+        if backend == Backend::Sqlite {
+            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or_default().to_string();
+            if path.is_empty() || path == ":memory:" {
+                return Err(StoreError::Url(url));
+            }
+            if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Open { url: url.clone(), source: sqlx::Error::Io(e) })?;
+            }
+            if !url.contains('?') {
+                url.push_str("?mode=rwc");
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers do not block the writer; NORMAL sync survives a killed
+                        // process (not a power cut) at a fraction of the cost of FULL.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|source| StoreError::Open { url: redact(&url), source })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub async fn start_call(&self, c: &NewCall) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO calls (id, sip_call_id, caller, started_at, server, recording) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&c.id)
+            .bind(&c.sip_call_id)
+            .bind(&c.caller)
+            .bind(&c.started_at)
+            .bind(&c.server)
+            .bind(&c.recording)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_turn(&self, call_id: &str, t: &Turn) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO turns (call_id, seq, at_secs, speaker, text, language, intent, confidence, endpoint_ms, stt_ms, \
+             understand_ms, llm_first_token_ms, tts_first_audio_ms, voice_to_voice_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(call_id)
+        .bind(t.seq)
+        .bind(t.at_secs)
+        .bind(&t.speaker)
+        .bind(&t.text)
+        .bind(&t.language)
+        .bind(&t.intent)
+        .bind(t.confidence)
+        .bind(t.stages.endpoint_ms)
+        .bind(t.stages.stt_ms)
+        .bind(t.stages.understand_ms)
+        .bind(t.stages.llm_first_token_ms)
+        .bind(t.stages.tts_first_audio_ms)
+        .bind(t.stages.voice_to_voice_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A caller turn's stages, once its reply has started.
+    pub async fn set_stages(&self, call_id: &str, seq: i64, s: &Stages) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE turns SET endpoint_ms = $1, stt_ms = $2, understand_ms = $3, llm_first_token_ms = $4, \
+             tts_first_audio_ms = $5, voice_to_voice_ms = $6 WHERE call_id = $7 AND seq = $8",
+        )
+        .bind(s.endpoint_ms)
+        .bind(s.stt_ms)
+        .bind(s.understand_ms)
+        .bind(s.llm_first_token_ms)
+        .bind(s.tts_first_audio_ms)
+        .bind(s.voice_to_voice_ms)
+        .bind(call_id)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The understanding of a turn (intent, confidence, language), when the dialogue has it.
+    pub async fn set_understanding(&self, call_id: &str, seq: i64, intent: Option<&str>, confidence: Option<f64>, language: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE turns SET intent = $1, confidence = $2, language = $3 WHERE call_id = $4 AND seq = $5")
+            .bind(intent)
+            .bind(confidence)
+            .bind(language)
+            .bind(call_id)
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_event(&self, call_id: &str, e: &Event) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO events (call_id, seq, at_secs, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+            .bind(call_id)
+            .bind(e.seq)
+            .bind(e.at_secs)
+            .bind(&e.kind)
+            .bind(e.detail.as_ref().map(|d| d.to_string()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn end_call(&self, id: &str, end: &CallEnd) -> Result<(), StoreError> {
+        sqlx::query("UPDATE calls SET ended_at = $1, duration_secs = $2, ended_by = $3, media = $4 WHERE id = $5")
+            .bind(&end.ended_at)
+            .bind(end.duration_secs)
+            .bind(&end.ended_by)
+            .bind(end.media.as_ref().map(|m| m.to_string()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks `server`'s calls that never ended (it died during them) as interrupted; returns how
+    /// many there were. Other servers' calls sharing the store are left alone.
+    pub async fn mark_interrupted(&self, server: &str, now: &str) -> Result<u64, StoreError> {
+        let r = sqlx::query("UPDATE calls SET ended_by = 'interrupted', ended_at = $1 WHERE server = $2 AND ended_at IS NULL")
+            .bind(now)
+            .bind(server)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// The most recent calls first; `before` (a `started_at`) pages back.
+    pub async fn calls(&self, limit: i64, before: Option<&str>) -> Result<Vec<CallSummary>, StoreError> {
+        let rows = match before {
+            Some(b) => {
+                sqlx::query(&format!("{SUMMARY} WHERE started_at < $1 ORDER BY started_at DESC, id LIMIT $2")).bind(b).bind(limit).fetch_all(&self.pool).await?
+            }
+            None => sqlx::query(&format!("{SUMMARY} ORDER BY started_at DESC, id LIMIT $1")).bind(limit).fetch_all(&self.pool).await?,
+        };
+        rows.iter().map(summary).collect()
+    }
+
+    /// Every call, oldest first (for exports).
+    pub async fn all_calls(&self) -> Result<Vec<CallRecord>, StoreError> {
+        let rows = sqlx::query(&format!("{SUMMARY} ORDER BY started_at, id")).fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let call = summary(r)?;
+            let (turns, events) = (self.turns(&call.id).await?, self.events(&call.id).await?);
+            out.push(CallRecord { call, turns, events });
+        }
+        Ok(out)
+    }
+
+    /// One call with its turns and events.
+    pub async fn call(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
+        let Some(row) = sqlx::query(&format!("{SUMMARY} WHERE id = $1")).bind(id).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let call = summary(&row)?;
+        Ok(Some(CallRecord { turns: self.turns(id).await?, events: self.events(id).await?, call }))
+    }
+
+    async fn turns(&self, id: &str) -> Result<Vec<Turn>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at_secs, speaker, text, language, intent, confidence, endpoint_ms, stt_ms, understand_ms, \
+             llm_first_token_ms, tts_first_audio_ms, voice_to_voice_ms FROM turns WHERE call_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Turn {
+                    seq: r.try_get("seq")?,
+                    at_secs: r.try_get("at_secs")?,
+                    speaker: r.try_get("speaker")?,
+                    text: r.try_get("text")?,
+                    language: r.try_get("language")?,
+                    intent: r.try_get("intent")?,
+                    confidence: r.try_get("confidence")?,
+                    stages: Stages {
+                        endpoint_ms: r.try_get("endpoint_ms")?,
+                        stt_ms: r.try_get("stt_ms")?,
+                        understand_ms: r.try_get("understand_ms")?,
+                        llm_first_token_ms: r.try_get("llm_first_token_ms")?,
+                        tts_first_audio_ms: r.try_get("tts_first_audio_ms")?,
+                        voice_to_voice_ms: r.try_get("voice_to_voice_ms")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn events(&self, id: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query("SELECT seq, at_secs, kind, detail FROM events WHERE call_id = $1 ORDER BY seq").bind(id).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let detail: Option<String> = r.try_get("detail")?;
+                Ok(Event { seq: r.try_get("seq")?, at_secs: r.try_get("at_secs")?, kind: r.try_get("kind")?, detail: detail.and_then(|d| serde_json::from_str(&d).ok()) })
+            })
+            .collect()
+    }
+
+    /// Turns stored so far, over all calls (for checks against the metrics).
+    pub async fn count_turns(&self, speaker: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM turns WHERE speaker = $1").bind(speaker).fetch_one(&self.pool).await?.try_get("n")?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+const SUMMARY: &str = "SELECT id, sip_call_id, caller, started_at, ended_at, duration_secs, ended_by, recording, server, media FROM calls";
+
+fn summary(r: &AnyRow) -> Result<CallSummary, StoreError> {
+    let media: Option<String> = r.try_get("media")?;
+    Ok(CallSummary {
+        id: r.try_get("id")?,
+        sip_call_id: r.try_get("sip_call_id")?,
+        caller: r.try_get("caller")?,
+        started_at: r.try_get("started_at")?,
+        ended_at: r.try_get("ended_at")?,
+        duration_secs: r.try_get("duration_secs")?,
+        ended_by: r.try_get("ended_by")?,
+        recording: r.try_get("recording")?,
+        server: r.try_get("server")?,
+        media: media.and_then(|m| serde_json::from_str(&m).ok()),
+    })
+}
+
+/// A URL with its password hidden, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,144 @@
+//! The store on both back ends: SQLite (a file, WAL) and a real PostgreSQL server that this test
+//! starts itself from Debian's binaries (as the unprivileged user `nobody`, in a temporary
+//! directory, reachable only through a unix socket there) and stops again, also on failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ivr_store::{CallEnd, Event, NewCall, Stages, Store, Turn};
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ivr-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A PostgreSQL server of our own; stopped when dropped.
+struct Postgres {
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl Postgres {
+    fn start(name: &str) -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (scripts/setup.sh installs the Debian package)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").exists())
+            .max()
+            .expect("initdb");
+        let dir = tempdir(name);
+        let nobody = |args: &[&str]| {
+            let out = Command::new("setpriv").args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]).args(args).output().unwrap();
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        Command::new("chown").args(["-R", "nobody:nogroup"]).arg(&dir).status().unwrap();
+        let data = dir.join("data");
+        nobody(&[bin.join("initdb").to_str().unwrap(), "-D", data.to_str().unwrap(), "-U", "ivr", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        let pg = Self { dir: dir.clone(), bin: bin.clone() };
+        // No TCP at all (listen_addresses empty): the socket lives in the test's directory.
+        let opts = format!("-c listen_addresses='' -k {} -c fsync=off", dir.display());
+        nobody(&[bin.join("pg_ctl").to_str().unwrap(), "-D", data.to_str().unwrap(), "-o", &opts, "-l", dir.join("log").to_str().unwrap(), "-w", "start"]);
+        pg
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://ivr@localhost/postgres?host={}", self.dir.display())
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", self.dir.join("data").to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn call(id: &str, server: &str, started_at: &str) -> NewCall {
+    NewCall { id: id.into(), sip_call_id: Some(format!("{id}@pbx")), caller: "sip:+4930111222@pbx".into(), started_at: started_at.into(), server: server.into(), recording: None }
+}
+
+/// The same script on either back end: calls, turns written one by one, stages and understanding
+/// filled in later, events, an end, an interrupted call, paging and a full export.
+async fn exercise(store: &Store) {
+    store.start_call(&call("c1", "a", "2026-12-02T10:00:00Z")).await.unwrap();
+    store.start_call(&call("c2", "a", "2026-12-02T10:01:00Z")).await.unwrap();
+    store.start_call(&call("c3", "b", "2026-12-02T10:02:00Z")).await.unwrap();
+    let greeting = Turn { seq: 0, at_secs: 0.02, speaker: "bot".into(), text: "Hello!".into(), ..Default::default() };
+    let question = Turn { seq: 1, at_secs: 6.5, speaker: "caller".into(), text: "How long does delivery take? It's \"urgent\", really.".into(), ..Default::default() };
+    store.add_turn("c1", &greeting).await.unwrap();
+    store.add_turn("c1", &question).await.unwrap();
+    let stages = Stages { endpoint_ms: Some(420.0), stt_ms: Some(0.0), understand_ms: Some(31.5), voice_to_voice_ms: Some(612.0), ..Default::default() };
+    store.set_stages("c1", 1, &stages).await.unwrap();
+    store.set_understanding("c1", 1, Some("delivery_time"), Some(0.87), Some("en")).await.unwrap();
+    store.add_event("c1", &Event { seq: 0, at_secs: 0.0, kind: "answered".into(), detail: None }).await.unwrap();
+    store.add_event("c1", &Event { seq: 1, at_secs: 9.1, kind: "transfer".into(), detail: Some(serde_json::json!({"reason": "caller_request"})) }).await.unwrap();
+    store.end_call("c1", &CallEnd { ended_at: "2026-12-02T10:00:20Z".into(), duration_secs: 20.0, ended_by: "bot".into(), media: Some(serde_json::json!({"packets_in": 900})) }).await.unwrap();
+
+    // A turn seq written twice is refused (the key), not duplicated.
+    assert!(store.add_turn("c1", &greeting).await.is_err());
+
+    let c1 = store.call("c1").await.unwrap().expect("c1");
+    assert_eq!(c1.call.ended_by.as_deref(), Some("bot"));
+    assert_eq!(c1.call.media, Some(serde_json::json!({"packets_in": 900})));
+    assert_eq!(c1.turns.len(), 2);
+    assert_eq!(c1.turns[1].text, question.text);
+    assert_eq!(c1.turns[1].stages, stages);
+    assert_eq!((c1.turns[1].intent.as_deref(), c1.turns[1].confidence), (Some("delivery_time"), Some(0.87)));
+    assert_eq!(c1.events[1].detail, Some(serde_json::json!({"reason": "caller_request"})));
+    assert!(store.call("nope").await.unwrap().is_none());
+
+    // Server "a" restarts: its unfinished call c2 is interrupted; b's c3 is not touched.
+    assert_eq!(store.mark_interrupted("a", "2026-12-02T10:05:00Z").await.unwrap(), 1);
+    assert_eq!(store.call("c2").await.unwrap().unwrap().call.ended_by.as_deref(), Some("interrupted"));
+    assert_eq!(store.call("c3").await.unwrap().unwrap().call.ended_by, None);
+
+    let page = store.calls(2, None).await.unwrap();
+    assert_eq!(page.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c3", "c2"]);
+    let next = store.calls(2, Some(&page[1].started_at)).await.unwrap();
+    assert_eq!(next.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c1"]);
+    assert_eq!(store.all_calls().await.unwrap().len(), 3);
+    assert_eq!(store.count_turns("caller").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_keeps_calls_turns_and_events() {
+    let dir = tempdir("sqlite");
+    let url = format!("sqlite://{}", dir.join("sub/calls.db").display());
+    let store = Store::open(&url).await.unwrap();
+    exercise(&store).await;
+    store.close().await;
+    // Reopened (migrations already applied): the data is there, in WAL mode.
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.all_calls().await.unwrap().len(), 3);
+    store.close().await;
+    assert!(dir.join("sub/calls.db-wal").exists() || dir.join("sub/calls.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn postgresql_keeps_calls_turns_and_events() {
+    let pg = Postgres::start("pg");
+    let store = Store::open(&pg.url()).await.unwrap();
+    exercise(&store).await;
+    store.close().await;
+    let store = Store::open(&pg.url()).await.unwrap();
+    assert_eq!(store.all_calls().await.unwrap().len(), 3);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_clear_errors() {
+    for url in ["mysql://x/y", "sqlite://", "nonsense"] {
+        let e = Store::open(url).await.err().expect(url).to_string();
+        assert!(e.contains("sqlite://PATH") || e.contains(url), "{url}: {e}");
+    }
+    let e = Store::open("postgres://ivr:secret@localhost/postgres?host=/nonexistent").await.err().unwrap().to_string();
+    assert!(!e.contains("secret") && e.contains("***"), "{e}");
+    let _ = Path::new(".");
+}
