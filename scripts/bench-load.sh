@@ -36,7 +36,9 @@ url = "http://127.0.0.1:18690"
 [sip]
 max_calls = $((CALLS + 10))
 invites_per_sec = 1000.0
-records = "$tmp/calls.jsonl"
+[records]
+url = "sqlite://$tmp/calls.db"
+dir = "$tmp/audio"
 ${EXTRA_TOML:-}
 TOML
 cat > "$tmp/run.sh" <<SH
@@ -64,6 +66,7 @@ echo "$out" | head -3
 health=$(echo "$out" | tail -1)
 successful=$(grep -E "Successful call" "$tmp/sipp.out" | awk -F'|' '{print $3}' | tr -d ' ')
 failed=$(grep -E "Failed call" "$tmp/sipp.out" | awk -F'|' '{print $3}' | tr -d ' ')
+"$IVR" --config "$tmp/ivr.toml" records export > "$tmp/calls.jsonl"
 records=$(wc -l < "$tmp/calls.jsonl" 2>/dev/null || echo 0)
 python3 - "$health" "$CALLS" "${successful:-?}" "${failed:-?}" "$records" "$tmp/calls.jsonl" <<'PY'
 import json, os, sys

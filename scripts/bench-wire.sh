@@ -54,8 +54,9 @@ cat >> "$tmp/serve.toml" <<TOML
 [llm]
 backend = "openai"
 url = "http://127.0.0.1:18790"
-[sip]
-records = "$tmp/calls.jsonl"
+[records]
+url = "sqlite://$tmp/calls.db"
+dir = "$tmp/audio"
 TOML
 
 cat > "$tmp/run.sh" <<SH
@@ -111,6 +112,7 @@ if w is not None and s is not None:
     ws, ss = med(wire_stop), med(sim_stop)
     print(f", barge-in stop {ws - ss:+.0f} ms" if ws is not None and ss is not None else "")
 PY
+"$IVR" --config "$tmp/serve.toml" records export > "$tmp/calls.jsonl"
 grep -h '"who"' "$tmp/calls.jsonl" > /dev/null 2>&1 && python3 - "$tmp/calls.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):

@@ -4,5 +4,6 @@
 //! the call records. Transports know nothing of models or dialogue; this crate is where they meet.
 
 pub mod metrics;
+pub mod record;
 pub mod recording;
 pub mod server;

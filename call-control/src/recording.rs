@@ -15,6 +15,12 @@ use ivr_audio::{FRAME_SAMPLES, RATE};
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecordsConfig {
+    /// The store: `sqlite://records/calls.db` (a file, relative to the working directory) or
+    /// `postgres://user@host/db` (shared by several servers).
+    pub url: String,
+    /// This server's name in the store (default: the host name). Servers sharing a store need
+    /// different names: at start a server marks its own unfinished calls as interrupted.
+    pub server: Option<String>,
     /// Record each call's audio (stereo WAV: caller left, bot right).
     pub audio: bool,
     /// Where recordings are written, one file per call (relative to the working directory).
@@ -23,7 +29,7 @@ pub struct RecordsConfig {
 
 impl Default for RecordsConfig {
     fn default() -> Self {
-        Self { audio: true, dir: "records/audio".into() }
+        Self { url: "sqlite://records/calls.db".into(), server: None, audio: true, dir: "records/audio".into() }
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use voice_pipeline::session::live::{CallLink, Pipeline, Reply};
-use voice_pipeline::session::{CallSession, Event, Output as SessionOutput, SessionConfig};
+use voice_pipeline::session::{CallSession, Event, Output as SessionOutput, SessionConfig, Speaker};
 use voice_pipeline::vad::SileroModel;
 
 use sip_bridge::rtp::media::{MediaConfig, MediaSession};
@@ -31,9 +31,6 @@ pub struct SipConfig {
     #[serde(flatten)]
     pub endpoint: EndpointConfig,
     pub media: MediaConfig,
-    /// Each finished call is appended here as one JSON line (transcript, actions, timings);
-    /// relative to the working directory. Default `records/calls.jsonl`.
-    pub records: Option<std::path::PathBuf>,
     /// Where transfers go (REFER), e.g. "sip:agents@pbx.example.com"; without one a transfer ends
     /// the call.
     pub transfer_target: Option<String>,
@@ -57,7 +54,6 @@ impl Default for SipConfig {
             ring_ms: 0,
             endpoint: EndpointConfig::default(),
             media: MediaConfig::default(),
-            records: Some("records/calls.jsonl".into()),
             transfer_target: None,
             registrar: None,
             transfer_dtmf: None,
@@ -100,10 +96,12 @@ pub struct SipServer {
 
 impl SipServer {
     /// Binds the SIP socket and starts answering calls on its own thread.
-    /// `records.audio`: each call is recorded (stereo WAV) under `records.dir`.
+    /// `records.audio`: each call is recorded (stereo WAV) under `records.dir`; everything else
+    /// kept of a call goes to `sink` as it happens.
     pub fn start(
         cfg: SipConfig,
         records: &crate::recording::RecordsConfig,
+        sink: crate::record::RecordSink,
         session: SessionConfig,
         vad: SileroModel,
         pipeline: Arc<Pipeline>,
@@ -123,7 +121,8 @@ impl SipServer {
         let stop = Arc::new(AtomicBool::new(false));
         let state = Arc::new(AtomicU8::new(RUNNING));
         let active = Arc::new(AtomicUsize::new(0));
-        let ctx = Context { cfg, session, vad, pipeline, local, state: Arc::clone(&state), active: Arc::clone(&active), recorder };
+        let server = records.server.clone().unwrap_or_default();
+        let ctx = Context { cfg, session, vad, pipeline, local, state: Arc::clone(&state), active: Arc::clone(&active), recorder, sink, server };
         let stop2 = Arc::clone(&stop);
         let (tcp_tx, tcp_rx) = mpsc::channel();
         let connections: Connections = Arc::default();
@@ -179,6 +178,9 @@ struct Context {
     state: Arc<AtomicU8>,
     active: Arc<AtomicUsize>,
     recorder: Option<Arc<crate::recording::Recorder>>,
+    sink: crate::record::RecordSink,
+    /// This server's name in the store.
+    server: String,
 }
 
 /// Open TCP connections by id, for writing responses and requests back on them.
@@ -408,12 +410,11 @@ fn answer(
             (None, Some(digits)) => Transfer::Keypad(digits.clone()),
             (None, None) => Transfer::HangUp,
         },
-        records: ctx.cfg.records.clone(),
         active: Arc::clone(&ctx.active),
         shutting_down: false,
         recorder: ctx.recorder.clone(),
         number: metrics().calls_started.get(),
-        record: CallRecord { call_id: call_id.clone(), from, ..Default::default() },
+        log: CallLog::new(ctx.sink.clone(), &call_id, from, &ctx.server),
     };
     metrics().calls_started.inc();
     metrics().calls_active.inc();
@@ -476,8 +477,7 @@ struct CallThread {
     signals: Receiver<CallSignal>,
     commands: Sender<Command>,
     rtp_timeout: Duration,
-    records: Option<std::path::PathBuf>,
-    record: CallRecord,
+    log: CallLog,
     /// The server's count of calls in progress (this call leaves it when it ends).
     active: Arc<AtomicUsize>,
     /// The server told this call to end (it is stopping).
@@ -487,47 +487,89 @@ struct CallThread {
     number: u64,
 }
 
-/// What is kept of a call.
-#[derive(Debug, Default, serde::Serialize)]
-struct CallRecord {
-    call_id: String,
-    from: String,
-    started: String,
-    duration_secs: f64,
-    transcript: Vec<serde_json::Value>,
-    actions: Vec<serde_json::Value>,
-    voice_to_voice_ms: Vec<u64>,
+/// A call's record as it is written to the store: its id there, the next numbers of its lines
+/// and events, and what is known of its end.
+struct CallLog {
+    sink: crate::record::RecordSink,
+    call: ivr_store::NewCall,
+    next_turn: i64,
+    next_event: i64,
+    /// The caller's latest line (its stages arrive when the reply starts).
+    last_caller_turn: Option<i64>,
     ended_by: String,
-    media: Option<sip_bridge::rtp::media::MediaStats>,
-    /// The call's stereo recording (caller left, bot right), if recordings are on.
-    recording: Option<std::path::PathBuf>,
 }
 
-impl CallRecord {
-    /// Appends the record as one line; a record that cannot be written is logged in full instead.
-    fn save(&self, path: Option<&std::path::Path>) {
-        let line = serde_json::to_string(self).unwrap_or_default();
-        let Some(path) = path else { return };
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-            f.write_all(format!("{line}\n").as_bytes())?;
-            f.sync_data()
-        };
-        if let Err(e) = write() {
-            tracing::error!("cannot write the call record to {}: {e}; the record: {line}", path.display());
+impl CallLog {
+    fn new(sink: crate::record::RecordSink, sip_call_id: &str, from: String, server: &str) -> Self {
+        // The store's own id: a SIP Call-ID may come again (another server, a retry).
+        let mut nonce = [0u8; 8];
+        if getrandom::fill(&mut nonce).is_err() {
+            nonce = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64).to_le_bytes();
         }
+        let started_at = jiff::Timestamp::now().to_string();
+        let id = format!("{}-{}", started_at.replace([':', '.'], "").trim_end_matches('Z'), nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let call = ivr_store::NewCall { id, sip_call_id: Some(sip_call_id.to_string()), caller: from, started_at, server: server.to_string(), recording: None };
+        Self { sink, call, next_turn: 0, next_event: 0, last_caller_turn: None, ended_by: String::new() }
+    }
+
+    fn start(&self) {
+        self.sink.start_call(self.call.clone());
+    }
+
+    fn said(&mut self, who: Speaker, text: String, at: Duration) {
+        let seq = self.next_turn;
+        self.next_turn += 1;
+        let speaker = match who {
+            Speaker::Caller => {
+                self.last_caller_turn = Some(seq);
+                "caller"
+            }
+            Speaker::Bot => "bot",
+        };
+        self.sink.turn(&self.call.id, ivr_store::Turn { seq, at_secs: at.as_secs_f64(), speaker: speaker.into(), text, ..Default::default() });
+    }
+
+    fn stages(&self, t: &voice_pipeline::session::TurnTiming) {
+        let Some(seq) = self.last_caller_turn else { return };
+        let ms = |from: Duration, to: Option<Duration>| to.map(|to| to.saturating_sub(from).as_secs_f64() * 1000.0);
+        let stt_done = t.stt_final.map(|s| s.max(t.endpoint));
+        let stages = ivr_store::Stages {
+            endpoint_ms: ms(t.speech_end, Some(t.endpoint)),
+            stt_ms: ms(t.endpoint, stt_done),
+            understand_ms: ms(stt_done.unwrap_or(t.endpoint), t.understood),
+            llm_first_token_ms: ms(t.endpoint, t.first_llm_token),
+            tts_first_audio_ms: ms(t.endpoint, t.first_tts_audio),
+            voice_to_voice_ms: t.voice_to_voice().map(|d| d.as_secs_f64() * 1000.0),
+        };
+        self.sink.stages(&self.call.id, seq, stages);
+    }
+
+    fn event(&mut self, kind: &str, at: Duration, detail: Option<serde_json::Value>) {
+        let seq = self.next_event;
+        self.next_event += 1;
+        self.sink.event(&self.call.id, ivr_store::Event { seq, at_secs: at.as_secs_f64(), kind: kind.into(), detail });
+    }
+
+    fn end(&mut self, at: Duration, media: &sip_bridge::rtp::media::MediaStats) {
+        if self.ended_by.is_empty() {
+            self.ended_by = "caller".into();
+        }
+        self.event("hangup", at, Some(serde_json::json!({"by": self.ended_by})));
+        let end = ivr_store::CallEnd {
+            ended_at: jiff::Timestamp::now().to_string(),
+            duration_secs: at.as_secs_f64(),
+            ended_by: self.ended_by.clone(),
+            media: serde_json::to_value(media).ok(),
+        };
+        self.sink.end_call(&self.call.id, end);
     }
 }
 
 impl CallThread {
     fn run(mut self) {
-        self.record.started = jiff::Timestamp::now().to_string();
-        let recording = self.recorder.as_ref().map(|r| r.open(self.number, &self.call_id, &self.record.started));
-        self.record.recording = recording.as_ref().map(|r| r.path.clone());
+        let recording = self.recorder.as_ref().map(|r| r.open(self.number, &self.call_id, &self.log.call.started_at));
+        self.log.call.recording = recording.as_ref().map(|r| r.path.display().to_string());
+        self.log.start();
         let _ = self.rtp.set_nonblocking(true);
         let _ = self.rtcp.set_nonblocking(true);
         let (link, replies) = CallLink::new(self.caller_id.as_deref());
@@ -561,9 +603,13 @@ impl CallThread {
                     CallSignal::Confirmed if !answered => {
                         answered = true;
                         self.session.handle(Event::Answered, now);
+                        self.log.event("answered", now, None);
                     }
                     CallSignal::Confirmed => {}
-                    CallSignal::Dtmf(d) => self.session.handle(Event::Dtmf(d), now),
+                    CallSignal::Dtmf(d) => {
+                        self.log.event("key", now, Some(serde_json::json!({"key": d.to_string(), "via": "info"})));
+                        self.session.handle(Event::Dtmf(d), now);
+                    }
                     CallSignal::DigitsSent => info_digits_pending = false,
                     CallSignal::Ended => ended = true,
                     CallSignal::Shutdown => {
@@ -574,12 +620,13 @@ impl CallThread {
             }
             if ended {
                 self.session.handle(Event::RemoteHangup, now);
-                self.record.ended_by = "caller".into();
+                self.log.ended_by = "caller".into();
                 break;
             }
             // Media in.
             while let Ok((n, from)) = self.rtp.recv_from(&mut buf) {
                 if let Some(d) = self.media.on_datagram(&buf[..n], from, now) {
+                    self.log.event("key", now, Some(serde_json::json!({"key": d.to_string(), "via": "rfc4733"})));
                     self.session.handle(Event::Dtmf(d), now);
                 }
             }
@@ -628,12 +675,13 @@ impl CallThread {
                     }
                     SessionOutput::Action(a) => {
                         tracing::info!(call_id = %self.call_id, action = ?a, "call action");
-                        self.record.actions.push(serde_json::to_value(&a).unwrap_or_default());
+                        self.log.event("action", now, serde_json::to_value(&a).ok());
                         if let dialogue::manager::Action::Transfer { reason, .. } = &a {
                             let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
                             metrics().transfers.with_label_values(&[reason.as_str()]).inc();
+                            self.log.event("transfer", now, Some(serde_json::json!({"reason": reason})));
                         }
-                        self.record.ended_by = if self.shutting_down { "shutdown" } else { "bot" }.into();
+                        self.log.ended_by = if self.shutting_down { "shutdown" } else { "bot" }.into();
                         match (&a, &self.transfer) {
                             (dialogue::manager::Action::Transfer { .. }, Transfer::Refer) => {
                                 refer = true;
@@ -652,9 +700,10 @@ impl CallThread {
                     }
                     SessionOutput::Said { who, text, at } => {
                         tracing::info!(call_id = %self.call_id, ?who, %text);
-                        self.record.transcript.push(serde_json::json!({"who": who, "text": text, "at_secs": at.as_secs_f64()}));
+                        self.log.said(who, text, at);
                     }
                     SessionOutput::BargeIn { at } => {
+                        self.log.event("barge_in", at, None);
                         tracing::info!(call_id = %self.call_id, at_secs = at.as_secs_f64(), "barge-in");
                         metrics().barge_ins.inc();
                     }
@@ -662,12 +711,12 @@ impl CallThread {
                         let v2v = t.voice_to_voice().map(|d| d.as_millis() as u64);
                         tracing::info!(call_id = %self.call_id, voice_to_voice_ms = v2v, "turn");
                         crate::metrics::observe_turn(&t);
-                        self.record.voice_to_voice_ms.extend(v2v);
+                        self.log.stages(&t);
                     }
                 }
             }
             if !hang_up && answered && self.media.silent_for(now) > self.rtp_timeout {
-                self.record.ended_by = "rtp timeout".into();
+                self.log.ended_by = "rtp timeout".into();
             }
             if hang_up || answered && self.media.silent_for(now) > self.rtp_timeout {
                 let cmd = if refer { Command::Refer(self.call_id.clone()) } else { Command::Hangup(self.call_id.clone()) };
@@ -685,10 +734,8 @@ impl CallThread {
             let _ = self.rtcp.send_to(&bye, to);
         }
         drop(recording);
-        self.record.duration_secs = started.elapsed().as_secs_f64();
-        self.record.media = Some(self.media.stats());
-        self.record.save(self.records.as_deref());
-        metrics().calls_ended.with_label_values(&[self.record.ended_by.replace(' ', "_").as_str()]).inc();
+        self.log.end(started.elapsed(), &self.media.stats());
+        metrics().calls_ended.with_label_values(&[self.log.ended_by.replace(' ', "_").as_str()]).inc();
         metrics().calls_active.dec();
         self.active.fetch_sub(1, Ordering::Relaxed);
     }

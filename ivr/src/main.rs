@@ -2,6 +2,7 @@
 
 mod config;
 mod llm_worker;
+mod records;
 mod simulate;
 mod serve;
 
@@ -177,6 +178,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// The call records in the store ([records] url).
+    Records {
+        #[command(subcommand)]
+        command: records::RecordsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -256,9 +262,14 @@ fn parse_precision(s: &str) -> anyhow::Result<WhisperPrecision> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut cfg = Config::load(cli.config.as_deref())?;
+    // The records need no models.
+    let command = match cli.command {
+        Command::Records { command } => return records::run(&cfg, command),
+        other => other,
+    };
     let models = model_dir(&cfg)?;
     prime_with_tenant_names(&mut cfg);
-    match cli.command {
+    match command {
         Command::Transcribe { files, model, precision, language, threads, no_trim, json } => {
             let mut stt = cfg.stt.clone();
             if let Some(m) = model {
@@ -302,6 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { what: BenchCommand::Turn { files, threads } } => bench_turn(&models, &files, threads),
         Command::Bench { what: BenchCommand::Llm { turns } } => bench_llm(&models, &cfg, turns),
         Command::Listen { echo, seconds } => listen(&models, &cfg, echo, seconds),
+        Command::Records { .. } => unreachable!("handled above"),
         Command::Models { command: ModelsCommand::List } => list_models(&models),
         Command::Models { command: ModelsCommand::Convert { model, precision, force } } => {
             convert_models(&models, model.as_deref(), &precision, force)

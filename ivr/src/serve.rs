@@ -28,6 +28,24 @@ struct Loaded {
 
 pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<SocketAddr>) -> anyhow::Result<()> {
     let started = Instant::now();
+    // One runtime for the web side and the store's connections.
+    let runtime = ivr_web::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ivr-io")
+        .enable_all()
+        .build()
+        .context("cannot start the IO runtime")?;
+    let mut records = cfg.records.clone();
+    let server_name = records.server.clone().unwrap_or_else(host_name);
+    records.server = Some(server_name.clone());
+    let store = runtime.block_on(ivr_store::Store::open(&records.url))?;
+    let now = jiff::Timestamp::now().to_string();
+    let interrupted = runtime.block_on(store.mark_interrupted(&server_name, &now))?;
+    if interrupted > 0 {
+        eprintln!("ivr: {interrupted} calls of {server_name} were cut off by its last stop; marked interrupted");
+    }
+    let sink = call_control::record::RecordSink::start(store.clone(), runtime.handle().clone())?;
+    let records_sink = sink.clone();
     let whisper = crate::load_whisper(models, &cfg.stt)?;
     let vad = crate::load_vad(models)?;
     let turn = crate::load_turn_model(models, cfg);
@@ -78,7 +96,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     if let Some(addr) = sip {
         sip_cfg.listen = addr;
     }
-    let sip_server = call_control::server::SipServer::start(sip_cfg.clone(), &cfg.records, session_cfg, vad.clone(), pipeline)
+    let sip_server = call_control::server::SipServer::start(sip_cfg.clone(), &records, sink, session_cfg, vad.clone(), pipeline)
         .with_context(|| format!("cannot listen for SIP on {}", sip_cfg.listen))?;
     let sip_local = sip_server.local;
     {
@@ -123,16 +141,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     // Keep the worker (and its watchdog) alive as long as the server runs.
     let _llm = llm;
     let sip = sip_server;
-    let records = match &sip_cfg.records {
-        Some(path) => format!("; call records in {}", path.display()),
-        None => String::new(),
-    };
-    let runtime = ivr_web::tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("ivr-http")
-        .enable_all()
-        .build()
-        .context("cannot start the HTTP runtime")?;
+    let records = format!("; call records in {}", records.url);
     runtime.block_on(async move {
         let listener = ivr_web::bind(http).await?;
         eprintln!(
@@ -141,20 +150,65 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
             listener.local_addr()?
         );
         let limits = ivr_web::Limits::default();
-        let app = ivr_web::finish(router(health), &limits);
+        let app = ivr_web::finish(router(health, store), &limits);
         ivr_web::serve(listener, app, limits, ivr_web::shutdown_signal()).await
     })?;
     // Stopped taking HTTP requests; now the calls: refuse new ones, let these finish, then end them.
     let grace = Duration::from_secs(sip_cfg.shutdown_grace_secs as u64);
     eprintln!("ivr: stopping: new calls get 503; {} in progress may go on for {} s", sip.active_calls(), grace.as_secs());
     let ended = sip.shutdown(grace);
+    drop(sip);
+    if !records_sink.flush(Duration::from_secs(10)) {
+        eprintln!("ivr: the store did not take the last records within 10 s (they are in the log)");
+    }
     eprintln!("ivr: stopped ({ended} calls ended by the shutdown)");
     Ok(())
 }
 
-fn router(health: Health) -> ivr_web::axum::Router {
+/// This machine's name: the default name of a server in the store.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "ivr".into())
+}
+
+#[derive(serde::Deserialize)]
+struct CallsQuery {
+    limit: Option<i64>,
+    before: Option<String>,
+}
+
+/// `GET /api/v1/calls?limit=50&before=STARTED_AT`: the latest calls first.
+async fn list_calls(
+    ivr_web::axum::extract::State(store): ivr_web::axum::extract::State<ivr_store::Store>,
+    query: Result<ivr_web::axum::extract::Query<CallsQuery>, ivr_web::axum::extract::rejection::QueryRejection>,
+) -> Result<ivr_web::axum::Json<serde_json::Value>, ivr_web::ApiError> {
+    let ivr_web::axum::extract::Query(q) = query.map_err(|e| ivr_web::ApiError::bad_request(e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ivr_web::ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    let calls = store.calls(limit, q.before.as_deref()).await.map_err(|e| ivr_web::ApiError::internal(e.to_string()))?;
+    Ok(ivr_web::axum::Json(serde_json::json!({"calls": calls})))
+}
+
+/// `GET /api/v1/calls/{id}`: one call with its turns and events.
+async fn get_call(
+    ivr_web::axum::extract::State(store): ivr_web::axum::extract::State<ivr_store::Store>,
+    ivr_web::axum::extract::Path(id): ivr_web::axum::extract::Path<String>,
+) -> Result<ivr_web::axum::Json<serde_json::Value>, ivr_web::ApiError> {
+    match store.call(&id).await.map_err(|e| ivr_web::ApiError::internal(e.to_string()))? {
+        Some(c) => Ok(ivr_web::axum::Json(c.document())),
+        None => Err(ivr_web::ApiError::not_found(format!("no call {id:?}"))),
+    }
+}
+
+fn router(health: Health, store: ivr_store::Store) -> ivr_web::axum::Router {
     use ivr_web::axum::routing::get;
+    let api = ivr_web::axum::Router::new()
+        .route("/api/v1/calls", get(list_calls))
+        .route("/api/v1/calls/{id}", get(get_call))
+        .with_state(store);
     ivr_web::axum::Router::new()
+        .merge(api)
         .route(
             "/healthz",
             get(move || {

@@ -253,3 +253,39 @@ fn sigterm_refuses_new_calls_and_ends_the_ones_in_progress_with_a_goodbye() {
     let goodbye = voice_pipeline::session::SessionConfig::default().texts.shutdown;
     assert_eq!(said(r, "bot").last().map(String::as_str), Some(goodbye.as_str()), "{r}");
 }
+
+/// `kill -9` of the server with three calls in progress, each past a completed turn: after a
+/// restart every completed turn is in the store with its words, and those calls are marked
+/// interrupted.
+#[test]
+fn a_killed_server_loses_no_completed_turn_and_marks_its_calls_interrupted() {
+    let dir = tempdir("sip-kill9");
+    let mut server = serve_sip(&dir, 18605, "");
+    let question = caller_ulaw(&dir, "How long does standard delivery take?");
+    let vars = [("question", question.to_str().unwrap()), ("listen_ms", "60000")];
+    let _callers: Vec<SippCall> = (0..3).map(|k| sipp_spawn("call-question.xml", &server.sip, &vars, &dir, k)).collect();
+    // Wait until each call has had its question heard and answered.
+    let answered = |c: &serde_json::Value| said(c, "bot").iter().any(|t| t.contains("3 to 5 business days"));
+    let until = std::time::Instant::now() + Duration::from_secs(90);
+    let mut calls = Vec::new();
+    while std::time::Instant::now() < until {
+        calls = all_calls(&server.records);
+        if calls.len() == 3 && calls.iter().all(answered) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(calls.len() == 3 && calls.iter().all(answered), "three answered calls in progress: {calls:?}");
+    server.signal("KILL");
+    server.wait_exit(10).expect("killed");
+    // The same config, the same store: the new server marks the cut-off calls.
+    let _again = serve_sip(&dir, 18606, "");
+    let after = records(&server.records, 3, 10);
+    assert_eq!(after.len(), 3, "{after:?}");
+    for (before, after) in calls.iter().zip(&after) {
+        assert_eq!(after["ended_by"], "interrupted", "{after}");
+        assert!(said(after, "caller").iter().any(|t| t.to_lowercase().contains("deliver")), "{after}");
+        assert!(answered(after), "{after}");
+        assert!(after["turns"].as_array().unwrap().len() >= before["turns"].as_array().unwrap().len(), "{before}\n{after}");
+    }
+}

@@ -111,8 +111,12 @@ impl Drop for Served {
 pub fn serve(dir: &Path, toml: &str) -> Served {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
-    // Recordings go to the test's directory, not the working directory.
-    let toml = if toml.contains("[records]") { toml.to_string() } else { format!("{toml}\n[records]\ndir = \"{}\"\n", dir.join("audio").display()) };
+    // The store and the recordings go to the test's directory, not the working directory.
+    let toml = if toml.contains("[records]") {
+        toml.to_string()
+    } else {
+        format!("{toml}\n[records]\nurl = \"sqlite://{}\"\ndir = \"{}\"\n", dir.join("records/calls.db").display(), dir.join("audio").display())
+    };
     std::fs::write(dir.join("ivr.toml"), toml).expect("config");
     let mut child = ivr()
         .process_group(0)
@@ -180,6 +184,7 @@ pub struct Server {
     _served: Served,
     pub sip: String,
     pub http: String,
+    /// The server's config file (`records` reads its store through `ivr records export`).
     pub records: PathBuf,
 }
 
@@ -204,10 +209,9 @@ impl Server {
 }
 
 pub fn serve_sip(dir: &Path, llm_port: u16, sip_extra: &str) -> Server {
-    let records = dir.join("records/calls.jsonl");
-    let toml = format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\nrecords = \"{}\"\n{sip_extra}", records.display());
+    let toml = format!("[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\n{sip_extra}");
     let served = serve(dir, &toml);
-    Server { sip: served.sip.clone(), http: served.http.clone(), _served: served, records }
+    Server { sip: served.sip.clone(), http: served.http.clone(), _served: served, records: dir.join("ivr.toml") }
 }
 
 /// A caller recording as raw mu-law at 8 kHz (what sipp streams): 6 s of silence (the greeting
@@ -255,14 +259,58 @@ pub fn sipp_over(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path
     status.success()
 }
 
-/// The call records written so far (waiting up to `secs` for `n` of them).
-pub fn records(path: &Path, n: usize, secs: u64) -> Vec<serde_json::Value> {
+/// Every call in the store of the server configured by `config`, finished or not.
+pub fn all_calls(config: &Path) -> Vec<serde_json::Value> {
+    let out = ivr().arg("--config").arg(config).args(["records", "export"]).output().expect("ivr records export runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// A sipp caller running in the background (killed when dropped).
+pub struct SippCall(std::process::Child);
+
+impl Drop for SippCall {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a sipp scenario without waiting for it (ports of its own, as `sipp_over`).
+pub fn sipp_spawn(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path, k: u16) -> SippCall {
+    let mut xml = std::fs::read_to_string(repo().join("sip-bridge/tests/sipp").join(scenario)).unwrap();
+    for (name, v) in vars {
+        xml = xml.replace(&format!("[{name}]"), v);
+    }
+    let path = dir.join(format!("{k}-{scenario}"));
+    std::fs::write(&path, xml).unwrap();
+    let child = std::process::Command::new("sipp")
+        .arg(target)
+        .arg("-sf")
+        .arg(&path)
+        .args(["-m", "1", "-i", "127.0.0.1", "-p", &(15500 + k).to_string(), "-mp", &(26000 + 100 * k).to_string()])
+        .args(["-timeout", "90s", "-nostdin"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp runs");
+    SippCall(child)
+}
+
+/// The finished calls in the store of the server configured by `config` (waiting up to `secs`
+/// for `n` of them), as `ivr records export` gives them, oldest first.
+pub fn records(config: &Path, n: usize, secs: u64) -> Vec<serde_json::Value> {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
-        let lines: Vec<serde_json::Value> =
-            std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        if lines.len() >= n || std::time::Instant::now() > until {
-            return lines;
+        let out = ivr().arg("--config").arg(config).args(["records", "export"]).output().expect("ivr records export runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let calls: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|c| !c["ended_at"].is_null())
+            .collect();
+        if calls.len() >= n || std::time::Instant::now() > until {
+            return calls;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }

@@ -1,0 +1,86 @@
+//! What a call leaves behind, written to the store as it happens: the call when it starts, each
+//! line of the conversation when it is said, a caller turn's stage timings once its reply starts,
+//! events (answered, barge-in, keys, the bot's actions, the hang-up) and the call's end. One
+//! writer thread does the database work for all calls, so a slow disk or database never delays a
+//! call's 20 ms tick; the queue is unbounded because a record must not be dropped. A write that
+//! fails is logged in full (the record is in the log even if the store is gone).
+
+use std::sync::mpsc::{self, Receiver, Sender};
+
+use ivr_store::{CallEnd, Event, NewCall, Stages, Store, Turn};
+
+enum Write {
+    Start(NewCall),
+    Turn(String, Turn),
+    Stages(String, i64, Stages),
+    Event(String, Event),
+    End(String, CallEnd),
+    /// Answered once every write queued before it is done.
+    Flush(Sender<()>),
+}
+
+/// The handle call threads write through; cheap to clone.
+#[derive(Clone)]
+pub struct RecordSink {
+    tx: Sender<Write>,
+}
+
+impl RecordSink {
+    /// Starts the writer thread; `runtime` is the tokio runtime the store's pool lives on.
+    pub fn start(store: Store, runtime: tokio::runtime::Handle) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new().name("ivr-records".into()).spawn(move || write_all(rx, store, runtime))?;
+        Ok(Self { tx })
+    }
+
+    /// A sink that keeps nothing (`ivr serve` without a store, tests of other parts).
+    pub fn discard() -> Self {
+        let (tx, _rx) = mpsc::channel();
+        Self { tx }
+    }
+
+    pub fn start_call(&self, c: NewCall) {
+        let _ = self.tx.send(Write::Start(c));
+    }
+    pub fn turn(&self, call: &str, t: Turn) {
+        let _ = self.tx.send(Write::Turn(call.into(), t));
+    }
+    pub fn stages(&self, call: &str, seq: i64, s: Stages) {
+        let _ = self.tx.send(Write::Stages(call.into(), seq, s));
+    }
+    pub fn event(&self, call: &str, e: Event) {
+        let _ = self.tx.send(Write::Event(call.into(), e));
+    }
+    pub fn end_call(&self, call: &str, end: CallEnd) {
+        let _ = self.tx.send(Write::End(call.into(), end));
+    }
+
+    /// Waits (up to `timeout`) until everything queued so far is written: before the process
+    /// exits, so the last calls' ends are not lost.
+    pub fn flush(&self, timeout: std::time::Duration) -> bool {
+        let (tx, rx) = mpsc::channel();
+        self.tx.send(Write::Flush(tx)).is_ok() && rx.recv_timeout(timeout).is_ok()
+    }
+}
+
+fn write_all(rx: Receiver<Write>, store: Store, runtime: tokio::runtime::Handle) {
+    for w in rx {
+        if let Write::Flush(done) = &w {
+            let _ = done.send(());
+            continue;
+        }
+        let (what, result) = runtime.block_on(async {
+            match &w {
+                Write::Start(c) => (format!("call {} from {}", c.id, c.caller), store.start_call(c).await),
+                Write::Turn(id, t) => (format!("call {id} turn {} {}: {:?}", t.seq, t.speaker, t.text), store.add_turn(id, t).await),
+                Write::Stages(id, seq, s) => (format!("call {id} turn {seq} stages {s:?}"), store.set_stages(id, *seq, s).await),
+                Write::Event(id, e) => (format!("call {id} event {} {:?}", e.kind, e.detail), store.add_event(id, e).await),
+                Write::End(id, end) => (format!("call {id} ended by {} after {:.1} s", end.ended_by, end.duration_secs), store.end_call(id, end).await),
+                Write::Flush(_) => unreachable!("answered above"),
+            }
+        });
+        if let Err(e) = result {
+            tracing::error!("not stored ({e}): {what}");
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `ivr records export [--format jsonl|csv] [-o FILE]`: the call records out of the store, for
+//! reports and other tools. JSON lines: one call per line with its turns and events (the same
+//! document as `GET /api/v1/calls/{id}`). CSV: one row per line of conversation, with its call.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::config::Config;
+
+#[derive(clap::Subcommand)]
+pub enum RecordsCommand {
+    /// Every call, oldest first.
+    Export {
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+pub fn run(cfg: &Config, command: RecordsCommand) -> anyhow::Result<std::process::ExitCode> {
+    let RecordsCommand::Export { format, output } = command;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let calls = runtime.block_on(async {
+        let store = ivr_store::Store::open(&cfg.records.url).await?;
+        let calls = store.all_calls().await;
+        store.close().await;
+        calls
+    })?;
+    let mut out: Box<dyn Write> = match &output {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    if format == "jsonl" {
+        for c in &calls {
+            writeln!(out, "{}", c.document())?;
+        }
+    } else {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record([
+            "call_id", "caller", "started_at", "ended_by", "duration_secs", "seq", "at_secs", "speaker", "text", "language", "intent",
+            "confidence", "endpoint_ms", "stt_ms", "understand_ms", "llm_first_token_ms", "tts_first_audio_ms", "voice_to_voice_ms",
+        ])?;
+        let num = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+        for c in &calls {
+            for t in &c.turns {
+                w.write_record([
+                    c.call.id.clone(),
+                    c.call.caller.clone(),
+                    c.call.started_at.clone(),
+                    c.call.ended_by.clone().unwrap_or_default(),
+                    num(c.call.duration_secs),
+                    t.seq.to_string(),
+                    t.at_secs.to_string(),
+                    t.speaker.clone(),
+                    t.text.clone(),
+                    t.language.clone().unwrap_or_default(),
+                    t.intent.clone().unwrap_or_default(),
+                    num(t.confidence),
+                    num(t.stages.endpoint_ms),
+                    num(t.stages.stt_ms),
+                    num(t.stages.understand_ms),
+                    num(t.stages.llm_first_token_ms),
+                    num(t.stages.tts_first_audio_ms),
+                    num(t.stages.voice_to_voice_ms),
+                ])?;
+            }
+        }
+        w.flush()?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    out.flush()?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
