@@ -29,6 +29,28 @@ fn a_sipp_caller_asks_a_question_over_rtp_and_gets_the_knowledge_answer() {
         assert_eq!(r["voice_to_voice_ms"].as_array().unwrap().len(), 1, "{r}");
         assert_stereo_recording(r);
     }
+    // The API has the same calls; the metrics counted the same answered turns as the store holds.
+    let (status, list) = get(&server.http, "/api/v1/calls?limit=10");
+    assert_eq!(status, 200, "{list}");
+    let listed = list["calls"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{list}");
+    let (status, one) = get(&server.http, &format!("/api/v1/calls/{}", listed[0]["id"].as_str().unwrap()));
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["transcript"], records(&server.records, 2, 0)[1]["transcript"], "the newest call, as the export has it");
+    assert_eq!(get(&server.http, "/api/v1/calls/no-such-call").0, 404);
+    let (status, bad) = get(&server.http, "/api/v1/calls?limit=0");
+    assert!(status == 400 && bad["error"]["message"].as_str().unwrap().contains("limit"), "{bad}");
+    let stored: usize = records(&server.records, 2, 0)
+        .iter()
+        .map(|c| c["turns"].as_array().unwrap().iter().filter(|t| t["voice_to_voice_ms"].is_number()).count())
+        .sum();
+    let metrics = reqwest::blocking::get(format!("http://{}/metrics", server.http)).unwrap().text().unwrap();
+    let counted: usize = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ivr_turn_stage_seconds_count{stage=\"voice_to_voice\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no voice_to_voice count in {metrics}"));
+    assert!(stored >= 2 && counted == stored, "metrics {counted}, store {stored}");
 }
 
 /// The call's recording: stereo 16 kHz as long as the call, the bot's greeting on the right
