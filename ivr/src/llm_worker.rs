@@ -41,6 +41,11 @@ impl Default for LlmSection {
     }
 }
 
+/// Restarts of the embedded LLM worker, for `/metrics`.
+static RESTARTS: std::sync::LazyLock<ivr_web::prometheus::IntCounter> = std::sync::LazyLock::new(|| {
+    ivr_web::prometheus::register_int_counter!("ivr_llm_worker_restarts_total", "Restarts of the embedded LLM worker").expect("registers once")
+});
+
 pub struct Supervisor {
     pub client: LlmClient,
     child: Arc<Mutex<Option<Child>>>,
@@ -112,6 +117,7 @@ impl Supervisor {
         }
         let child = Arc::new(Mutex::new(Some(child)));
         let restarts = Arc::new(AtomicU32::new(0));
+        std::sync::LazyLock::force(&RESTARTS);
         let stop = Arc::new(AtomicBool::new(false));
         let (c, r, s, m, t, cl) = (child.clone(), restarts.clone(), stop.clone(), model.to_path_buf(), cfg.threads, client.clone());
         std::thread::Builder::new().name("llm-watchdog".into()).spawn(move || {
@@ -135,6 +141,7 @@ impl Supervisor {
                         Ok(ch) => {
                             *guard = Some(ch);
                             r.fetch_add(1, Ordering::Relaxed);
+                            RESTARTS.inc();
                             failures = 0;
                         }
                         Err(e) => tracing::error!("cannot restart the LLM worker: {e:#}"),

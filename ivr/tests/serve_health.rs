@@ -27,7 +27,10 @@ fn serve_loads_the_models_and_answers_healthz() {
             break;
         }
     }
+    let metrics_after = reqwest::blocking::get(format!("http://{addr}/metrics")).unwrap().text().unwrap();
     drop(server);
+    assert!(metrics_after.contains("ivr_llm_worker_restarts_total 1"), "{metrics_after}");
+    assert!(metrics_after.contains("ivr_jobs_queued{lane=\"stt\"} 0"), "{metrics_after}");
     assert_eq!(before["llm"]["healthy"], true, "{before}");
     assert!(pid.is_some(), "{before}");
     assert_eq!(after["llm"]["restarts"], 1, "{after}");

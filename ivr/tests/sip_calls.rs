@@ -311,3 +311,39 @@ fn a_killed_server_loses_no_completed_turn_and_marks_its_calls_interrupted() {
         assert!(after["turns"].as_array().unwrap().len() >= before["turns"].as_array().unwrap().len(), "{before}\n{after}");
     }
 }
+
+/// Bad HTTP while a call is in progress: a client sending its request a byte a second is cut off
+/// by the header timeout, garbage and unknown paths get their 400 and 404, and the call goes on to
+/// its answer as if nothing happened.
+#[test]
+fn bad_http_clients_do_not_disturb_a_call() {
+    use std::io::{Read, Write};
+    let dir = tempdir("sip-bad-http");
+    let server = serve_sip(&dir, 18607, "");
+    let question = caller_ulaw(&dir, "How long does standard delivery take?");
+    let (sip, d, q) = (server.sip.clone(), dir.clone(), question.clone());
+    let call = std::thread::spawn(move || sipp("call-question.xml", &sip, &[("question", q.to_str().unwrap()), ("listen_ms", "16000")], &d));
+    // A byte a second: the server closes the connection after its 5 s header timeout.
+    let mut slow = std::net::TcpStream::connect(&server.http).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = std::time::Instant::now();
+    let mut cut_off = false;
+    for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if slow.write_all(&[*b]).is_err() {
+            cut_off = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        if started.elapsed() > Duration::from_secs(12) {
+            break;
+        }
+    }
+    let mut rest = Vec::new();
+    let closed = cut_off || slow.read_to_end(&mut rest).is_ok();
+    assert!(closed && started.elapsed() < Duration::from_secs(15), "the slow client was cut off after {:?}", started.elapsed());
+    assert!(request(&server.http, b"\x00\x01 nonsense\r\n\r\n").starts_with("HTTP/1.1 400"));
+    assert_eq!(get(&server.http, "/no/such/path").0, 404);
+    assert!(call.join().unwrap(), "the call ran to its end");
+    let r = &records(&server.records, 1, 10)[0];
+    assert!(said(r, "bot").iter().any(|t| t.contains("3 to 5 business days")), "{r}");
+}

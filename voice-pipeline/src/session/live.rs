@@ -76,6 +76,14 @@ struct Task {
     link: CallLink,
 }
 
+/// Jobs waiting for a worker, per lane (stt, dialogue, llm, tts, turn): a growing STT queue is the
+/// first sign of more callers than the machine can transcribe.
+static QUEUED: std::sync::LazyLock<prometheus::IntGaugeVec> = std::sync::LazyLock::new(|| {
+    prometheus::register_int_gauge_vec!("ivr_jobs_queued", "Jobs waiting for a worker, by lane", &["lane"]).expect("registers once")
+});
+
+const LANES: [&str; 5] = ["stt", "dialogue", "llm", "tts", "turn"];
+
 /// The worker threads.
 pub struct Pipeline {
     lanes: [Sender<Task>; 5],
@@ -85,11 +93,12 @@ impl Pipeline {
     pub fn start(models: Arc<Models>) -> Arc<Pipeline> {
         let stt_running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // A lane: one queue, `threads` workers taking from it.
-        let lane = |name: &str, threads: usize| {
+        let lane = |name: &'static str, threads: usize| {
             let (tx, rx) = mpsc::channel::<Task>();
+            let queued = QUEUED.with_label_values(&[name]);
             let rx = Arc::new(Mutex::new(rx));
             for _ in 0..threads.max(1) {
-                let (models, rx, stt_running) = (Arc::clone(&models), Arc::clone(&rx), Arc::clone(&stt_running));
+                let (models, rx, stt_running, queued) = (Arc::clone(&models), Arc::clone(&rx), Arc::clone(&stt_running), queued.clone());
                 std::thread::Builder::new()
                     .name(format!("ivr-{name}"))
                     .spawn(move || {
@@ -102,6 +111,7 @@ impl Pipeline {
                         loop {
                             let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                             let Ok(task) = next else { return };
+                            queued.dec();
                             if task.link.wanted(task.id) {
                                 run(&models, task, &stt_running);
                             }
@@ -112,7 +122,8 @@ impl Pipeline {
             tx
         };
         let stt = models.stt_workers;
-        Arc::new(Pipeline { lanes: [lane("stt", stt), lane("dialogue", 1), lane("llm", 1), lane("tts", 1), lane("turn", 1)] })
+        let [a, b, c, d, e] = LANES;
+        Arc::new(Pipeline { lanes: [lane(a, stt), lane(b, 1), lane(c, 1), lane(d, 1), lane(e, 1)] })
     }
 
     pub fn submit(&self, link: &CallLink, id: JobId, job: Job) {
@@ -123,7 +134,9 @@ impl Pipeline {
             Job::Synthesize { .. } => 3,
             Job::EndOfTurn { .. } => 4,
         };
-        let _ = self.lanes[lane].send(Task { id, job, link: link.clone() });
+        if self.lanes[lane].send(Task { id, job, link: link.clone() }).is_ok() {
+            QUEUED.with_label_values(&[LANES[lane]]).inc();
+        }
     }
 }
 
