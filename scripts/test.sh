@@ -8,9 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/python-env.sh
-# The dependency direction between the crates (transports know nothing of models or dialogue).
-scripts/check-layers.py
 cargo build --release --locked --workspace --tests
+# The dependency direction between the crates (transports know nothing of models or dialogue);
+# after the build, which has downloaded every crate `cargo metadata --offline` reads.
+scripts/check-layers.py
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 scripts/sandbox.sh cargo test --release --locked --offline --workspace -- --test-threads=1 2>&1 | tee "$log"
 # The converted Whisper model against its CTranslate2 original (PyPI faster-whisper, same files).
