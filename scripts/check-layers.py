@@ -34,7 +34,7 @@ def main():
     host = next(l.split(": ", 1)[1] for l in subprocess.run(["rustc", "-vV"], check=True, capture_output=True, text=True).stdout.splitlines()
                 if l.startswith("host: "))
     # This machine's platform only: the others' crates are not downloaded, and are not linked here.
-    meta = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--locked", "--offline", "--filter-platform", host],
+    meta = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--locked", "--filter-platform", host],
                                      check=True, capture_output=True, text=True).stdout)
     name = {p["id"]: p["name"] for p in meta["packages"]}
     workspace = {name[i] for i in meta["workspace_members"]}

@@ -10,7 +10,7 @@ scripts/setup.sh
 scripts/python-env.sh
 cargo build --release --locked --workspace --tests
 # The dependency direction between the crates (transports know nothing of models or dialogue);
-# after the build, which has downloaded every crate `cargo metadata --offline` reads.
+# after the build (cargo metadata may fetch the manifests of crates the build did not need).
 scripts/check-layers.py
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 scripts/sandbox.sh cargo test --release --locked --offline --workspace -- --test-threads=1 2>&1 | tee "$log"
