@@ -49,19 +49,19 @@ pub fn metrics() -> &'static CallMetrics {
     &METRICS
 }
 
-/// Records one finished turn's stages.
-pub fn observe_turn(t: &voice_pipeline::session::TurnTiming) {
+/// Records one finished turn's stages (see `record::stages_of`).
+pub fn observe_turn(s: &ivr_store::Stages) {
     let m = metrics();
-    let stage = |name: &str, from: std::time::Duration, to: Option<std::time::Duration>| {
-        if let Some(to) = to {
-            m.turn_stage.with_label_values(&[name]).observe(to.saturating_sub(from).as_secs_f64());
+    for (name, ms) in [
+        ("endpoint_wait", s.endpoint_ms),
+        ("stt", s.stt_ms),
+        ("understand", s.understand_ms),
+        ("llm_first_token", s.llm_first_token_ms),
+        ("tts_first_audio", s.tts_first_audio_ms),
+        ("voice_to_voice", s.voice_to_voice_ms),
+    ] {
+        if let Some(ms) = ms {
+            m.turn_stage.with_label_values(&[name]).observe(ms / 1000.0);
         }
-    };
-    stage("endpoint_wait", t.speech_end, Some(t.endpoint));
-    // Transcription started early may be done before the turn ends: then this stage is 0.
-    stage("stt", t.endpoint, t.stt_final.map(|s| s.max(t.endpoint)));
-    stage("understand", t.stt_final.unwrap_or(t.endpoint).max(t.endpoint), t.understood);
-    stage("llm_first_token", t.endpoint, t.first_llm_token);
-    stage("tts_first_audio", t.endpoint, t.first_tts_audio);
-    stage("voice_to_voice", t.speech_end, t.first_frame_out);
+    }
 }

@@ -33,12 +33,6 @@ impl RecordSink {
         Ok(Self { tx })
     }
 
-    /// A sink that keeps nothing (`ivr serve` without a store, tests of other parts).
-    pub fn discard() -> Self {
-        let (tx, _rx) = mpsc::channel();
-        Self { tx }
-    }
-
     pub fn start_call(&self, c: NewCall) {
         let _ = self.tx.send(Write::Start(c));
     }
@@ -60,6 +54,22 @@ impl RecordSink {
     pub fn flush(&self, timeout: std::time::Duration) -> bool {
         let (tx, rx) = mpsc::channel();
         self.tx.send(Write::Flush(tx)).is_ok() && rx.recv_timeout(timeout).is_ok()
+    }
+}
+
+/// A caller turn's stages in milliseconds, from the session's call times: the one derivation the
+/// store and the metrics both use. Transcription started early may be done before the turn ends:
+/// then its stage is 0.
+pub fn stages_of(t: &voice_pipeline::session::TurnTiming) -> Stages {
+    let ms = |from: std::time::Duration, to: Option<std::time::Duration>| to.map(|to| to.saturating_sub(from).as_secs_f64() * 1000.0);
+    let stt_done = t.stt_final.map(|s| s.max(t.endpoint));
+    Stages {
+        endpoint_ms: ms(t.speech_end, Some(t.endpoint)),
+        stt_ms: ms(t.endpoint, stt_done),
+        understand_ms: ms(stt_done.unwrap_or(t.endpoint), t.understood),
+        llm_first_token_ms: ms(t.endpoint, t.first_llm_token),
+        tts_first_audio_ms: ms(t.endpoint, t.first_tts_audio),
+        voice_to_voice_ms: t.voice_to_voice().map(|d| d.as_secs_f64() * 1000.0),
     }
 }
 

@@ -35,7 +35,8 @@ impl Default for RecordsConfig {
 
 enum Msg {
     Open { call: u64, path: PathBuf },
-    Frame { call: u64, caller: Box<[f32; FRAME_SAMPLES]>, bot: Box<[f32; FRAME_SAMPLES]> },
+    /// One frame of each side: (caller, bot), in one allocation.
+    Frame { call: u64, sides: Box<([f32; FRAME_SAMPLES], [f32; FRAME_SAMPLES])> },
     Close { call: u64 },
 }
 
@@ -80,7 +81,7 @@ pub struct CallRecording {
 impl CallRecording {
     /// Queues one 20 ms frame of each side; never blocks.
     pub fn frame(&self, caller: &[f32; FRAME_SAMPLES], bot: &[f32; FRAME_SAMPLES]) {
-        match self.tx.try_send(Msg::Frame { call: self.call, caller: Box::new(*caller), bot: Box::new(*bot) }) {
+        match self.tx.try_send(Msg::Frame { call: self.call, sides: Box::new((*caller, *bot)) }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => DROPPED.inc(),
             Err(TrySendError::Disconnected(_)) => {}
@@ -104,9 +105,9 @@ fn write_all(rx: Receiver<Msg>) {
                 }
                 Err(e) => tracing::error!("recording not written: {e}"),
             },
-            Msg::Frame { call, caller, bot } => {
+            Msg::Frame { call, sides } => {
                 if let Some(w) = open.get_mut(&call) {
-                    if let Err(e) = w.write(&caller[..], &bot[..]) {
+                    if let Err(e) = w.write(&sides.0, &sides.1) {
                         tracing::error!("recording stopped: {e}");
                         open.remove(&call);
                     }

@@ -529,19 +529,10 @@ impl CallLog {
         self.sink.turn(&self.call.id, ivr_store::Turn { seq, at_secs: at.as_secs_f64(), speaker: speaker.into(), text, ..Default::default() });
     }
 
-    fn stages(&self, t: &voice_pipeline::session::TurnTiming) {
-        let Some(seq) = self.last_caller_turn else { return };
-        let ms = |from: Duration, to: Option<Duration>| to.map(|to| to.saturating_sub(from).as_secs_f64() * 1000.0);
-        let stt_done = t.stt_final.map(|s| s.max(t.endpoint));
-        let stages = ivr_store::Stages {
-            endpoint_ms: ms(t.speech_end, Some(t.endpoint)),
-            stt_ms: ms(t.endpoint, stt_done),
-            understand_ms: ms(stt_done.unwrap_or(t.endpoint), t.understood),
-            llm_first_token_ms: ms(t.endpoint, t.first_llm_token),
-            tts_first_audio_ms: ms(t.endpoint, t.first_tts_audio),
-            voice_to_voice_ms: t.voice_to_voice().map(|d| d.as_secs_f64() * 1000.0),
-        };
-        self.sink.stages(&self.call.id, seq, stages);
+    fn stages(&self, stages: ivr_store::Stages) {
+        if let Some(seq) = self.last_caller_turn {
+            self.sink.stages(&self.call.id, seq, stages);
+        }
     }
 
     fn event(&mut self, kind: &str, at: Duration, detail: Option<serde_json::Value>) {
@@ -710,8 +701,9 @@ impl CallThread {
                     SessionOutput::Timing(t) => {
                         let v2v = t.voice_to_voice().map(|d| d.as_millis() as u64);
                         tracing::info!(call_id = %self.call_id, voice_to_voice_ms = v2v, "turn");
-                        crate::metrics::observe_turn(&t);
-                        self.log.stages(&t);
+                        let stages = crate::record::stages_of(&t);
+                        crate::metrics::observe_turn(&stages);
+                        self.log.stages(stages);
                     }
                 }
             }

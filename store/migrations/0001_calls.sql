@@ -7,7 +7,7 @@ CREATE TABLE calls (
     started_at TEXT NOT NULL,
     ended_at TEXT,
     duration_secs DOUBLE PRECISION,
-    -- caller | bot | rtp_timeout | shutdown | interrupted (the server died during the call)
+    -- caller | bot | rtp timeout | shutdown | interrupted (the server died during the call)
     ended_by TEXT,
     -- The server that took the call (several may share a PostgreSQL store).
     server TEXT,

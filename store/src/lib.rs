@@ -397,7 +397,6 @@ impl CallRecord {
     /// actions and each answered turn's voice-to-voice time.
     pub fn document(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
-        v["from"] = serde_json::Value::String(self.call.caller.clone());
         v["transcript"] = self.turns.iter().map(|t| serde_json::json!({"who": t.speaker, "text": t.text, "at_secs": t.at_secs})).collect();
         v["actions"] = self.events.iter().filter(|e| e.kind == "action").filter_map(|e| e.detail.clone()).collect();
         v["voice_to_voice_ms"] = self.turns.iter().filter_map(|t| t.stages.voice_to_voice_ms).map(|ms| ms.round() as u64).collect();

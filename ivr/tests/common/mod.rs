@@ -231,12 +231,18 @@ pub fn sipp(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path) -> 
     sipp_over(scenario, target, vars, dir, "u1")
 }
 
-/// As [`sipp`], over a given transport ("u1" UDP, "t1" TCP).
-pub fn sipp_over(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path, transport: &str) -> bool {
+/// A scenario from sip-bridge/tests/sipp with its `[name]` placeholders filled.
+fn scenario_xml(scenario: &str, vars: &[(&str, &str)]) -> String {
     let mut xml = std::fs::read_to_string(repo().join("sip-bridge/tests/sipp").join(scenario)).unwrap();
     for (k, v) in vars {
         xml = xml.replace(&format!("[{k}]"), v);
     }
+    xml
+}
+
+/// As [`sipp`], over a given transport ("u1" UDP, "t1" TCP).
+pub fn sipp_over(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path, transport: &str) -> bool {
+    let xml = scenario_xml(scenario, vars);
     // Ports of their own, so scenarios can run side by side.
     static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
     let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -278,10 +284,7 @@ impl Drop for SippCall {
 
 /// Starts a sipp scenario without waiting for it (ports of its own, as `sipp_over`).
 pub fn sipp_spawn(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path, k: u16) -> SippCall {
-    let mut xml = std::fs::read_to_string(repo().join("sip-bridge/tests/sipp").join(scenario)).unwrap();
-    for (name, v) in vars {
-        xml = xml.replace(&format!("[{name}]"), v);
-    }
+    let xml = scenario_xml(scenario, vars);
     let path = dir.join(format!("{k}-{scenario}"));
     std::fs::write(&path, xml).unwrap();
     let child = std::process::Command::new("sipp")
@@ -302,13 +305,7 @@ pub fn sipp_spawn(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Pat
 pub fn records(config: &Path, n: usize, secs: u64) -> Vec<serde_json::Value> {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
-        let out = ivr().arg("--config").arg(config).args(["records", "export"]).output().expect("ivr records export runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let calls: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|c| !c["ended_at"].is_null())
-            .collect();
+        let calls: Vec<serde_json::Value> = all_calls(config).into_iter().filter(|c| !c["ended_at"].is_null()).collect();
         if calls.len() >= n || std::time::Instant::now() > until {
             return calls;
         }

@@ -134,8 +134,11 @@ impl Pipeline {
             Job::Synthesize { .. } => 3,
             Job::EndOfTurn { .. } => 4,
         };
-        if self.lanes[lane].send(Task { id, job, link: link.clone() }).is_ok() {
-            QUEUED.with_label_values(&[LANES[lane]]).inc();
+        // Counted before it is sent, so a worker taking it at once never drives the gauge below 0.
+        let queued = QUEUED.with_label_values(&[LANES[lane]]);
+        queued.inc();
+        if self.lanes[lane].send(Task { id, job, link: link.clone() }).is_err() {
+            queued.dec();
         }
     }
 }
