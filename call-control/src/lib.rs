@@ -3,7 +3,12 @@
 //! policies around them: ringing, answering, transfer routing, keypad transfer, the RTP timeout and
 //! the call records. Transports know nothing of models or dialogue; this crate is where they meet.
 
+pub mod call;
+pub mod driver;
+mod live;
 pub mod metrics;
 pub mod record;
 pub mod recording;
 pub mod server;
+pub mod sim;
+mod sip_leg;

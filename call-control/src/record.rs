@@ -13,6 +13,7 @@ enum Write {
     Start(NewCall),
     Turn(String, Turn),
     Stages(String, i64, Stages),
+    Understanding(String, i64, Option<String>, Option<f64>, Option<String>),
     Event(String, Event),
     End(String, CallEnd),
     /// Answered once every write queued before it is done.
@@ -41,6 +42,9 @@ impl RecordSink {
     }
     pub fn stages(&self, call: &str, seq: i64, s: Stages) {
         let _ = self.tx.send(Write::Stages(call.into(), seq, s));
+    }
+    pub fn understanding(&self, call: &str, seq: i64, intent: Option<String>, confidence: Option<f64>, language: Option<String>) {
+        let _ = self.tx.send(Write::Understanding(call.into(), seq, intent, confidence, language));
     }
     pub fn event(&self, call: &str, e: Event) {
         let _ = self.tx.send(Write::Event(call.into(), e));
@@ -84,6 +88,10 @@ fn write_all(rx: Receiver<Write>, store: Store, runtime: tokio::runtime::Handle)
                 Write::Start(c) => (format!("call {} from {}", c.id, c.caller), store.start_call(c).await),
                 Write::Turn(id, t) => (format!("call {id} turn {} {}: {:?}", t.seq, t.speaker, t.text), store.add_turn(id, t).await),
                 Write::Stages(id, seq, s) => (format!("call {id} turn {seq} stages {s:?}"), store.set_stages(id, *seq, s).await),
+                Write::Understanding(id, seq, intent, confidence, language) => (
+                    format!("call {id} turn {seq} intent {intent:?} confidence {confidence:?} language {language:?}"),
+                    store.set_understanding(id, *seq, intent.as_deref(), *confidence, language.as_deref()).await,
+                ),
                 Write::Event(id, e) => (format!("call {id} event {} {:?}", e.kind, e.detail), store.add_event(id, e).await),
                 Write::End(id, end) => (format!("call {id} ended by {} after {:.1} s", end.ended_by, end.duration_secs), store.end_call(id, end).await),
                 Write::Flush(_) => unreachable!("answered above"),

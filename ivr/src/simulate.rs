@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ivr_models::ModelDir;
-use voice_pipeline::session::sim::{write_stereo, Caller, CallRecord, JobTimes, Simulator};
+use call_control::sim::{write_stereo, Caller, CallRecord, JobTimes, Simulator};
 use voice_pipeline::session::workers::{SpeechCache, Workers};
 use voice_pipeline::audio::RATE;
 use voice_pipeline::session::{CallSession, SessionConfig};
@@ -73,12 +73,12 @@ fn parse_keys(specs: &[String]) -> anyhow::Result<Vec<(Duration, char)>> {
 
 pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Result<ExitCode> {
     let keys = parse_keys(&o.keys)?;
-    let (audio, _) = crate::read_audio(o.file, RATE)?;
-    let whisper = crate::load_whisper(models, &cfg.stt)?;
-    let vad = crate::load_vad(models)?;
-    let turn = crate::load_turn_model(models, cfg);
-    let voices = crate::load_voices(models, cfg)?;
-    let engine = crate::load_engine(models, cfg)?;
+    let (audio, _) = crate::load::read_audio(o.file, RATE)?;
+    let whisper = crate::load::load_whisper(models, &cfg.stt)?;
+    let vad = crate::load::load_vad(models)?;
+    let turn = crate::load::load_turn_model(models, cfg);
+    let voices = crate::load::load_voices(models, cfg)?;
+    let engine = crate::load::load_engine(models, cfg)?;
     let session_cfg = session_config(cfg);
     let cache = SpeechCache::default();
     let started = std::time::Instant::now();
@@ -91,7 +91,7 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
     if let Some(t) = &turn {
         t.probability(&hello.samples)?;
     }
-    let llm = if o.llm { Some(crate::start_llm(models, cfg)?) } else { None };
+    let llm = if o.llm { Some(crate::load::start_llm(models, cfg)?) } else { None };
     let sim = Simulator {
         workers: Workers { whisper: &whisper, stt: &cfg.stt.whisper, voices: &voices, cache: &cache, engine: &engine, llm: llm.as_ref().map(|l| &l.client), turn: turn.as_ref() },
         times: JobTimes::default(),

@@ -5,6 +5,7 @@
 //! at `ivr_audio::RATE` in and out, keys, hang-up); `call-control` joins legs to the bot. G.711
 //! and resampling live in `ivr-audio`, shared with the speech side.
 
+pub mod leg;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;

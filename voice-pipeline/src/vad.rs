@@ -215,6 +215,20 @@ const FLOOR_LEARNING_CHUNKS: u64 = 30;
 /// tail of a word however quiet.
 const SPEECHY: f32 = 0.2;
 
+/// Tells speech from silence, one 512-sample chunk (16 kHz) at a time: Silero in service. The
+/// session holds it as a trait object so that call control's in-memory tests, which may load no
+/// model, can stand a level meter in its place.
+pub trait SpeechDetector: Send {
+    /// The probability that the next chunk is speech.
+    fn probability(&mut self, chunk: &[f32]) -> Result<f32, OnnxError>;
+}
+
+impl SpeechDetector for SileroVad {
+    fn probability(&mut self, chunk: &[f32]) -> Result<f32, OnnxError> {
+        SileroVad::probability(self, chunk)
+    }
+}
+
 /// One stream's Silero state: speech probability per 512-sample chunk.
 pub struct SileroVad {
     model: SileroModel,

@@ -18,7 +18,6 @@
 pub mod echo;
 pub mod live;
 pub mod playback;
-pub mod sim;
 pub mod words;
 pub mod workers;
 
@@ -28,7 +27,7 @@ use std::time::Duration;
 
 use dialogue::manager::{Action, LlmJob, LlmPurpose, Turn};
 
-use crate::vad::{SileroModel, SileroVad, SpeechSegmenter, VadConfig, VadEvent, CHUNK};
+use crate::vad::{SileroModel, SileroVad, SpeechDetector, SpeechSegmenter, VadConfig, VadEvent, CHUNK};
 use echo::EchoGuard;
 use playback::Playback;
 use words::Interruption;
@@ -319,7 +318,7 @@ struct Pause {
 
 pub struct CallSession {
     cfg: SessionConfig,
-    silero: SileroVad,
+    detector: Box<dyn SpeechDetector>,
     segmenter: SpeechSegmenter,
     echo: EchoGuard,
     /// Inbound audio not yet given to the VAD, and the call time of its first sample.
@@ -390,12 +389,17 @@ struct LastTurn {
 
 impl CallSession {
     pub fn new(cfg: SessionConfig, vad: SileroModel) -> Self {
+        Self::with_detector(cfg, Box::new(SileroVad::new(vad)))
+    }
+
+    /// A session that tells speech by `detector` (Silero in service, see [`Self::new`]).
+    pub fn with_detector(cfg: SessionConfig, detector: Box<dyn SpeechDetector>) -> Self {
         let echo = EchoGuard::new(cfg.echo_max_delay_ms, cfg.echo_window_ms, cfg.echo_threshold);
         let hangover_ms = cfg.vad.hangover_ms;
         let eot_next_ask_ms = cfg.tentative_end_ms.min(cfg.min_endpointing_delay_ms);
         Self {
             segmenter: SpeechSegmenter::new(cfg.vad.clone()),
-            silero: SileroVad::new(vad),
+            detector,
             echo,
             cfg,
             pending: Vec::with_capacity(CHUNK * 2),
@@ -649,7 +653,7 @@ impl CallSession {
             let chunk: Vec<f32> = self.pending.drain(..CHUNK).collect();
             let start = self.pending_start;
             self.pending_start += chunk_time;
-            let prob = match self.silero.probability(&chunk) {
+            let prob = match self.detector.probability(&chunk) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!("VAD failed: {e}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dialogue::manager::Action;
 use dialogue::policy::TransferReason;
-use voice_pipeline::session::sim::{CallRecord, Caller, JobTimes, Lane, Simulator};
+use call_control::sim::{CallRecord, Caller, JobTimes, Lane, Simulator};
 use voice_pipeline::session::workers::{SpeechCache, Workers};
 use voice_pipeline::audio::RATE;
 use voice_pipeline::session::{CallSession, SessionConfig, Speaker};

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use voice_pipeline::session::sim::{CallRecord, Caller, JobTimes, Lane, Simulator};
+use call_control::sim::{CallRecord, Caller, JobTimes, Lane, Simulator};
 use voice_pipeline::session::workers::{SpeechCache, Workers};
 use voice_pipeline::audio::RATE;
 use voice_pipeline::session::{CallSession, SessionConfig, Speaker};

@@ -1,0 +1,288 @@
+//! A live call: the [`driver`](crate::driver) on the wall clock, its jobs on the models' worker
+//! threads, its records to the store and the metrics, its audio to the recorder. One thread per
+//! call, woken every 20 ms.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ivr_audio::FRAME_SAMPLES;
+use voice_pipeline::session::live::{CallLink, Pipeline, Reply};
+use voice_pipeline::session::{CallSession, Job, JobId, Speaker};
+
+use crate::call::{Call, CallPolicy, EndedBy, Entry, Transfer};
+use crate::driver::{Clock, Delivery, Hooks, Jobs, Stop};
+use crate::metrics::metrics;
+use crate::server::{CallSignal, Command, Context};
+use crate::sip_leg::{media_ports, ntp_now, SipLeg};
+
+/// Takes an incoming SIP call: its RTP sockets, its leg and its thread. Returns the channels the
+/// signalling thread tells it things on.
+pub(crate) fn start_call(
+    ctx: &Context,
+    commands: &Sender<Command>,
+    call_id: &str,
+    from: String,
+    agreed: &sip_bridge::sdp::Agreed,
+) -> std::io::Result<(Sender<CallSignal>, Sender<Stop>)> {
+    // RTP and RTCP sockets on the SIP address's interface: an even port and the next one.
+    let ports = media_ports(ctx.local.ip())?;
+    let (signal_tx, signal_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = mpsc::channel();
+    let seed = metrics().calls_started.get() ^ Instant::now().elapsed().as_nanos() as u64 ^ u64::from(ports.0.local_addr()?.port());
+    let media = sip_bridge::rtp::media::MediaSession::new(agreed, &ctx.cfg.media, seed, ntp_now(), Duration::ZERO);
+    let mut leg = SipLeg::new(call_id.to_string(), ports, media, signal_rx, commands.clone());
+    let caller_id = from.strip_prefix("sip:").and_then(|u| u.split('@').next()).map(str::to_string);
+    // `end_of_turn_model` in the session's settings says whether the model is loaded.
+    let session = CallSession::new(ctx.session.clone(), ctx.vad.clone()).with_llm(true).with_turn_model(true);
+    let policy = CallPolicy {
+        ring: Duration::from_millis(ctx.cfg.ring_ms as u64),
+        media_timeout: Duration::from_secs(ctx.cfg.rtp_timeout_secs as u64),
+        transfer: match (&ctx.cfg.transfer_target, &ctx.cfg.transfer_dtmf) {
+            (Some(target), _) => Transfer::Refer(target.clone()),
+            (None, Some(digits)) => Transfer::Keypad(digits.clone()),
+            (None, None) => Transfer::HangUp,
+        },
+    };
+    let (link, replies) = CallLink::new(caller_id.as_deref());
+    let mut jobs = LiveJobs { pipeline: Arc::clone(&ctx.pipeline), link, replies };
+    let mut hooks = LiveHooks {
+        log: CallLog::new(ctx.sink.clone(), call_id, from, &ctx.server),
+        stop: stop_rx,
+        recorder: ctx.recorder.clone(),
+        recording: None,
+        number: 0,
+        call_id: call_id.to_string(),
+        ended: None,
+    };
+    let active = Arc::clone(&ctx.active);
+    active.fetch_add(1, Ordering::Relaxed);
+    let spawned = std::thread::Builder::new().name("ivr-call".into()).spawn(move || {
+        let mut clock = WallClock { started: Instant::now() };
+        let call = Call::new(session, policy, Duration::ZERO);
+        let at = crate::driver::run(call, &mut leg, &mut jobs, &mut clock, &mut hooks);
+        leg.close();
+        hooks.finish(at, &leg.stats());
+        active.fetch_sub(1, Ordering::Relaxed);
+    });
+    if let Err(e) = spawned {
+        ctx.active.fetch_sub(1, Ordering::Relaxed);
+        return Err(e);
+    }
+    Ok((signal_tx, stop_tx))
+}
+
+/// Call time from the thread's start; waiting sleeps.
+struct WallClock {
+    started: Instant,
+}
+
+impl Clock for WallClock {
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+    fn wait_until(&mut self, at: Duration) {
+        if let Some(wait) = at.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// The models' worker threads, shared by every call; results come back on this call's channel.
+struct LiveJobs {
+    pipeline: Arc<Pipeline>,
+    link: CallLink,
+    replies: Receiver<Reply>,
+}
+
+impl Jobs for LiveJobs {
+    fn submit(&mut self, id: JobId, job: Job, _now: Duration) {
+        self.pipeline.submit(&self.link, id, job);
+    }
+    fn cancel(&mut self, id: JobId) {
+        self.link.cancelled.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+    }
+    fn poll(&mut self, now: Duration) -> Option<(Duration, JobId, Delivery)> {
+        self.replies.try_recv().ok().map(|r| match r {
+            Reply::Delta { job, text } => (now, job, Delivery::Delta(text)),
+            Reply::Done { job, result } => (now, job, Delivery::Done(result)),
+        })
+    }
+    fn idle(&self) -> bool {
+        false
+    }
+    fn end(&mut self) {
+        self.link.ended.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The store (through the writer thread), the metrics, the recording and the server's stop.
+struct LiveHooks {
+    log: CallLog,
+    stop: Receiver<Stop>,
+    recorder: Option<Arc<crate::recording::Recorder>>,
+    recording: Option<crate::recording::CallRecording>,
+    /// This call's number on the server (tells recordings apart).
+    number: u64,
+    call_id: String,
+    ended: Option<EndedBy>,
+}
+
+impl LiveHooks {
+    /// The call was answered: from now on it is in the store, the metrics and the recording.
+    fn begin(&mut self) {
+        self.number = metrics().calls_started.get();
+        metrics().calls_started.inc();
+        metrics().calls_active.inc();
+        self.recording = self.recorder.as_ref().map(|r| r.open(self.number, &self.call_id, &self.log.call.started_at));
+        self.log.call.recording = self.recording.as_ref().map(|r| r.path.display().to_string());
+        self.log.start();
+    }
+
+    fn finish(&mut self, at: Duration, media: &sip_bridge::rtp::media::MediaStats) {
+        self.recording = None;
+        if !self.log.started {
+            // Never answered (cancelled while ringing, refused while stopping): no record.
+            return;
+        }
+        let by = self.ended.unwrap_or(EndedBy::Caller);
+        self.log.end(by, at, media);
+        metrics().calls_ended.with_label_values(&[by.as_str().replace(' ', "_").as_str()]).inc();
+        metrics().calls_active.dec();
+    }
+}
+
+impl Hooks for LiveHooks {
+    fn record(&mut self, entry: Entry) {
+        if !self.log.started {
+            if let Entry::Ended { by, .. } = entry {
+                self.ended = Some(by);
+                return;
+            }
+            self.begin();
+        }
+        let call_id = &self.call_id;
+        match entry {
+            Entry::Said { who, text, at } => {
+                tracing::info!(%call_id, ?who, %text);
+                self.log.said(who, text, at);
+            }
+            Entry::Understood { intent, confidence, language } => self.log.understood(intent, confidence, language),
+            Entry::Timing(t) => {
+                let v2v = t.voice_to_voice().map(|d| d.as_millis() as u64);
+                tracing::info!(%call_id, voice_to_voice_ms = v2v, "turn");
+                let stages = crate::record::stages_of(&t);
+                crate::metrics::observe_turn(&stages);
+                self.log.stages(stages);
+            }
+            Entry::Event { kind, at, detail } => {
+                match kind {
+                    "barge_in" => {
+                        tracing::info!(%call_id, at_secs = at.as_secs_f64(), "barge-in");
+                        metrics().barge_ins.inc();
+                    }
+                    "transfer" => {
+                        let reason = detail.as_ref().and_then(|d| d["reason"].as_str()).unwrap_or_default().to_string();
+                        metrics().transfers.with_label_values(&[reason.as_str()]).inc();
+                    }
+                    _ => {}
+                }
+                self.log.event(kind, at, detail);
+            }
+            Entry::Action { action, .. } => tracing::info!(%call_id, ?action, "call action"),
+            Entry::Ended { by, .. } => self.ended = Some(by),
+        }
+    }
+
+    fn stop(&mut self, _now: Duration) -> Option<Stop> {
+        self.stop.try_recv().ok()
+    }
+
+    fn frames(&mut self, caller: &[f32; FRAME_SAMPLES], bot: &[f32; FRAME_SAMPLES]) {
+        if let Some(r) = &self.recording {
+            r.frame(caller, bot);
+        }
+    }
+
+    fn frame_sent(&mut self, due: Duration, sent: Duration) {
+        metrics().frames_out.inc();
+        if sent > due + Duration::from_millis(10) {
+            metrics().frames_late.inc();
+        }
+    }
+}
+
+/// A call's record as it is written to the store: its id there, the next numbers of its lines
+/// and events.
+struct CallLog {
+    sink: crate::record::RecordSink,
+    call: ivr_store::NewCall,
+    started: bool,
+    next_turn: i64,
+    next_event: i64,
+    /// The caller's latest line (its understanding and stages arrive later).
+    last_caller_turn: Option<i64>,
+}
+
+impl CallLog {
+    fn new(sink: crate::record::RecordSink, sip_call_id: &str, from: String, server: &str) -> Self {
+        // The store's own id: a SIP Call-ID may come again (another server, a retry).
+        let mut nonce = [0u8; 8];
+        if getrandom::fill(&mut nonce).is_err() {
+            nonce = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64).to_le_bytes();
+        }
+        let started_at = jiff::Timestamp::now().to_string();
+        let id = format!("{}-{}", started_at.replace([':', '.'], "").trim_end_matches('Z'), nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let call = ivr_store::NewCall { id, sip_call_id: Some(sip_call_id.to_string()), caller: from, started_at, server: server.to_string(), recording: None };
+        Self { sink, call, started: false, next_turn: 0, next_event: 0, last_caller_turn: None }
+    }
+
+    fn start(&mut self) {
+        self.started = true;
+        self.sink.start_call(self.call.clone());
+    }
+
+    fn said(&mut self, who: Speaker, text: String, at: Duration) {
+        let seq = self.next_turn;
+        self.next_turn += 1;
+        let speaker = match who {
+            Speaker::Caller => {
+                self.last_caller_turn = Some(seq);
+                "caller"
+            }
+            Speaker::Bot => "bot",
+        };
+        self.sink.turn(&self.call.id, ivr_store::Turn { seq, at_secs: at.as_secs_f64(), speaker: speaker.into(), text, ..Default::default() });
+    }
+
+    fn understood(&self, intent: Option<String>, confidence: Option<f32>, language: Option<String>) {
+        if let Some(seq) = self.last_caller_turn {
+            self.sink.understanding(&self.call.id, seq, intent, confidence.map(f64::from), language);
+        }
+    }
+
+    fn stages(&self, stages: ivr_store::Stages) {
+        if let Some(seq) = self.last_caller_turn {
+            self.sink.stages(&self.call.id, seq, stages);
+        }
+    }
+
+    fn event(&mut self, kind: &str, at: Duration, detail: Option<serde_json::Value>) {
+        let seq = self.next_event;
+        self.next_event += 1;
+        self.sink.event(&self.call.id, ivr_store::Event { seq, at_secs: at.as_secs_f64(), kind: kind.into(), detail });
+    }
+
+    fn end(&mut self, by: EndedBy, at: Duration, media: &sip_bridge::rtp::media::MediaStats) {
+        self.event("hangup", at, Some(serde_json::json!({"by": by.as_str()})));
+        let end = ivr_store::CallEnd {
+            ended_at: jiff::Timestamp::now().to_string(),
+            duration_secs: at.as_secs_f64(),
+            ended_by: by.as_str().to_string(),
+            media: serde_json::to_value(media).ok(),
+        };
+        self.sink.end_call(&self.call.id, end);
+    }
+}
+

@@ -1,0 +1,414 @@
+//! Call control in memory: a scripted leg (the caller's side: answer, keys, speech as a tone,
+//! media that stops, hang-up) and scripted job results (transcripts, the conversation's turns,
+//! speech) drive the real `Call` and the real `CallSession` through the same driver the live
+//! server runs, on a simulated clock: no sockets, no models, a minute of call in milliseconds.
+//!
+//! No model is loaded here, so a level meter stands in for the Silero VAD (speech is a loud tone,
+//! silence is silence); Silero itself is tested in `voice-pipeline` and in the replayed calls.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use call_control::call::{Call, CallPolicy, EndedBy, Entry, Transfer, KEYPAD_TRANSFER_WAIT};
+use call_control::driver::{self, Clock, Delivery, Hooks, Jobs, Stop};
+use dialogue::manager::{Action, Handoff, Source, Turn};
+use dialogue::policy::{Priority, TransferReason};
+use ivr_audio::{FRAME_SAMPLES, RATE};
+use sip_bridge::leg::{KeyVia, Leg, LegCommand, LegEvent};
+use voice_pipeline::onnx::OnnxError;
+use voice_pipeline::session::{CallSession, CallerInput, Job, JobId, JobResult, SessionConfig, Speaker};
+use voice_pipeline::vad::SpeechDetector;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Speech is anything loud: the scripted caller "speaks" a tone.
+struct LevelMeter;
+
+impl SpeechDetector for LevelMeter {
+    fn probability(&mut self, chunk: &[f32]) -> Result<f32, OnnxError> {
+        let rms = (chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len() as f32).sqrt();
+        Ok(if rms > 0.05 { 0.95 } else { 0.02 })
+    }
+}
+
+fn tone(len: Duration) -> Vec<f32> {
+    let n = (len.as_secs_f64() * RATE as f64) as usize;
+    (0..n).map(|i| 0.3 * (i as f32 * 2.0 * std::f32::consts::PI * 300.0 / RATE as f32).sin()).collect()
+}
+
+/// The caller's side, as scripted.
+#[derive(Default)]
+struct ScriptedLeg {
+    /// Events at call times (answering adds `Connected` 40 ms after the answer).
+    events: Vec<(Duration, LegEvent)>,
+    /// When the caller's tone plays (speech).
+    speech: Vec<(Duration, Duration)>,
+    /// After this the leg receives nothing at all (the party is gone without a BYE).
+    media_stops: Option<Duration>,
+    /// The leg reports the keys sent this long after `SendDigits`.
+    digits_take: Duration,
+    /// Commands it was given, with their times.
+    commands: Vec<(Duration, LegCommand)>,
+    /// Frames sent to the party: (time, audible).
+    sent: Vec<(Duration, bool)>,
+}
+
+impl ScriptedLeg {
+    fn command_at(&self, f: impl Fn(&LegCommand) -> bool) -> Option<Duration> {
+        self.commands.iter().find(|(_, c)| f(c)).map(|(t, _)| *t)
+    }
+    fn first_audio_out(&self) -> Option<Duration> {
+        self.sent.iter().find(|(_, s)| *s).map(|(t, _)| *t)
+    }
+}
+
+impl Leg for ScriptedLeg {
+    fn poll_event(&mut self, now: Duration) -> Option<LegEvent> {
+        let i = self.events.iter().position(|(t, _)| *t <= now)?;
+        Some(self.events.remove(i).1)
+    }
+    fn receive(&mut self, frame: &mut [f32; FRAME_SAMPLES], now: Duration) {
+        frame.fill(0.0);
+        if let Some((from, to)) = self.speech.iter().find(|(a, b)| *a <= now && now < *b) {
+            let t = tone(*to - *from);
+            let at = ((now - *from).as_secs_f64() * RATE as f64) as usize;
+            for (k, s) in frame.iter_mut().enumerate() {
+                *s = t.get(at + k).copied().unwrap_or(0.0);
+            }
+        }
+    }
+    fn send(&mut self, frame: &[f32; FRAME_SAMPLES], speaking: bool, now: Duration) {
+        self.sent.push((now, speaking && frame.iter().any(|s| s.abs() > 0.01)));
+    }
+    fn silent_for(&self, now: Duration) -> Duration {
+        self.media_stops.map(|t| now.saturating_sub(t)).unwrap_or_default()
+    }
+    fn command(&mut self, command: LegCommand, now: Duration) {
+        match &command {
+            LegCommand::Answer => self.events.push((now + ms(40), LegEvent::Connected)),
+            LegCommand::SendDigits(_) => self.events.push((now + self.digits_take, LegEvent::DigitsSent)),
+            _ => {}
+        }
+        self.commands.push((now, command));
+    }
+}
+
+/// Job results as scripted, each `latency` after it was asked for.
+struct ScriptedJobs {
+    latency: Duration,
+    /// What the caller's turns are heard as, in order.
+    transcripts: VecDeque<&'static str>,
+    /// The conversation's answer to an input.
+    understand: fn(&CallerInput) -> Turn,
+    ready: Vec<(Duration, JobId, Delivery)>,
+    asked: Vec<Job>,
+}
+
+impl ScriptedJobs {
+    fn new(transcripts: &[&'static str], understand: fn(&CallerInput) -> Turn) -> Self {
+        Self { latency: ms(100), transcripts: transcripts.iter().copied().collect(), understand, ready: Vec::new(), asked: Vec::new() }
+    }
+}
+
+impl Jobs for ScriptedJobs {
+    fn submit(&mut self, id: JobId, job: Job, now: Duration) {
+        let result = match &job {
+            // A second of bot speech per sentence.
+            Job::Synthesize { .. } => JobResult::Speech(Arc::from(tone(ms(1000)))),
+            Job::Transcribe { .. } => JobResult::Transcript { text: self.transcripts.pop_front().unwrap_or("").into(), language: "en".into() },
+            Job::Understand(input) => JobResult::Turn(Box::new((self.understand)(input))),
+            Job::EndOfTurn { .. } => JobResult::EndOfTurn { complete: 1.0 },
+            Job::Llm(_) => JobResult::Failed("no LLM in this test".into()),
+        };
+        self.asked.push(job);
+        self.ready.push((now + self.latency, id, Delivery::Done(result)));
+    }
+    fn cancel(&mut self, id: JobId) {
+        self.ready.retain(|(_, j, _)| *j != id);
+    }
+    fn poll(&mut self, now: Duration) -> Option<(Duration, JobId, Delivery)> {
+        let i = self.ready.iter().position(|(t, _, _)| *t <= now)?;
+        Some(self.ready.remove(i))
+    }
+    fn idle(&self) -> bool {
+        self.ready.is_empty()
+    }
+}
+
+struct SimClock(Duration);
+
+impl Clock for SimClock {
+    fn now(&self) -> Duration {
+        self.0
+    }
+    fn wait_until(&mut self, at: Duration) {
+        self.0 = self.0.max(at);
+    }
+}
+
+/// Collects the records; the server's stop messages at scripted times; gives up after two minutes.
+#[derive(Default)]
+struct Collect {
+    entries: Vec<Entry>,
+    stops: Vec<(Duration, Stop)>,
+}
+
+impl Hooks for Collect {
+    fn record(&mut self, entry: Entry) {
+        self.entries.push(entry);
+    }
+    fn stop(&mut self, now: Duration) -> Option<Stop> {
+        let i = self.stops.iter().position(|(t, _)| *t <= now)?;
+        Some(self.stops.remove(i).1)
+    }
+    fn caller_done(&mut self, now: Duration, _idle: bool) -> bool {
+        now > Duration::from_secs(120)
+    }
+}
+
+impl Collect {
+    fn ended(&self) -> Option<(EndedBy, Duration)> {
+        self.entries.iter().find_map(|e| match e {
+            Entry::Ended { by, at } => Some((*by, *at)),
+            _ => None,
+        })
+    }
+    fn events(&self, kind: &str) -> Vec<(Duration, Option<serde_json::Value>)> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Event { kind: k, at, detail } if *k == kind => Some((*at, detail.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+    fn said(&self, who: Speaker) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Said { who: w, text, .. } if *w == who => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn reply(text: &str, action: Option<Action>) -> Turn {
+    Turn {
+        reply: text.into(),
+        language: "en".into(),
+        source: Source::Prompt,
+        action,
+        intent: None,
+        confidence: None,
+        grounds: String::new(),
+        llm: None,
+        llm_worded: false,
+        expects_digits: false,
+    }
+}
+
+fn transfer() -> Action {
+    Action::Transfer {
+        reason: TransferReason::CallerRequest,
+        priority: Priority::Normal,
+        summary: Handoff { screen: "Caller asked for a person.".into(), spoken: "Putting you through.".into() },
+    }
+}
+
+/// Key 0 asks for a person; the words "goodbye" end the call; anything else gets an answer.
+fn demo_conversation(input: &CallerInput) -> Turn {
+    match input {
+        CallerInput::Dtmf('0') => reply("Putting you through to a colleague.", Some(transfer())),
+        CallerInput::Speech { text, .. } if text.contains("goodbye") => {
+            let mut t = reply("Thank you for calling. Goodbye!", Some(Action::Hangup));
+            t.intent = Some("goodbye".into());
+            t.confidence = Some(0.93);
+            t
+        }
+        _ => {
+            let mut t = reply("Delivery takes three to five business days.", None);
+            t.intent = Some("delivery_time".into());
+            t.confidence = Some(0.81);
+            t
+        }
+    }
+}
+
+fn policy(transfer: Transfer) -> CallPolicy {
+    CallPolicy { ring: Duration::ZERO, media_timeout: Duration::from_secs(3), transfer }
+}
+
+fn session() -> CallSession {
+    CallSession::with_detector(SessionConfig::default(), Box::new(LevelMeter)).with_llm(false)
+}
+
+/// Runs one call to its end.
+fn run(policy: CallPolicy, leg: &mut ScriptedLeg, jobs: &mut ScriptedJobs, hooks: &mut Collect) -> Duration {
+    let mut clock = SimClock(Duration::ZERO);
+    driver::run(Call::new(session(), policy, Duration::ZERO), leg, jobs, &mut clock, hooks)
+}
+
+#[test]
+fn a_call_rings_then_is_answered_and_greeted() {
+    let mut p = policy(Transfer::HangUp);
+    p.ring = Duration::from_secs(2);
+    let mut leg = ScriptedLeg { events: vec![(Duration::from_secs(6), LegEvent::HungUp)], ..Default::default() };
+    let mut jobs = ScriptedJobs::new(&[], demo_conversation);
+    let mut hooks = Collect::default();
+    run(p, &mut leg, &mut jobs, &mut hooks);
+
+    assert_eq!(leg.commands.first(), Some(&(Duration::ZERO, LegCommand::Ring)), "180 first: {:?}", leg.commands);
+    let answered = leg.command_at(|c| *c == LegCommand::Answer).expect("answered");
+    assert_eq!(answered, Duration::from_secs(2), "answered after the ring time");
+    let connected = hooks.events("answered")[0].0;
+    assert_eq!(connected, answered + ms(40), "answered is recorded when the leg connects");
+    assert!(leg.sent.iter().all(|(t, _)| *t >= connected), "no audio before the call is connected");
+    let greeting = leg.first_audio_out().expect("the greeting is heard");
+    assert!(greeting >= connected + jobs.latency, "greeting once synthesized: {greeting:?}");
+    assert_eq!(hooks.said(Speaker::Bot).len(), 1);
+    assert_eq!(hooks.ended(), Some((EndedBy::Caller, Duration::from_secs(6))));
+    assert!(!leg.commands.iter().any(|(_, c)| *c == LegCommand::HangUp), "the caller hung up: no BYE from us");
+}
+
+#[test]
+fn key_zero_is_transferred_by_refer_to_the_configured_target() {
+    let target = "sip:agents@pbx.example".to_string();
+    let mut leg = ScriptedLeg { events: vec![(Duration::from_secs(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 })], ..Default::default() };
+    let mut jobs = ScriptedJobs::new(&[], demo_conversation);
+    let mut hooks = Collect::default();
+    let ended = run(policy(Transfer::Refer(target.clone())), &mut leg, &mut jobs, &mut hooks);
+
+    let refer = leg.command_at(|c| matches!(c, LegCommand::Transfer { .. })).expect("REFER");
+    assert_eq!(leg.commands.last().map(|(_, c)| c.clone()), Some(LegCommand::Transfer { target }));
+    // The key stops the greeting; the bot says it is putting the caller through, then transfers.
+    assert!(refer >= Duration::from_secs(3) + jobs.latency * 2 + Duration::from_secs(1), "after the words: {refer:?}");
+    assert_eq!(hooks.ended(), Some((EndedBy::Bot, ended)));
+    let key = &hooks.events("key")[0];
+    assert_eq!(key.1.as_ref().map(|d| d["via"].clone()), Some("rfc4733".into()));
+    let t = &hooks.events("transfer")[0];
+    assert_eq!(t.1.as_ref().map(|d| d["reason"].clone()), Some("caller_request".into()));
+    assert!(hooks.said(Speaker::Bot).iter().any(|s| s.contains("Putting you through")));
+}
+
+#[test]
+fn a_keypad_transfer_keys_the_digits_then_hangs_up_after_the_wait() {
+    let mut leg = ScriptedLeg {
+        events: vec![(Duration::from_secs(3), LegEvent::Key { digit: '0', via: KeyVia::Info })],
+        digits_take: ms(700),
+        ..Default::default()
+    };
+    let mut jobs = ScriptedJobs::new(&[], demo_conversation);
+    let mut hooks = Collect::default();
+    run(policy(Transfer::Keypad("#12001".into())), &mut leg, &mut jobs, &mut hooks);
+
+    let keyed = leg.command_at(|c| *c == LegCommand::SendDigits("#12001".into())).expect("digits keyed");
+    let bye = leg.command_at(|c| *c == LegCommand::HangUp).expect("hung up");
+    // Hung up the PBX's wait after the digits were all out, not before, not much after.
+    let sent = keyed + leg.digits_take;
+    assert!(bye >= sent + KEYPAD_TRANSFER_WAIT && bye <= sent + KEYPAD_TRANSFER_WAIT + ms(40), "keyed {keyed:?}, bye {bye:?}");
+    assert!(!leg.commands.iter().any(|(_, c)| matches!(c, LegCommand::Transfer { .. })));
+    assert_eq!(hooks.ended().map(|e| e.0), Some(EndedBy::Bot));
+    assert_eq!(hooks.events("transfer").len(), 1);
+}
+
+#[test]
+fn a_call_whose_media_stops_is_ended_after_the_timeout() {
+    let mut leg = ScriptedLeg { media_stops: Some(Duration::from_secs(2)), ..Default::default() };
+    let mut jobs = ScriptedJobs::new(&[], demo_conversation);
+    let mut hooks = Collect::default();
+    let ended = run(policy(Transfer::HangUp), &mut leg, &mut jobs, &mut hooks);
+
+    assert_eq!(hooks.ended(), Some((EndedBy::MediaTimeout, ended)));
+    assert!(ended > Duration::from_secs(5) && ended <= Duration::from_secs(5) + ms(40), "2 s + the 3 s timeout: {ended:?}");
+    assert_eq!(leg.commands.last().map(|(_, c)| c.clone()), Some(LegCommand::HangUp));
+}
+
+#[test]
+fn the_bot_hangs_up_after_its_goodbye_and_the_caller_s_line_is_understood() {
+    // The caller speaks from 3 s to 4 s (after the greeting, which ends at about 1.2 s).
+    let mut leg = ScriptedLeg { speech: vec![(Duration::from_secs(3), Duration::from_secs(4))], ..Default::default() };
+    let mut jobs = ScriptedJobs::new(&["That is all, goodbye."], demo_conversation);
+    let mut hooks = Collect::default();
+    let ended = run(policy(Transfer::HangUp), &mut leg, &mut jobs, &mut hooks);
+
+    assert_eq!(hooks.said(Speaker::Caller), ["That is all, goodbye."]);
+    let understood: Vec<_> = hooks.entries.iter().filter(|e| matches!(e, Entry::Understood { .. })).collect();
+    assert!(
+        matches!(understood[..], [Entry::Understood { intent: Some(ref i), confidence: Some(c), language: Some(ref l) }] if i == "goodbye" && (c - 0.93).abs() < 1e-6 && l == "en"),
+        "{understood:?}"
+    );
+    let bye = leg.command_at(|c| *c == LegCommand::HangUp).expect("the bot hangs up");
+    assert_eq!(bye, ended);
+    // After the caller's turn ended and the goodbye (one second of speech) was played.
+    let goodbye_heard = leg.sent.iter().filter(|(t, s)| *s && *t > Duration::from_secs(4)).map(|(t, _)| *t).collect::<Vec<_>>();
+    assert!(goodbye_heard.len() >= 45, "the goodbye was played before the hang-up: {} frames", goodbye_heard.len());
+    assert!(goodbye_heard.last().is_some_and(|t| *t < bye));
+    assert_eq!(hooks.ended().map(|e| e.0), Some(EndedBy::Bot));
+    assert!(hooks.entries.iter().any(|e| matches!(e, Entry::Timing(t) if t.voice_to_voice().is_some())), "the turn's timing is recorded");
+}
+
+#[test]
+fn the_caller_hanging_up_mid_reply_cancels_the_work_and_ends_the_call() {
+    let mut leg = ScriptedLeg {
+        speech: vec![(Duration::from_secs(3), Duration::from_secs(4))],
+        events: vec![(ms(4600), LegEvent::HungUp)],
+        ..Default::default()
+    };
+    let mut jobs = ScriptedJobs::new(&["How long does delivery take?"], demo_conversation);
+    jobs.latency = ms(300);
+    let mut hooks = Collect::default();
+    let ended = run(policy(Transfer::HangUp), &mut leg, &mut jobs, &mut hooks);
+
+    assert_eq!(ended, ms(4600));
+    assert_eq!(hooks.ended(), Some((EndedBy::Caller, ms(4600))));
+    assert!(leg.commands.iter().all(|(_, c)| *c == LegCommand::Answer), "nothing but the answer was sent: {:?}", leg.commands);
+    assert!(!leg.sent.iter().any(|(t, s)| *s && *t > Duration::from_secs(4)), "the reply was not played yet");
+}
+
+#[test]
+fn a_shutdown_says_goodbye_then_hangs_up_and_a_ringing_call_is_refused() {
+    let mut leg = ScriptedLeg::default();
+    let mut jobs = ScriptedJobs::new(&[], demo_conversation);
+    let mut hooks = Collect { stops: vec![(Duration::from_secs(3), Stop::Draining), (Duration::from_secs(5), Stop::Shutdown)], ..Default::default() };
+    let ended = run(policy(Transfer::HangUp), &mut leg, &mut jobs, &mut hooks);
+
+    assert_eq!(hooks.ended(), Some((EndedBy::Shutdown, ended)));
+    let said = hooks.said(Speaker::Bot);
+    assert!(said.last().is_some_and(|s| s.contains("has to end the call")), "{said:?}");
+    assert!(ended > Duration::from_secs(6), "after the goodbye: {ended:?}");
+    assert_eq!(leg.commands.last().map(|(_, c)| c.clone()), Some(LegCommand::HangUp));
+
+    // Still ringing when the server starts draining: refused at once.
+    let mut p = policy(Transfer::HangUp);
+    p.ring = Duration::from_secs(5);
+    let mut leg = ScriptedLeg::default();
+    let mut hooks = Collect { stops: vec![(Duration::from_secs(1), Stop::Draining)], ..Default::default() };
+    let ended = run(p, &mut leg, &mut ScriptedJobs::new(&[], demo_conversation), &mut hooks);
+    assert_eq!(ended, Duration::from_secs(1));
+    assert_eq!(leg.commands, [(Duration::ZERO, LegCommand::Ring), (Duration::from_secs(1), LegCommand::Reject { status: 503, reason: "Service Unavailable".into() })]);
+    assert_eq!(hooks.ended().map(|e| e.0), Some(EndedBy::Rejected));
+}
+
+#[test]
+fn the_caller_speaking_over_the_bot_stops_it() {
+    // The greeting plays from about 0.2 s to 1.2 s; the caller speaks over it at 0.5 s.
+    let mut leg = ScriptedLeg {
+        speech: vec![(ms(500), ms(1500))],
+        events: vec![(Duration::from_secs(8), LegEvent::HungUp)],
+        ..Default::default()
+    };
+    let mut jobs = ScriptedJobs::new(&["How long does delivery take?"], demo_conversation);
+    let mut hooks = Collect::default();
+    run(policy(Transfer::HangUp), &mut leg, &mut jobs, &mut hooks);
+
+    let barge = hooks.events("barge_in");
+    assert_eq!(barge.len(), 1, "{:?}", hooks.entries);
+    // The bot is quiet soon after the caller started, and answers the question afterwards.
+    let quiet = leg.sent.iter().find(|(t, s)| *t > ms(500) && !*s).map(|(t, _)| *t).expect("bot stopped");
+    assert!(quiet <= ms(700), "stopped at {quiet:?}");
+    assert!(hooks.said(Speaker::Bot).iter().any(|s| s.contains("three to five")));
+}
