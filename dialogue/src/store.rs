@@ -1,18 +1,25 @@
 //! The customer and order store the tools look up: SQLite, seeded for the demo tenant from its
 //! `customers.csv` and `orders.csv`. A company connects its own systems through the webhook tools
 //! instead (see `tools`).
+//!
+//! Through sqlx, the project's one SQLite binding (the call store uses it too). The tools are
+//! synchronous code on the dialogue worker's thread, so the store runs its queries on a small
+//! runtime of its own.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: {message}")]
     Seed { path: PathBuf, message: String },
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[from] sqlx::Error),
+    #[error("cannot start the database's runtime: {0}")]
+    Runtime(#[from] std::io::Error),
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -42,9 +49,10 @@ pub struct Order {
     pub delivery: String,
 }
 
-/// One SQLite connection behind a mutex: lookups take microseconds.
+/// One SQLite connection (lookups take microseconds), and the runtime its queries run on.
 pub struct Store {
-    conn: Mutex<Connection>,
+    pool: SqlitePool,
+    runtime: tokio::runtime::Runtime,
 }
 
 const SCHEMA: &str = "
@@ -80,96 +88,131 @@ fn read_csv(path: &Path) -> Result<Vec<std::collections::HashMap<String, String>
         .collect()
 }
 
+fn customer(r: &sqlx::sqlite::SqliteRow) -> Result<Customer, sqlx::Error> {
+    Ok(Customer {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        phone: r.try_get("phone")?,
+        postcode: r.try_get("postcode")?,
+        pin: r.try_get("pin")?,
+        reward_points: r.try_get("reward_points")?,
+        gift_card_balance_eur: r.try_get("gift_card_balance_eur")?,
+        language: r.try_get("language")?,
+        vip: r.try_get("vip")?,
+    })
+}
+
+fn order(r: &sqlx::sqlite::SqliteRow) -> Result<Order, sqlx::Error> {
+    Ok(Order {
+        number: r.try_get("number")?,
+        customer_id: r.try_get("customer_id")?,
+        placed_on: r.try_get("placed_on")?,
+        status: r.try_get("status")?,
+        shipped_on: r.try_get("shipped_on")?,
+        delivered_on: r.try_get("delivered_on")?,
+        carrier: r.try_get("carrier")?,
+        items: r.try_get("items")?,
+        total_eur: r.try_get("total_eur")?,
+        delivery: r.try_get("delivery")?,
+    })
+}
+
 impl Store {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Self::connect(SqliteConnectOptions::new().filename(path).create_if_missing(true))
     }
 
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        // One connection: each connection to ":memory:" would be a database of its own.
+        Self::connect(SqliteConnectOptions::new().in_memory(true))
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let pool = runtime.block_on(SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None).connect_with(options))?;
+        let store = Self { pool, runtime };
+        store.run(async { sqlx::raw_sql(SCHEMA).execute(&store.pool).await })?;
+        Ok(store)
+    }
+
+    /// Runs a query to its end on the store's runtime (from a thread of its own when the caller
+    /// is itself inside a tokio runtime, which cannot block on another).
+    fn run<T: Send>(&self, query: impl Future<Output = T> + Send) -> T {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| s.spawn(|| self.runtime.block_on(query)).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        } else {
+            self.runtime.block_on(query)
+        }
     }
 
     /// Loads the demo tenant's CSV files if the database has no customers yet.
     pub fn seed_if_empty(&self, customers_csv: &Path, orders_csv: &Path) -> Result<bool, StoreError> {
-        let count: i64 = self.conn().query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
+        let count: i64 = self.run(sqlx::query_scalar("SELECT COUNT(*) FROM customers").fetch_one(&self.pool))?;
         if count > 0 {
             return Ok(false);
         }
         let customers = read_csv(customers_csv)?;
         let orders = read_csv(orders_csv)?;
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let seed_err = |path: &Path, message: String| StoreError::Seed { path: path.to_path_buf(), message };
+        // Checked before anything is written: a bad file leaves the database empty.
+        let mut customer_rows = Vec::with_capacity(customers.len());
         for (i, c) in customers.iter().enumerate() {
             let num = |k: &str| -> Result<f64, StoreError> {
-                c[k].parse().map_err(|_| StoreError::Seed { path: customers_csv.to_path_buf(), message: format!("line {}: {k} {:?} is not a number", i + 2, c[k]) })
+                c[k].parse().map_err(|_| seed_err(customers_csv, format!("line {}: {k} {:?} is not a number", i + 2, c[k])))
             };
-            tx.execute(
-                "INSERT INTO customers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![c["customer_id"], c["name"], c["phone"], c["postcode"], c["phone_pin"], num("rewards_points")? as i64,
-                        num("gift_card_balance_eur")?, c["language"], c["vip"] == "true"],
-            )?;
+            customer_rows.push((num("rewards_points")? as i64, num("gift_card_balance_eur")?));
         }
+        let mut totals = Vec::with_capacity(orders.len());
         for (i, o) in orders.iter().enumerate() {
-            let total: f64 = o["total_eur"].parse().map_err(|_| StoreError::Seed {
-                path: orders_csv.to_path_buf(),
-                message: format!("line {}: total_eur {:?} is not a number", i + 2, o["total_eur"]),
-            })?;
-            tx.execute(
-                "INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![o["order_number"], o["customer_id"], o["placed_on"], o["status"], empty_none(&o["shipped_on"]),
-                        empty_none(&o["delivered_on"]), empty_none(&o["carrier"]), o["items"], total, o["delivery"]],
-            )?;
+            let total: f64 = o["total_eur"].parse().map_err(|_| seed_err(orders_csv, format!("line {}: total_eur {:?} is not a number", i + 2, o["total_eur"])))?;
+            totals.push(total);
         }
-        tx.commit()?;
+        self.run(async {
+            let mut tx = self.pool.begin().await?;
+            for (c, (points, balance)) in customers.iter().zip(&customer_rows) {
+                sqlx::query("INSERT INTO customers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+                    .bind(&c["customer_id"])
+                    .bind(&c["name"])
+                    .bind(&c["phone"])
+                    .bind(&c["postcode"])
+                    .bind(&c["phone_pin"])
+                    .bind(points)
+                    .bind(balance)
+                    .bind(&c["language"])
+                    .bind(c["vip"] == "true")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (o, total) in orders.iter().zip(&totals) {
+                sqlx::query("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                    .bind(&o["order_number"])
+                    .bind(&o["customer_id"])
+                    .bind(&o["placed_on"])
+                    .bind(&o["status"])
+                    .bind(empty_none(&o["shipped_on"]))
+                    .bind(empty_none(&o["delivered_on"]))
+                    .bind(empty_none(&o["carrier"]))
+                    .bind(&o["items"])
+                    .bind(total)
+                    .bind(&o["delivery"])
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })?;
         Ok(true)
     }
 
     pub fn order(&self, number: &str) -> Result<Option<Order>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT * FROM orders WHERE number = ?1", [number], |r| {
-                Ok(Order {
-                    number: r.get(0)?,
-                    customer_id: r.get(1)?,
-                    placed_on: r.get(2)?,
-                    status: r.get(3)?,
-                    shipped_on: r.get(4)?,
-                    delivered_on: r.get(5)?,
-                    carrier: r.get(6)?,
-                    items: r.get(7)?,
-                    total_eur: r.get(8)?,
-                    delivery: r.get(9)?,
-                })
-            })
-            .optional()?)
+        let row = self.run(sqlx::query("SELECT * FROM orders WHERE number = ?1").bind(number).fetch_optional(&self.pool))?;
+        Ok(row.as_ref().map(order).transpose()?)
     }
 
     fn customer_where(&self, clause: &str, value: &str) -> Result<Option<Customer>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(&format!("SELECT * FROM customers WHERE {clause} = ?1"), [value], |r| {
-                Ok(Customer {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    phone: r.get(2)?,
-                    postcode: r.get(3)?,
-                    pin: r.get(4)?,
-                    reward_points: r.get(5)?,
-                    gift_card_balance_eur: r.get(6)?,
-                    language: r.get(7)?,
-                    vip: r.get(8)?,
-                })
-            })
-            .optional()?)
+        let sql = format!("SELECT * FROM customers WHERE {clause} = ?1");
+        let row = self.run(sqlx::query(&sql).bind(value).fetch_optional(&self.pool))?;
+        Ok(row.as_ref().map(customer).transpose()?)
     }
 
     pub fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {

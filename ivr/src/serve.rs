@@ -46,10 +46,10 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     }
     let sink = call_control::record::RecordSink::start(store.clone(), runtime.handle().clone())?;
     let records_sink = sink.clone();
-    let whisper = crate::load_whisper(models, &cfg.stt)?;
-    let vad = crate::load_vad(models)?;
-    let turn = crate::load_turn_model(models, cfg);
-    let voices = crate::load_voices(models, cfg)?;
+    let whisper = crate::load::load_whisper(models, &cfg.stt)?;
+    let vad = crate::load::load_vad(models)?;
+    let turn = crate::load::load_turn_model(models, cfg);
+    let voices = crate::load::load_voices(models, cfg)?;
     // One pass through each model, so the first caller does not pay for lazy initialisation.
     let voice = voices.for_language("en");
     let hello = voice.synthesize("Hello.", RATE)?;
@@ -66,7 +66,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     };
     // Calls: the dialogue engine shared by every call (reloaded when its files change), the speech
     // cache, the worker threads and the SIP listener.
-    let engine = Arc::new(std::sync::RwLock::new(crate::load_engine(models, cfg)?));
+    let engine = Arc::new(std::sync::RwLock::new(crate::load::load_engine(models, cfg)?));
     let mut session_cfg = crate::simulate::session_config(cfg);
     // Calls use the end-of-turn model only if it loaded (else the fixed hangover).
     session_cfg.end_of_turn_model = turn.is_some();
@@ -201,11 +201,41 @@ async fn get_call(
     }
 }
 
+/// A note about a call, as posted.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewNote {
+    author: String,
+    text: String,
+}
+
+/// `POST /api/v1/calls/{id}/notes` `{"author": ..., "text": ...}`: a person's note about a call
+/// (201 with the note; 404 for an unknown call).
+async fn add_note(
+    ivr_web::axum::extract::State(store): ivr_web::axum::extract::State<ivr_store::Store>,
+    ivr_web::axum::extract::Path(id): ivr_web::axum::extract::Path<String>,
+    ivr_web::JsonBody(note): ivr_web::JsonBody<NewNote>,
+) -> Result<(ivr_web::axum::http::StatusCode, ivr_web::axum::Json<ivr_store::Note>), ivr_web::ApiError> {
+    let (author, text) = (note.author.trim(), note.text.trim());
+    if author.is_empty() || author.chars().count() > 100 {
+        return Err(ivr_web::ApiError::bad_request("author must be 1 to 100 characters"));
+    }
+    if text.is_empty() || text.chars().count() > 4000 {
+        return Err(ivr_web::ApiError::bad_request("text must be 1 to 4000 characters"));
+    }
+    let note = ivr_store::Note { written_at: jiff::Timestamp::now().to_string(), author: author.into(), text: text.into() };
+    match store.add_note(&id, &note).await.map_err(|e| ivr_web::ApiError::internal(e.to_string()))? {
+        true => Ok((ivr_web::axum::http::StatusCode::CREATED, ivr_web::axum::Json(note))),
+        false => Err(ivr_web::ApiError::not_found(format!("no call {id:?}"))),
+    }
+}
+
 fn router(health: Health, store: ivr_store::Store) -> ivr_web::axum::Router {
-    use ivr_web::axum::routing::get;
+    use ivr_web::axum::routing::{get, post};
     let api = ivr_web::axum::Router::new()
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}", get(get_call))
+        .route("/api/v1/calls/{id}/notes", post(add_note))
         .with_state(store);
     ivr_web::axum::Router::new()
         .merge(api)

@@ -343,7 +343,33 @@ fn bad_http_clients_do_not_disturb_a_call() {
     assert!(closed && started.elapsed() < Duration::from_secs(15), "the slow client was cut off after {:?}", started.elapsed());
     assert!(request(&server.http, b"\x00\x01 nonsense\r\n\r\n").starts_with("HTTP/1.1 400"));
     assert_eq!(get(&server.http, "/no/such/path").0, 404);
+    // Bodies: too big (413), malformed JSON (400 saying where), a note on a call that is not there
+    // (404); each with the JSON error shape.
+    let http = reqwest::blocking::Client::new();
+    let post = |body: Vec<u8>| {
+        let r = http.post(format!("http://{}/api/v1/calls/nope/notes", server.http)).header("content-type", "application/json").body(body).send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<serde_json::Value>().unwrap_or_default())
+    };
+    let (status, body) = post(vec![b' '; 2 << 20]);
+    assert_eq!(status, 413, "{body}");
+    let (status, body) = post(br#"{"author": "qa", "text": "unterminated"#.to_vec());
+    assert_eq!(status, 400);
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("line 1 column"), "the error says where: {body}");
+    assert_eq!(post(br#"{"author": "qa", "text": "fine"}"#.to_vec()).0, 404);
     assert!(call.join().unwrap(), "the call ran to its end");
     let r = &records(&server.records, 1, 10)[0];
     assert!(said(r, "bot").iter().any(|t| t.contains("3 to 5 business days")), "{r}");
+    // A note on the call itself is kept with it.
+    let id = r["id"].as_str().unwrap();
+    let posted = http
+        .post(format!("http://{}/api/v1/calls/{id}/notes", server.http))
+        .json(&serde_json::json!({"author": "supervisor", "text": "Answered well."}))
+        .send()
+        .unwrap();
+    assert_eq!(posted.status().as_u16(), 201);
+    let (status, call) = get(&server.http, &format!("/api/v1/calls/{id}"));
+    assert_eq!(status, 200);
+    assert_eq!(call["notes"][0]["text"], "Answered well.", "{call}");
 }

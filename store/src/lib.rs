@@ -87,6 +87,15 @@ pub struct Event {
     pub detail: Option<serde_json::Value>,
 }
 
+/// A note someone wrote about a call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Note {
+    /// RFC 3339.
+    pub written_at: String,
+    pub author: String,
+    pub text: String,
+}
+
 /// How a call ended.
 #[derive(Debug, Clone, Default)]
 pub struct CallEnd {
@@ -118,6 +127,7 @@ pub struct CallRecord {
     pub call: CallSummary,
     pub turns: Vec<Turn>,
     pub events: Vec<Event>,
+    pub notes: Vec<Note>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -293,8 +303,8 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let call = summary(r)?;
-            let (turns, events) = (self.turns(&call.id).await?, self.events(&call.id).await?);
-            out.push(CallRecord { call, turns, events });
+            let (turns, events, notes) = (self.turns(&call.id).await?, self.events(&call.id).await?, self.notes(&call.id).await?);
+            out.push(CallRecord { call, turns, events, notes });
         }
         Ok(out)
     }
@@ -305,7 +315,7 @@ impl Store {
             return Ok(None);
         };
         let call = summary(&row)?;
-        Ok(Some(CallRecord { turns: self.turns(id).await?, events: self.events(id).await?, call }))
+        Ok(Some(CallRecord { turns: self.turns(id).await?, events: self.events(id).await?, notes: self.notes(id).await?, call }))
     }
 
     async fn turns(&self, id: &str) -> Result<Vec<Turn>, StoreError> {
@@ -347,6 +357,23 @@ impl Store {
                 Ok(Event { seq: r.try_get("seq")?, at_secs: r.try_get("at_secs")?, kind: r.try_get("kind")?, detail: detail.and_then(|d| serde_json::from_str(&d).ok()) })
             })
             .collect()
+    }
+
+    async fn notes(&self, id: &str) -> Result<Vec<Note>, StoreError> {
+        let rows = sqlx::query("SELECT written_at, author, text FROM notes WHERE call_id = $1 ORDER BY written_at").bind(id).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(Note { written_at: r.try_get("written_at")?, author: r.try_get("author")?, text: r.try_get("text")? })).collect()
+    }
+
+    /// Adds a note to a call; `false` when there is no such call.
+    pub async fn add_note(&self, call_id: &str, note: &Note) -> Result<bool, StoreError> {
+        let inserted = sqlx::query("INSERT INTO notes (call_id, written_at, author, text) SELECT id, $1, $2, $3 FROM calls WHERE id = $4")
+            .bind(&note.written_at)
+            .bind(&note.author)
+            .bind(&note.text)
+            .bind(call_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(inserted.rows_affected() == 1)
     }
 
     /// Turns stored so far, over all calls (for checks against the metrics).

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ivr_store::{CallEnd, Event, NewCall, Stages, Store, Turn};
+use ivr_store::{CallEnd, Event, NewCall, Note, Stages, Store, Turn};
 
 fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ivr-store-{name}-{}", std::process::id()));
@@ -92,6 +92,15 @@ async fn exercise(store: &Store) {
     assert_eq!((c1.turns[1].intent.as_deref(), c1.turns[1].confidence), (Some("delivery_time"), Some(0.87)));
     assert_eq!(c1.events[1].detail, Some(serde_json::json!({"reason": "caller_request"})));
     assert!(store.call("nope").await.unwrap().is_none());
+
+    // Notes people write: kept with the call, in order; none for a call that is not there.
+    let note = |at: &str, text: &str| Note { written_at: at.into(), author: "qa \"lead\"".into(), text: text.into() };
+    assert!(store.add_note("c1", &note("2026-12-02T11:00:00Z", "Answered well; it's fine.")).await.unwrap());
+    assert!(store.add_note("c1", &note("2026-12-02T11:05:00Z", "Call back tomorrow.")).await.unwrap());
+    assert!(!store.add_note("nope", &note("2026-12-02T11:00:00Z", "lost")).await.unwrap());
+    let notes = store.call("c1").await.unwrap().expect("c1").notes;
+    assert_eq!(notes.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(), ["Answered well; it's fine.", "Call back tomorrow."]);
+    assert_eq!(notes[0].author, "qa \"lead\"");
 
     // Server "a" restarts: its unfinished call c2 is interrupted; b's c3 is not touched.
     assert_eq!(store.mark_interrupted("a", "2026-12-02T10:05:00Z").await.unwrap(), 1);
