@@ -116,16 +116,22 @@ pub fn finish(router: Router, limits: &Limits) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(axum::middleware::map_response(timeout_as_json))
+        // A declared Content-Length over the limit is refused before a byte of the body is read
+        // (a client that waits for `100 Continue` gets the 413 instead of sending megabytes).
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(axum::middleware::map_response(plain_errors_as_json))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
 }
 
-/// The timeout layer answers 408 with an empty body; give it the JSON every other error has.
-async fn timeout_as_json(response: Response) -> Response {
-    if response.status() == StatusCode::REQUEST_TIMEOUT && response.headers().get(axum::http::header::CONTENT_TYPE).is_none() {
-        return ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response();
+/// The timeout and body-limit layers answer 408 and 413 in plain text; give them the JSON every
+/// other error has.
+async fn plain_errors_as_json(response: Response) -> Response {
+    let json = response.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    match response.status() {
+        StatusCode::REQUEST_TIMEOUT if !json => ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response(),
+        StatusCode::PAYLOAD_TOO_LARGE if !json => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than the limit").into_response(),
+        _ => response,
     }
-    response
 }
 
 /// Binds `addr` (an error names it).
