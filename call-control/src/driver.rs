@@ -58,6 +58,8 @@ pub trait Hooks {
     fn frames(&mut self, _caller: &[f32; FRAME_SAMPLES], _bot: &[f32; FRAME_SAMPLES]) {}
     /// The frame due at `due` went out at `sent` (for the late-frame count).
     fn frame_sent(&mut self, _due: Duration, _sent: Duration) {}
+    /// One tick: due at `due`, begun at `woke`, its work done at `done`.
+    fn tick(&mut self, _due: Duration, _woke: Duration, _done: Duration) {}
     /// Ends a call that has nothing more to do: the simulator's caller hangs up when its recording
     /// (and a tail) is over and the bot is idle. `None`: only the call decides.
     fn caller_done(&mut self, _now: Duration, _idle: bool) -> bool {
@@ -104,6 +106,7 @@ pub fn run(mut call: Call, leg: &mut dyn Leg, jobs: &mut dyn Jobs, clock: &mut d
             call.handle(Input::Leg(LegEvent::HungUp), now);
         }
         route(&mut call, leg, jobs, hooks, now);
+        hooks.tick(due, now, clock.now());
         if call.is_ended() {
             jobs.end();
             return now;

@@ -205,6 +205,12 @@ impl Hooks for LiveHooks {
         }
     }
 
+    fn tick(&mut self, due: Duration, woke: Duration, done: Duration) {
+        let m = &metrics().tick;
+        m.with_label_values(&["wake"]).observe(woke.saturating_sub(due).as_secs_f64());
+        m.with_label_values(&["work"]).observe(done.saturating_sub(woke).as_secs_f64());
+    }
+
     fn frame_sent(&mut self, due: Duration, sent: Duration) {
         metrics().frames_out.inc();
         if sent > due + Duration::from_millis(10) {

@@ -22,7 +22,14 @@ pub struct CallMetrics {
     /// (the end to the final transcript), understand, llm_first_token, tts_first_audio (from the
     /// end of the turn), voice_to_voice (last speech to the first reply frame on the wire).
     pub turn_stage: HistogramVec,
+    /// Seconds of a call's 20 ms tick: `wake` (how late the call's thread woke after the tick was
+    /// due: the machine's scheduling), `work` (from waking to the end of the tick's work: this
+    /// call's own cost). Late frames with a small `work` are the scheduler's, not the call's.
+    pub tick: HistogramVec,
 }
+
+/// Buckets from 0.1 ms to 100 ms: a tick's parts.
+const TICK_BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1];
 
 /// Buckets from 10 ms to 5 s: the stages of one turn live there.
 const STAGE_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0];
@@ -40,6 +47,7 @@ static METRICS: LazyLock<CallMetrics> = LazyLock::new(|| {
             barge_ins: register_int_counter!("ivr_barge_ins_total", "Times a caller's speech stopped the bot")?,
             transfers: register_int_counter_vec!("ivr_transfers_total", "Transfers to a person by reason", &["reason"])?,
             turn_stage: register_histogram_vec!("ivr_turn_stage_seconds", "Time per stage of a caller's turn", &["stage"], STAGE_BUCKETS.to_vec())?,
+            tick: register_histogram_vec!("ivr_tick_seconds", "A call's 20 ms tick: late wake-up and own work", &["part"], TICK_BUCKETS.to_vec())?,
         })
     };
     m().expect("call metrics register once")
