@@ -33,6 +33,10 @@ pub enum ParseError {
     Missing(&'static str),
     #[error("malformed {0} header")]
     Malformed(&'static str),
+    /// A header that may have one value has several (two Content-Lengths would let the peer's
+    /// and our reading of a TCP stream disagree: request smuggling).
+    #[error("more than one {0} value")]
+    Repeated(&'static str),
     #[error("body shorter than Content-Length ({got} of {want} bytes)")]
     ShortBody { got: usize, want: usize },
     #[error("incomplete message")]
@@ -159,6 +163,11 @@ impl Message {
                     "Call-ID" => "Call-ID",
                     _ => "CSeq",
                 }));
+            }
+        }
+        for name in SINGLE_VALUED {
+            if self.header_values(name).len() > 1 {
+                return Err(ParseError::Repeated(name));
             }
         }
         let cseq = self.cseq().ok_or(ParseError::Malformed("CSeq"))?;
@@ -364,11 +373,19 @@ pub fn uri_of(value: &str) -> &str {
     }
 }
 
+/// Headers RFC 3261 allows once, with one value (a second one, or a comma list, is a 400).
+const SINGLE_VALUED: [&str; 7] = ["Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type"];
+
 fn split_list(v: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    let (mut depth_angle, mut quoted, mut start) = (false, false, 0);
+    let (mut depth_angle, mut quoted, mut escaped, mut start) = (false, false, false, 0);
     for (i, c) in v.char_indices() {
+        if std::mem::take(&mut escaped) {
+            continue;
+        }
         match c {
+            // A quoted-pair (backslash and any character) inside a quoted string.
+            '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             '<' if !quoted => depth_angle = true,
             '>' if !quoted => depth_angle = false,
@@ -474,6 +491,10 @@ pub fn frame(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     for line in head.split("\r\n").skip(1) {
         if let Some((n, v)) = line.split_once(':') {
             if canonical(n.trim()) == "Content-Length" {
+                // Two lengths: which one frames the next message is ambiguous; close the stream.
+                if length.is_some() {
+                    return Err(ParseError::Repeated("Content-Length"));
+                }
                 length = Some(v.trim().parse::<usize>().map_err(|_| ParseError::Malformed("Content-Length"))?);
             }
         }
@@ -568,5 +589,27 @@ mod tests {
         assert_eq!(split_list("\"Doe, J\" <sip:j@h;x=1,2>, <sip:k@h>"), vec!["\"Doe, J\" <sip:j@h;x=1,2>", "<sip:k@h>"]);
         assert_eq!(uri_of("\"Bob\" <sip:bob@h>;tag=1"), "sip:bob@h");
         assert_eq!(param("<sip:bob@h;tag=no>;tag=yes", "tag"), Some("yes"));
+    }
+
+    #[test]
+    fn single_valued_headers_given_twice_are_a_400() {
+        // Two Content-Lengths (RFC 4475 3.3.9): the body's end is ambiguous.
+        let two_lengths = INVITE.replace("Content-Length: 4\r\n", "Content-Length: 4\r\nl: 0\r\n");
+        let e = Message::parse(two_lengths.as_bytes()).unwrap_err();
+        assert_eq!((e.clone(), e.status()), (ParseError::Repeated("Content-Length"), 400));
+        assert_eq!(frame(two_lengths.as_bytes()), Err(ParseError::Repeated("Content-Length")), "a stream with two lengths is closed");
+        // Several values in a single-valued header (3.3.8), and an unquoted display name with a
+        // comma (3.1.2.15), which reads as two From values.
+        for (from, to) in [
+            ("To: <sip:ivr@127.0.0.1>", "To: <sip:ivr@127.0.0.1>, <sip:other@127.0.0.1>"),
+            ("CSeq: 1 INVITE", "CSeq: 1 INVITE\r\nCSeq: 2 INVITE"),
+            ("f: \"Caller\" <sip:caller@127.0.0.1:5061>;tag=abc", "f: Bell, Alexander <sip:caller@127.0.0.1:5061>;tag=abc"),
+        ] {
+            let bad = INVITE.replace(from, to);
+            assert!(matches!(Message::parse(bad.as_bytes()), Err(ParseError::Repeated(_))), "{to}");
+        }
+        // Commas and escaped quotes inside a quoted display name are one value.
+        let quoted = INVITE.replace("f: \"Caller\"", "f: \"Bell, \\\"Alex\\\" \\\\\"");
+        assert!(Message::parse(quoted.as_bytes()).is_ok(), "{quoted}");
     }
 }
