@@ -170,6 +170,20 @@ impl Message {
                 return Err(ParseError::Repeated(name));
             }
         }
+        for name in NAME_ADDR {
+            if self.header_values(name).iter().any(|v| !is_name_addr_shaped(v)) {
+                return Err(ParseError::Malformed(name));
+            }
+        }
+        if self.header("Date").is_some_and(|d| !is_sip_date(d)) {
+            return Err(ParseError::Malformed("Date"));
+        }
+        // Headers escaped into a SIP Request-URI are not allowed there (RFC 3261 19.1.5).
+        if let StartLine::Request { uri, .. } = &self.start {
+            if (uri.starts_with("sip:") || uri.starts_with("sips:")) && uri.contains('?') {
+                return Err(ParseError::StartLine);
+            }
+        }
         let cseq = self.cseq().ok_or(ParseError::Malformed("CSeq"))?;
         if let StartLine::Request { method, .. } = &self.start {
             if cseq.method != *method && method != "ACK" && method != "CANCEL" {
@@ -375,6 +389,46 @@ pub fn uri_of(value: &str) -> &str {
 
 /// Headers RFC 3261 allows once, with one value (a second one, or a comma list, is a 400).
 const SINGLE_VALUED: [&str; 7] = ["Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type"];
+
+/// Headers whose values are name-addr or addr-spec (with parameters).
+const NAME_ADDR: [&str; 5] = ["From", "To", "Contact", "Route", "Record-Route"];
+
+/// Whether a name-addr value holds together: its quoted strings end (RFC 4475 3.1.2.6) and the
+/// URI between < and > has no whitespace in it (3.1.2.14).
+fn is_name_addr_shaped(v: &str) -> bool {
+    let (mut quoted, mut escaped, mut angle) = (false, false, false);
+    for c in v.chars() {
+        if std::mem::take(&mut escaped) {
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            c if angle && c.is_whitespace() => return false,
+            _ => {}
+        }
+    }
+    !quoted && !angle
+}
+
+/// RFC 3261's Date: an RFC 1123 date in GMT, e.g. "Sat, 13 Nov 2010 23:29:00 GMT" (3.1.2.12).
+fn is_sip_date(v: &str) -> bool {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = v.split(' ').collect();
+    let [day, date, month, year, time, zone] = parts[..] else { return false };
+    let hms: Vec<&str> = time.split(':').collect();
+    day.strip_suffix(',').is_some_and(|d| DAYS.contains(&d))
+        && digits(date, 2)
+        && MONTHS.contains(&month)
+        && digits(year, 4)
+        && hms.len() == 3
+        && hms.iter().all(|p| digits(p, 2))
+        && zone == "GMT"
+}
 
 fn split_list(v: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -611,5 +665,27 @@ mod tests {
         // Commas and escaped quotes inside a quoted display name are one value.
         let quoted = INVITE.replace("f: \"Caller\"", "f: \"Bell, \\\"Alex\\\" \\\\\"");
         assert!(Message::parse(quoted.as_bytes()).is_ok(), "{quoted}");
+    }
+
+    #[test]
+    fn broken_name_addrs_dates_and_request_uri_headers_are_a_400() {
+        for (from, to) in [
+            // An unterminated quoted string (RFC 4475 3.1.2.6).
+            ("To: <sip:ivr@127.0.0.1>", "To: \"Mr. J. User <sip:ivr@127.0.0.1>"),
+            // Whitespace inside the addr-spec (3.1.2.14).
+            ("To: <sip:ivr@127.0.0.1>", "To: \"Watson, Thomas\" < sip:ivr@127.0.0.1 >"),
+            // A Date not in GMT (3.1.2.12).
+            ("Max-Forwards: 70", "Max-Forwards: 70\r\nDate: Fri, 01 Jan 2010 16:00:00 EST"),
+            // Headers escaped into the Request-URI (3.1.2.11).
+            ("INVITE sip:ivr@127.0.0.1:5060 SIP/2.0", "INVITE sip:ivr@127.0.0.1:5060?Route=%3Csip:example.com%3E SIP/2.0"),
+        ] {
+            let bad = INVITE.replace(from, to);
+            let e = Message::parse(bad.as_bytes()).expect_err(to);
+            assert_eq!(e.status(), 400, "{to}: {e}");
+        }
+        let dated = INVITE.replace("Max-Forwards: 70", "Max-Forwards: 70\r\nDate: Sat, 13 Nov 2010 23:29:00 GMT");
+        assert!(Message::parse(dated.as_bytes()).is_ok(), "a good Date");
+        let spaced = INVITE.replace("To: <sip:ivr@127.0.0.1>", "To:   \"A \\\"<odd>\\\" name\"   <sip:ivr@127.0.0.1> ;x=1");
+        assert!(Message::parse(spaced.as_bytes()).is_ok(), "{spaced}");
     }
 }
