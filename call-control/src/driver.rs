@@ -61,7 +61,7 @@ pub trait Hooks {
     /// One tick: due at `due`, begun at `woke`, its work done at `done`.
     fn tick(&mut self, _due: Duration, _woke: Duration, _done: Duration) {}
     /// Ends a call that has nothing more to do: the simulator's caller hangs up when its recording
-    /// (and a tail) is over and the bot is idle. `None`: only the call decides.
+    /// (and a tail) is over and the bot is idle. Live calls never say so: only the call decides.
     fn caller_done(&mut self, _now: Duration, _idle: bool) -> bool {
         false
     }

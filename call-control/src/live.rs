@@ -30,7 +30,9 @@ pub(crate) fn start_call(
     let ports = media_ports(ctx.local.ip())?;
     let (signal_tx, signal_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = mpsc::channel();
-    let seed = metrics().calls_started.get() ^ Instant::now().elapsed().as_nanos() as u64 ^ u64::from(ports.0.local_addr()?.port());
+    // Seeds the SSRC and the first sequence number and timestamp: differs per call and per run.
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+    let seed = clock ^ u64::from(ports.0.local_addr()?.port());
     let media = sip_bridge::rtp::media::MediaSession::new(agreed, &ctx.cfg.media, seed, ntp_now(), Duration::ZERO);
     let mut leg = SipLeg::new(call_id.to_string(), ports, media, signal_rx, commands.clone());
     let caller_id = from.strip_prefix("sip:").and_then(|u| u.split('@').next()).map(str::to_string);

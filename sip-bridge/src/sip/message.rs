@@ -396,18 +396,27 @@ const NAME_ADDR: [&str; 5] = ["From", "To", "Contact", "Route", "Record-Route"];
 /// Whether a name-addr value holds together: its quoted strings end (RFC 4475 3.1.2.6) and the
 /// URI between < and > has no whitespace in it (3.1.2.14).
 fn is_name_addr_shaped(v: &str) -> bool {
+    let mut spaced = false;
+    let closed = outside_quotes(v, |_, c, in_angle| spaced |= in_angle && c.is_whitespace());
+    closed && !spaced
+}
+
+/// Calls `each(index, char, inside <...>)` for every character outside quoted strings (quoted-
+/// pairs included in the string they escape); returns whether every quoted string and every <
+/// was closed.
+fn outside_quotes(v: &str, mut each: impl FnMut(usize, char, bool)) -> bool {
     let (mut quoted, mut escaped, mut angle) = (false, false, false);
-    for c in v.chars() {
+    for (i, c) in v.char_indices() {
         if std::mem::take(&mut escaped) {
             continue;
         }
         match c {
             '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            c if angle && c.is_whitespace() => return false,
-            _ => {}
+            _ if quoted => {}
+            '<' => angle = true,
+            '>' => angle = false,
+            _ => each(i, c, angle),
         }
     }
     !quoted && !angle
@@ -431,25 +440,13 @@ fn is_sip_date(v: &str) -> bool {
 }
 
 fn split_list(v: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth_angle, mut quoted, mut escaped, mut start) = (false, false, false, 0);
-    for (i, c) in v.char_indices() {
-        if std::mem::take(&mut escaped) {
-            continue;
+    let (mut out, mut start) = (Vec::new(), 0);
+    outside_quotes(v, |i, c, in_angle| {
+        if c == ',' && !in_angle {
+            out.push(v[start..i].trim());
+            start = i + 1;
         }
-        match c {
-            // A quoted-pair (backslash and any character) inside a quoted string.
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => depth_angle = true,
-            '>' if !quoted => depth_angle = false,
-            ',' if !quoted && !depth_angle => {
-                out.push(v[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
+    });
     out.push(v[start..].trim());
     out.into_iter().filter(|s| !s.is_empty()).collect()
 }
