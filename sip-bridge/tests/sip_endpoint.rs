@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sip_bridge::sdp::Codec;
 use sip_bridge::sip::endpoint::{CallEvent, EndReason, Endpoint, EndpointConfig, Output, Peer};
-use sip_bridge::sip::message::Message;
+use sip_bridge::sip::message::{HeaderName, Message, Method};
 
 const CALLER: &str = "127.0.0.1:5061";
 
@@ -82,7 +82,7 @@ fn invite_is_answered_with_sdp_and_the_answer_is_retransmitted_until_acked() {
     let ok = answered(&mut ep, "call-1");
     let body = String::from_utf8(ok.body.clone()).unwrap();
     assert!(body.contains("m=audio 7000 RTP/AVP 0 101"), "{body}");
-    assert!(ok.header("Contact").is_some() && ok.to_tag().is_some());
+    assert!(ok.header(HeaderName::Contact).is_some() && ok.to_tag().is_some());
     // No ACK yet: the 200 OK goes again after 500 ms, then 1 s later.
     let mut resent = Vec::new();
     for t in (20..2000).step_by(10) {
@@ -123,10 +123,10 @@ fn bye_from_us_follows_the_route_set_with_the_dialog_tags() {
     let (sent, events) = drain(&mut ep);
     let (to, bye) = &sent[0];
     assert_eq!(*to, caller());
-    assert_eq!(bye.method(), Some("BYE"));
+    assert_eq!(bye.method(), Some(&Method::Bye));
     assert_eq!(bye.from_tag(), Some(tag.as_str()));
     assert_eq!(bye.to_tag(), Some("caller1"));
-    assert_eq!(bye.header("Route"), Some("<sip:proxy@127.0.0.1:5070;lr>"));
+    assert_eq!(bye.header(HeaderName::Route), Some("<sip:proxy@127.0.0.1:5070;lr>"));
     assert_eq!(events, vec![CallEvent::Ended { call_id: "call-3".into(), why: EndReason::LocalBye }]);
 }
 
@@ -140,7 +140,7 @@ fn cancel_before_the_answer_ends_the_invite_with_487() {
     ep.on_message(cancel.as_bytes(), caller(), ms(800));
     let (sent, events) = drain(&mut ep);
     assert_eq!(statuses(&sent), vec![200, 487]);
-    assert_eq!(sent[1].1.cseq().unwrap().method, "INVITE");
+    assert_eq!(sent[1].1.cseq().unwrap().method, Method::Invite);
     assert_eq!(events, vec![CallEvent::Ended { call_id: "call-4".into(), why: EndReason::Cancelled }]);
     // The 487 is retransmitted until its ACK, which ends the transaction.
     ep.on_timeout(ms(1300));
@@ -158,7 +158,7 @@ fn options_and_unknown_methods_are_answered() {
     ep.on_message(options.as_bytes(), caller(), ms(0));
     let (sent, _) = drain(&mut ep);
     assert_eq!(statuses(&sent), vec![200]);
-    assert!(sent[0].1.header("Allow").unwrap().contains("INVITE"));
+    assert!(sent[0].1.header(HeaderName::Allow).unwrap().contains("INVITE"));
     let frob = in_dialog("FROB", "o-2", "x", 1, "z9hG4bK-o2", "", "");
     ep.on_message(frob.as_bytes(), caller(), ms(0));
     assert_eq!(statuses(&drain(&mut ep).0), vec![501]);
@@ -192,7 +192,7 @@ fn too_many_calls_get_503_with_retry_after() {
     ep.on_message(invite_with("c-2", "z9hG4bK-2", SDP).as_bytes(), caller(), ms(100));
     let (sent, events) = drain(&mut ep);
     assert_eq!(statuses(&sent), vec![503]);
-    assert_eq!(sent[0].1.header("Retry-After"), Some("5"));
+    assert_eq!(sent[0].1.header(HeaderName::RetryAfter), Some("5"));
     assert!(events.is_empty());
 }
 
@@ -203,7 +203,7 @@ fn an_offer_without_a_common_codec_gets_488() {
     ep.on_message(invite_with("c-opus", "z9hG4bK-3", opus).as_bytes(), caller(), ms(0));
     let (sent, events) = drain(&mut ep);
     assert_eq!(statuses(&sent), vec![488]);
-    assert!(sent[0].1.header("Warning").unwrap().contains("opus"));
+    assert!(sent[0].1.header(HeaderName::Warning).unwrap().contains("opus"));
     assert!(events.is_empty());
 }
 
@@ -255,12 +255,12 @@ fn refer_asks_the_caller_to_call_the_target_and_notify_reports_progress() {
     let (sent, _) = drain(&mut ep);
     let (to, refer) = &sent[0];
     assert_eq!(*to, caller());
-    assert_eq!(refer.method(), Some("REFER"));
-    assert_eq!(refer.header("Refer-To"), Some("<sip:agent@127.0.0.1:5070>"));
+    assert_eq!(refer.method(), Some(&Method::Refer));
+    assert_eq!(refer.header(HeaderName::ReferTo), Some("<sip:agent@127.0.0.1:5070>"));
     assert_eq!((refer.from_tag(), refer.to_tag()), (Some(tag.as_str()), Some("caller1")));
     // Retransmitted until answered.
     ep.on_timeout(ms(1500));
-    let refers = |sent: Vec<(Peer, Message)>| sent.iter().filter(|(_, m)| m.method() == Some("REFER")).count();
+    let refers = |sent: Vec<(Peer, Message)>| sent.iter().filter(|(_, m)| m.method() == Some(&Method::Refer)).count();
     assert_eq!(refers(drain(&mut ep).0), 1);
     let accepted = refer.response(202, "Accepted", Some("caller1"));
     ep.on_message(&accepted.to_bytes(), caller(), ms(1600));

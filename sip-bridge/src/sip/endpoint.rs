@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::message::{Message, ParseError, StartLine};
+use super::message::{HeaderName, Message, Method, ParseError, StartLine};
 use super::registrar::Registrar;
 use super::transaction::{self, ClientEvent, ClientTransaction, Key, ServerTransaction, T1, T2};
 use crate::sdp::{self, Agreed, Codec, Offer};
@@ -109,7 +109,7 @@ enum DialogState {
 #[derive(Debug)]
 struct Sent {
     call_id: String,
-    method: String,
+    method: Method,
     peer: Peer,
     tx: ClientTransaction,
 }
@@ -224,20 +224,21 @@ impl Endpoint {
         if let Some((tx, _)) = self.transactions.get_mut(&key) {
             let events = tx.on_request(&msg, now);
             self.transaction_events(&key, events);
-            if msg.method() != Some("ACK") {
+            if msg.method() != Some(&Method::Ack) {
                 return;
             }
         }
-        if let Some(mf) = msg.header("Max-Forwards") {
-            if mf.trim() == "0" {
-                return self.reply(&msg, from, 483, "Too Many Hops", now);
-            }
+        // A UAS is where a request ends, so Max-Forwards is not checked here: it protects
+        // forwarding loops, and nothing is forwarded (RFC 4475 3.3.11).
+        let Some(method) = msg.method().cloned() else { return };
+        if let Some(refusal) = self.refusal(&msg, &method) {
+            return self.respond(&msg, refusal, from, now);
         }
-        match msg.method().unwrap_or("") {
-            "INVITE" => self.on_invite(msg, from, now),
-            "ACK" => self.on_ack(&msg),
-            "CANCEL" => self.on_cancel(&msg, from, now),
-            "BYE" => {
+        match method {
+            Method::Invite => self.on_invite(msg, from, now),
+            Method::Ack => self.on_ack(&msg),
+            Method::Cancel => self.on_cancel(&msg, from, now),
+            Method::Bye => {
                 if self.dialogs.remove(msg.call_id()).is_some() {
                     self.reply(&msg, from, 200, "OK", now);
                     self.event(CallEvent::Ended { call_id: msg.call_id().to_string(), why: EndReason::RemoteBye });
@@ -245,35 +246,58 @@ impl Endpoint {
                     self.reply(&msg, from, 481, "Call/Transaction Does Not Exist", now);
                 }
             }
-            "OPTIONS" => {
+            Method::Options => {
                 let mut r = msg.response(200, "OK", Some(&self.token()));
-                r.add_header("Allow", self.allow());
-                r.add_header("Accept", "application/sdp");
+                r.add_header(HeaderName::Allow, self.allow());
+                r.add_header(HeaderName::Accept, "application/sdp");
                 self.respond(&msg, r, from, now);
             }
-            "INFO" => self.on_info(&msg, from, now),
-            "NOTIFY" => self.on_notify(&msg, from, now),
-            "REGISTER" if self.registrar.is_some() => {
+            Method::Info => self.on_info(&msg, from, now),
+            Method::Notify => self.on_notify(&msg, from, now),
+            Method::Register if self.registrar.is_some() => {
                 let tag = self.token();
                 let Some(registrar) = self.registrar.as_mut() else { return };
                 let mut r = registrar.on_register(&msg, from, now);
                 if r.to_tag().is_none() {
-                    let to = format!("{};tag={tag}", r.header("To").unwrap_or(""));
-                    r.set_header("To", to);
+                    let to = format!("{};tag={tag}", r.header(HeaderName::To).unwrap_or(""));
+                    r.set_header(HeaderName::To, to);
                 }
                 self.respond(&msg, r, from, now);
             }
-            "REFER" | "SUBSCRIBE" | "UPDATE" | "PRACK" | "MESSAGE" | "REGISTER" | "PUBLISH" => {
-                let mut r = msg.response(405, "Method Not Allowed", Some(&self.token()));
-                r.add_header("Allow", self.allow());
+            Method::Extension(_) => {
+                let mut r = msg.response(501, "Not Implemented", Some(&self.token()));
+                r.add_header(HeaderName::Allow, self.allow());
                 self.respond(&msg, r, from, now);
             }
             _ => {
-                let mut r = msg.response(501, "Not Implemented", Some(&self.token()));
-                r.add_header("Allow", self.allow());
+                let mut r = msg.response(405, "Method Not Allowed", Some(&self.token()));
+                r.add_header(HeaderName::Allow, self.allow());
                 self.respond(&msg, r, from, now);
             }
         }
+    }
+
+    /// The checks of RFC 3261 8.2.1 and 8.2.2 before a request is acted on, in its order: a
+    /// method we do not know or take is left to the dispatch (501, 405); a Request-URI scheme we
+    /// do not serve gets 416 (RFC 4475 3.3.2, 3.3.3); a Require naming an extension we do not
+    /// have gets 420 listing it in Unsupported (3.3.5; never for ACK or CANCEL).
+    fn refusal(&mut self, msg: &Message, method: &Method) -> Option<Message> {
+        let handled = matches!(method, Method::Invite | Method::Ack | Method::Cancel | Method::Bye | Method::Options | Method::Info | Method::Notify)
+            || (*method == Method::Register && self.registrar.is_some());
+        if !handled || *method == Method::Ack {
+            return None;
+        }
+        let scheme = msg.uri().and_then(super::grammar::scheme_of).unwrap_or("").to_ascii_lowercase();
+        if !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
+            return Some(msg.response(416, "Unsupported URI Scheme", Some(&self.token())));
+        }
+        let required = msg.header_values(HeaderName::Require);
+        if *method != Method::Cancel && !required.is_empty() {
+            let mut r = msg.response(420, "Bad Extension", Some(&self.token()));
+            r.add_header(HeaderName::Unsupported, required.join(", "));
+            return Some(r);
+        }
+        None
     }
 
     /// Bytes that are not a valid message: a request gets 400 (513 when too large) with the
@@ -293,12 +317,12 @@ impl Endpoint {
 
     /// Sends a response through the request's transaction (created on demand).
     fn respond(&mut self, req: &Message, mut response: Message, to: Peer, now: Duration) {
-        response.set_header("Server", self.cfg.user_agent.clone());
+        response.set_header(HeaderName::Server, self.cfg.user_agent.clone());
         let Some(key) = Key::of(req) else {
             self.send(to, response.to_bytes());
             return;
         };
-        if req.method() == Some("ACK") {
+        if req.method() == Some(&Method::Ack) {
             return;
         }
         let (tx, _) = self.transactions.entry(key.clone()).or_insert_with(|| (ServerTransaction::new(req, to.reliable()), to));
@@ -353,8 +377,8 @@ impl Endpoint {
                 _ => return self.reply(&msg, from, 488, "Not Acceptable Here", now),
             };
             let mut r = msg.response(200, "OK", Some(&local_tag));
-            r.add_header("Contact", format!("<sip:ivr@{};transport={}>", self.local, from.transport().to_lowercase()));
-            r.add_header("Content-Type", "application/sdp");
+            r.add_header(HeaderName::Contact, format!("<sip:ivr@{};transport={}>", self.local, from.transport().to_lowercase()));
+            r.add_header(HeaderName::ContentType, "application/sdp");
             r.body = sdp::describe(&media, self.rtp_of(&call_id), 1, 2).into_bytes();
             if let Some(d) = self.dialogs.get_mut(&call_id) {
                 d.media = media;
@@ -366,30 +390,32 @@ impl Endpoint {
         }
         if !self.admit(from.addr().ip(), now) {
             let mut r = msg.response(503, "Service Unavailable (too many calls from this address)", Some(&self.token()));
-            r.add_header("Retry-After", self.cfg.retry_after_secs.to_string());
+            r.add_header(HeaderName::RetryAfter, self.cfg.retry_after_secs.to_string());
             return self.respond(&msg, r, from, now);
         }
         if self.dialogs.len() >= self.cfg.max_calls {
             let mut r = msg.response(503, "Service Unavailable", Some(&self.token()));
-            r.add_header("Retry-After", self.cfg.retry_after_secs.to_string());
+            r.add_header(HeaderName::RetryAfter, self.cfg.retry_after_secs.to_string());
             return self.respond(&msg, r, from, now);
         }
-        let is_sdp = msg.header("Content-Type").is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp"));
-        if msg.body.is_empty() || !is_sdp {
+        if let Some(r) = self.unacceptable_content(&msg) {
+            return self.respond(&msg, r, from, now);
+        }
+        if msg.body.is_empty() {
             return self.reply(&msg, from, 488, "Not Acceptable Here (an SDP offer is required)", now);
         }
         let media = match Offer::parse(&msg.body).and_then(|o| sdp::negotiate(&o, &self.cfg.codecs)) {
             Ok(m) => m,
             Err(e) => {
                 let mut r = msg.response(488, "Not Acceptable Here", Some(&self.token()));
-                r.add_header("Warning", format!("399 ivr \"{e}\""));
+                r.add_header(HeaderName::Warning, format!("399 ivr \"{e}\""));
                 return self.respond(&msg, r, from, now);
             }
         };
         let trying = msg.response(100, "Trying", None);
         self.respond(&msg, trying, from, now);
         let local_tag = self.token();
-        let from_uri = msg.header("From").map(|f| super::message::uri_of(f).to_string()).unwrap_or_default();
+        let from_uri = msg.header(HeaderName::From).map(|f| super::message::uri_of(f).to_string()).unwrap_or_default();
         self.dialogs.insert(
             call_id.clone(),
             Dialog {
@@ -408,6 +434,29 @@ impl Endpoint {
             },
         );
         self.event(CallEvent::Incoming { call_id, from: from_uri, media });
+    }
+
+    /// RFC 3261 8.2.3 for a new call: a body that is not SDP, or encoded in a way we do not
+    /// read, gets 415 saying what we take (RFC 4475 3.3.6); a caller whose Accept leaves out SDP
+    /// could not read our answer, so 406 (3.3.15).
+    fn unacceptable_content(&mut self, msg: &Message) -> Option<Message> {
+        let media_type = |v: &str| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let content_type = msg.header(HeaderName::ContentType).map(media_type);
+        let encoded = msg.header_values(HeaderName::ContentEncoding).iter().any(|e| !e.eq_ignore_ascii_case("identity"));
+        if (!msg.body.is_empty() && content_type.as_deref() != Some("application/sdp")) || encoded {
+            let mut r = msg.response(415, "Unsupported Media Type", Some(&self.token()));
+            r.add_header(HeaderName::Accept, "application/sdp");
+            r.add_header(HeaderName::Other("Accept-Encoding".into()), "identity");
+            return Some(r);
+        }
+        let accepts = msg.header_values(HeaderName::Accept);
+        let takes_sdp = accepts.is_empty() || accepts.iter().any(|a| matches!(media_type(a).as_str(), "application/sdp" | "application/*" | "*/*"));
+        if !takes_sdp {
+            let mut r = msg.response(406, "Not Acceptable", Some(&self.token()));
+            r.add_header(HeaderName::Accept, "application/sdp");
+            return Some(r);
+        }
+        None
     }
 
     /// Token bucket per source address for new calls.
@@ -440,9 +489,9 @@ impl Endpoint {
             return;
         }
         let mut r = d.invite.response(200, "OK", Some(&d.local_tag));
-        r.add_header("Contact", format!("<sip:ivr@{};transport={}>", self.local, d.peer.transport().to_lowercase()));
-        r.add_header("Allow", ALLOW);
-        r.add_header("Content-Type", "application/sdp");
+        r.add_header(HeaderName::Contact, format!("<sip:ivr@{};transport={}>", self.local, d.peer.transport().to_lowercase()));
+        r.add_header(HeaderName::Allow, ALLOW);
+        r.add_header(HeaderName::ContentType, "application/sdp");
         r.body = sdp::describe(&d.media, rtp, now.as_millis() as u64, 1).into_bytes();
         d.state = DialogState::Answered;
         d.ok_next = now + T1;
@@ -451,7 +500,7 @@ impl Endpoint {
         let (invite, peer) = (d.invite.clone(), d.peer);
         d.ok = Some({
             let mut r2 = r.clone();
-            r2.set_header("Server", self.cfg.user_agent.clone());
+            r2.set_header(HeaderName::Server, self.cfg.user_agent.clone());
             r2.to_bytes()
         });
         self.rtp.insert(call_id.to_string(), rtp);
@@ -482,7 +531,7 @@ impl Endpoint {
         let Some(mut d) = self.dialogs.remove(call_id) else { return };
         d.local_cseq += 1;
         let branch = format!("z9hG4bK{}", self.token());
-        let bye = self.in_dialog_request(&d, "BYE", &branch);
+        let bye = self.in_dialog_request(&d, Method::Bye, &branch);
         self.send_request(call_id, d.peer, bye, branch, now);
         self.rtp.remove(call_id);
         self.event(CallEvent::Ended { call_id: call_id.to_string(), why: EndReason::LocalBye });
@@ -495,10 +544,10 @@ impl Endpoint {
         d.local_cseq += 1;
         let branch = format!("z9hG4bK{}", self.token());
         let Some(d) = self.dialogs.get(call_id) else { return };
-        let mut refer = self.in_dialog_request(d, "REFER", &branch);
-        refer.add_header("Refer-To", format!("<{target}>"));
-        refer.add_header("Referred-By", format!("<sip:ivr@{}>", self.local));
-        refer.add_header("Contact", format!("<sip:ivr@{}>", self.local));
+        let mut refer = self.in_dialog_request(d, Method::Refer, &branch);
+        refer.add_header(HeaderName::ReferTo, format!("<{target}>"));
+        refer.add_header(HeaderName::ReferredBy, format!("<sip:ivr@{}>", self.local));
+        refer.add_header(HeaderName::Contact, format!("<sip:ivr@{}>", self.local));
         let peer = d.peer;
         self.send_request(call_id, peer, refer, branch, now);
     }
@@ -526,8 +575,8 @@ impl Endpoint {
         d.info_in_flight = true;
         let branch = format!("z9hG4bK{}", self.token());
         let Some(d) = self.dialogs.get(call_id) else { return };
-        let mut info = self.in_dialog_request(d, "INFO", &branch);
-        info.add_header("Content-Type", "application/dtmf-relay");
+        let mut info = self.in_dialog_request(d, Method::Info, &branch);
+        info.add_header(HeaderName::ContentType, "application/dtmf-relay");
         info.body = format!("Signal={digit}\r\nDuration=160\r\n").into_bytes();
         let peer = d.peer;
         self.send_request(call_id, peer, info, branch, now);
@@ -538,7 +587,7 @@ impl Endpoint {
     fn send_request(&mut self, call_id: &str, peer: Peer, msg: Message, branch: String, now: Duration) {
         let bytes = msg.to_bytes();
         self.send(peer, bytes.clone());
-        let method = msg.method().unwrap_or("").to_string();
+        let Some(method) = msg.method().cloned() else { return };
         self.sent.insert(
             branch,
             Sent { call_id: call_id.into(), method, peer, tx: ClientTransaction::new(bytes, peer.reliable(), now) },
@@ -571,10 +620,10 @@ impl Endpoint {
     }
 
     /// Our request got its final answer (408 when none came).
-    fn request_done(&mut self, call_id: &str, method: &str, status: u16, now: Duration) {
+    fn request_done(&mut self, call_id: &str, method: &Method, status: u16, now: Duration) {
         match method {
-            "REFER" if status >= 300 => self.event(CallEvent::Transfer { call_id: call_id.to_string(), status }),
-            "INFO" => self.next_info_digit(call_id, now),
+            Method::Refer if status >= 300 => self.event(CallEvent::Transfer { call_id: call_id.to_string(), status }),
+            Method::Info => self.next_info_digit(call_id, now),
             _ => {}
         }
     }
@@ -585,7 +634,7 @@ impl Endpoint {
         if !self.dialogs.contains_key(&call_id) {
             return self.reply(msg, from, 481, "Call/Transaction Does Not Exist", now);
         }
-        let is_refer = msg.header("Event").is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("refer"));
+        let is_refer = msg.header(HeaderName::Event).is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("refer"));
         if !is_refer {
             return self.reply(msg, from, 489, "Bad Event", now);
         }
@@ -598,22 +647,22 @@ impl Endpoint {
     }
 
     /// A request inside the dialog, from us (the callee) to the caller.
-    fn in_dialog_request(&self, d: &Dialog, method: &str, branch: &str) -> Message {
+    fn in_dialog_request(&self, d: &Dialog, method: Method, branch: &str) -> Message {
         let inv = &d.invite;
-        let target = inv.header("Contact").map(super::message::uri_of).unwrap_or("sip:caller").to_string();
-        let mut m = Message { start: StartLine::Request { method: method.into(), uri: target }, headers: Vec::new(), body: Vec::new() };
-        m.add_header("Via", format!("SIP/2.0/{} {};branch={branch};rport", d.peer.transport(), self.local));
-        m.add_header("Max-Forwards", "70");
+        let target = inv.header(HeaderName::Contact).map(super::message::uri_of).unwrap_or("sip:caller").to_string();
+        let mut m = Message { start: StartLine::Request { method: method.clone(), uri: target }, headers: Vec::new(), body: Vec::new() };
+        m.add_header(HeaderName::Via, format!("SIP/2.0/{} {};branch={branch};rport", d.peer.transport(), self.local));
+        m.add_header(HeaderName::MaxForwards, "70");
         // Our From is their To (with our tag), our To is their From.
-        m.add_header("From", format!("{};tag={}", inv.header("To").unwrap_or("<sip:ivr>"), d.local_tag));
-        m.add_header("To", inv.header("From").unwrap_or("<sip:caller>").to_string());
-        m.add_header("Call-ID", inv.call_id().to_string());
-        m.add_header("CSeq", format!("{} {method}", d.local_cseq));
+        m.add_header(HeaderName::From, format!("{};tag={}", inv.header(HeaderName::To).unwrap_or("<sip:ivr>"), d.local_tag));
+        m.add_header(HeaderName::To, inv.header(HeaderName::From).unwrap_or("<sip:caller>").to_string());
+        m.add_header(HeaderName::CallId, inv.call_id().to_string());
+        m.add_header(HeaderName::CSeq, format!("{} {method}", d.local_cseq));
         // The caller's route set, in reverse (RFC 3261 12.1.1 for the callee's requests).
-        for rr in inv.header_values("Record-Route") {
-            m.add_header("Route", rr.to_string());
+        for rr in inv.header_values(HeaderName::RecordRoute) {
+            m.add_header(HeaderName::Route, rr.to_string());
         }
-        m.add_header("User-Agent", self.cfg.user_agent.clone());
+        m.add_header(HeaderName::UserAgent, self.cfg.user_agent.clone());
         m
     }
 
@@ -647,7 +696,7 @@ impl Endpoint {
         if !self.dialogs.contains_key(&call_id) {
             return self.reply(msg, from, 481, "Call/Transaction Does Not Exist", now);
         }
-        let kind = msg.header("Content-Type").unwrap_or("").to_ascii_lowercase();
+        let kind = msg.header(HeaderName::ContentType).unwrap_or("").to_ascii_lowercase();
         let body = String::from_utf8_lossy(&msg.body);
         // application/dtmf-relay: "Signal=5\r\nDuration=160"; application/dtmf: "5".
         let digit = if kind.starts_with("application/dtmf-relay") {

@@ -1,15 +1,25 @@
 //! SIP messages (RFC 3261 section 7): parsing from bytes that may be anything, and writing.
 //!
 //! The parser never panics and says what is wrong, because its errors become the reason phrase of
-//! a `400 Bad Request`. Headers keep their order and their (canonical) names; compact forms ("v",
-//! "i", "m", ...) are expanded on the way in. Typed views (`Via`, `CSeq`, tags) are parsed on demand.
+//! a `400 Bad Request` (505 for another SIP version, 513 for a message too large). The layer is
+//! typed: a request's method is a [`Method`], header names are [`HeaderName`]s (compact forms and
+//! any capitalisation are one name), and the values every transaction and dialog depends on (Via,
+//! CSeq, Call-ID, From, To, Max-Forwards, Content-Length, Date) are checked against RFC 3261's
+//! grammar when the message is parsed, so a message that gets past [`Message::parse`] can be
+//! relied on. Values are kept as written (unfolded) and read through typed views (`Via`, `CSeq`,
+//! tags). The RFC 4475 torture messages are among the tests (`tests/rfc4475.rs`).
 
 use std::fmt::Write as _;
+
+pub use super::grammar::{param, uri_of};
+use super::grammar::{has_uri_headers, is_absolute_uri, is_address_well_formed, is_sip_date, is_token, params, split_list};
+pub use super::header::{Header, HeaderName};
+pub use super::method::Method;
 
 /// Largest message accepted (UDP datagrams are smaller; a TCP peer could send more). Larger: 513.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Most headers accepted in one message.
-const MAX_HEADERS: usize = 128;
+const MAX_HEADERS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -21,6 +31,8 @@ pub enum ParseError {
     NotText,
     #[error("malformed start line")]
     StartLine,
+    #[error("malformed Request-URI")]
+    RequestUri,
     #[error("unsupported SIP version {0:?}")]
     Version(String),
     #[error("malformed status code")]
@@ -48,6 +60,7 @@ impl ParseError {
     pub fn status(&self) -> u16 {
         match self {
             ParseError::TooLarge(_) => 513,
+            ParseError::Version(_) => 505,
             _ => 400,
         }
     }
@@ -55,51 +68,50 @@ impl ParseError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartLine {
-    Request { method: String, uri: String },
+    Request { method: Method, uri: String },
     Response { status: u16, reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub start: StartLine,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<Header>,
     pub body: Vec<u8>,
 }
 
-/// Canonical names for compact and lower-case forms, so lookups are by one spelling.
-fn canonical(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    let known = match lower.as_str() {
-        "v" | "via" => "Via",
-        "f" | "from" => "From",
-        "t" | "to" => "To",
-        "i" | "call-id" => "Call-ID",
-        "m" | "contact" => "Contact",
-        "l" | "content-length" => "Content-Length",
-        "c" | "content-type" => "Content-Type",
-        "k" | "supported" => "Supported",
-        "s" | "subject" => "Subject",
-        "e" | "content-encoding" => "Content-Encoding",
-        "o" | "event" => "Event",
-        "r" | "refer-to" => "Refer-To",
-        "b" | "referred-by" => "Referred-By",
-        "u" | "allow-events" => "Allow-Events",
-        "cseq" => "CSeq",
-        "max-forwards" => "Max-Forwards",
-        "record-route" => "Record-Route",
-        "route" => "Route",
-        "www-authenticate" => "WWW-Authenticate",
-        "authorization" => "Authorization",
-        "proxy-authenticate" => "Proxy-Authenticate",
-        "proxy-authorization" => "Proxy-Authorization",
-        "user-agent" => "User-Agent",
-        "allow" => "Allow",
-        "expires" => "Expires",
-        "retry-after" => "Retry-After",
-        "subscription-state" => "Subscription-State",
-        _ => return name.to_string(),
-    };
-    known.to_string()
+/// Headers RFC 3261 allows once, with one value (a second one, or a comma list, is a 400).
+const SINGLE_VALUED: [HeaderName; 7] =
+    [HeaderName::CallId, HeaderName::CSeq, HeaderName::From, HeaderName::To, HeaderName::MaxForwards, HeaderName::ContentLength, HeaderName::ContentType];
+
+/// Headers whose values are name-addr or addr-spec (with parameters).
+const ADDRESSES: [HeaderName; 5] = [HeaderName::From, HeaderName::To, HeaderName::Contact, HeaderName::Route, HeaderName::RecordRoute];
+
+/// The name a parse error gives a header.
+fn label(name: &HeaderName) -> &'static str {
+    match name {
+        HeaderName::Via => "Via",
+        HeaderName::From => "From",
+        HeaderName::To => "To",
+        HeaderName::CallId => "Call-ID",
+        HeaderName::CSeq => "CSeq",
+        HeaderName::Contact => "Contact",
+        HeaderName::ContentLength => "Content-Length",
+        HeaderName::ContentType => "Content-Type",
+        HeaderName::MaxForwards => "Max-Forwards",
+        HeaderName::Route => "Route",
+        HeaderName::RecordRoute => "Record-Route",
+        HeaderName::Date => "Date",
+        _ => "a",
+    }
+}
+
+/// A Content-Length value: digits only (no sign, RFC 4475 3.1.2.3).
+fn content_length(v: &str) -> Result<usize, ParseError> {
+    let v = v.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::Malformed("Content-Length"));
+    }
+    v.parse().map_err(|_| ParseError::Malformed("Content-Length"))
 }
 
 impl Message {
@@ -126,20 +138,21 @@ impl Message {
                 continue;
             }
             let (name, value) = line.split_once(':').ok_or_else(|| ParseError::Header(truncate(&line)))?;
-            let name = name.trim();
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(ParseError::Header(truncate(&line)));
-            }
+            let name = HeaderName::parse(name.trim()).ok_or_else(|| ParseError::Header(truncate(&line)))?;
             if headers.len() >= MAX_HEADERS {
                 return Err(ParseError::TooManyHeaders);
             }
-            headers.push((canonical(name), value.trim().to_string()));
+            headers.push(Header { name, value: value.trim().to_string() });
         }
         let mut msg = Message { start, headers, body: Vec::new() };
+        // Checked before the body is cut, so that two lengths are a 400 and not a guess.
+        if msg.header_values(HeaderName::ContentLength).len() > 1 {
+            return Err(ParseError::Repeated("Content-Length"));
+        }
         // The body is what Content-Length says (the rest of a datagram without one).
-        let body = match msg.header("Content-Length") {
+        let body = match msg.header(HeaderName::ContentLength) {
             Some(v) => {
-                let want: usize = v.parse().map_err(|_| ParseError::Malformed("Content-Length"))?;
+                let want = content_length(v)?;
                 if body.len() < want {
                     return Err(ParseError::ShortBody { got: body.len(), want });
                 }
@@ -152,45 +165,49 @@ impl Message {
         Ok(msg)
     }
 
-    /// The headers every message must carry, in a form we can use.
+    /// The headers every message must carry, each in a form RFC 3261 allows.
     fn check(&self) -> Result<(), ParseError> {
-        for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
-            if self.header(name).is_none() {
-                return Err(ParseError::Missing(match name {
-                    "Via" => "Via",
-                    "From" => "From",
-                    "To" => "To",
-                    "Call-ID" => "Call-ID",
-                    _ => "CSeq",
-                }));
+        for name in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+            if self.header(name.clone()).is_none() {
+                return Err(ParseError::Missing(label(&name)));
             }
         }
         for name in SINGLE_VALUED {
-            if self.header_values(name).len() > 1 {
-                return Err(ParseError::Repeated(name));
+            if self.header_values(name.clone()).len() > 1 {
+                return Err(ParseError::Repeated(label(&name)));
             }
         }
-        for name in NAME_ADDR {
-            if self.header_values(name).iter().any(|v| !is_name_addr_shaped(v)) {
-                return Err(ParseError::Malformed(name));
+        for name in ADDRESSES {
+            if self.header_values(name.clone()).iter().any(|v| !is_address_well_formed(v)) {
+                return Err(ParseError::Malformed(label(&name)));
             }
         }
-        if self.header("Date").is_some_and(|d| !is_sip_date(d)) {
+        if self.header(HeaderName::Date).is_some_and(|d| !is_sip_date(d)) {
             return Err(ParseError::Malformed("Date"));
         }
-        // Headers escaped into a SIP Request-URI are not allowed there (RFC 3261 19.1.5).
-        if let StartLine::Request { uri, .. } = &self.start {
-            if (uri.starts_with("sip:") || uri.starts_with("sips:")) && uri.contains('?') {
-                return Err(ParseError::StartLine);
+        let call_id = self.call_id();
+        if call_id.is_empty() || call_id.chars().any(char::is_whitespace) {
+            return Err(ParseError::Malformed("Call-ID"));
+        }
+        if let Some(mf) = self.header(HeaderName::MaxForwards) {
+            if mf.is_empty() || !mf.bytes().all(|b| b.is_ascii_digit()) || mf.parse::<u8>().is_err() {
+                return Err(ParseError::Malformed("Max-Forwards"));
             }
+        }
+        // Every Via, not only the top one: a response travels back along all of them.
+        if self.header_values(HeaderName::Via).iter().any(|v| Via::parse(v).is_none()) || self.header_lines(HeaderName::Via).iter().any(|v| v.trim().is_empty()) {
+            return Err(ParseError::Malformed("Via"));
         }
         let cseq = self.cseq().ok_or(ParseError::Malformed("CSeq"))?;
-        if let StartLine::Request { method, .. } = &self.start {
-            if cseq.method != *method && method != "ACK" && method != "CANCEL" {
+        if let StartLine::Request { method, uri } = &self.start {
+            if cseq.method != *method {
                 return Err(ParseError::Malformed("CSeq"));
             }
+            // Headers escaped into a SIP Request-URI are not allowed there (RFC 3261 19.1.5).
+            if has_uri_headers(uri) {
+                return Err(ParseError::RequestUri);
+            }
         }
-        self.top_via().ok_or(ParseError::Malformed("Via"))?;
         Ok(())
     }
 
@@ -198,9 +215,17 @@ impl Message {
         matches!(self.start, StartLine::Request { .. })
     }
 
-    pub fn method(&self) -> Option<&str> {
+    pub fn method(&self) -> Option<&Method> {
         match &self.start {
             StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI of a request.
+    pub fn uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
             StartLine::Response { .. } => None,
         }
     }
@@ -212,56 +237,58 @@ impl Message {
         }
     }
 
-    /// The first value of a header (names compare case-insensitively; compact forms are expanded).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    /// The first value of a header.
+    pub fn header(&self, name: HeaderName) -> Option<&str> {
+        self.headers.iter().find(|h| h.name == name).map(|h| h.value.as_str())
     }
 
     /// Every value of a header, comma-separated lists split (outside quotes and angle brackets).
-    pub fn header_values(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).flat_map(|(_, v)| split_list(v)).collect()
+    pub fn header_values(&self, name: HeaderName) -> Vec<&str> {
+        self.headers.iter().filter(|h| h.name == name).flat_map(|h| split_list(&h.value)).collect()
     }
 
     /// Every value of a header as written, not split at commas: for the headers whose values are
     /// not lists (RFC 3261 7.3.1: WWW-Authenticate, Authorization, ...).
-    pub fn header_lines(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    pub fn header_lines(&self, name: HeaderName) -> Vec<&str> {
+        self.headers.iter().filter(|h| h.name == name).map(|h| h.value.as_str()).collect()
     }
 
     pub fn call_id(&self) -> &str {
-        self.header("Call-ID").unwrap_or("")
+        self.header(HeaderName::CallId).unwrap_or("")
     }
 
     pub fn cseq(&self) -> Option<CSeq> {
-        let v = self.header("CSeq")?;
+        let v = self.header(HeaderName::CSeq)?;
         let (n, m) = v.split_once(char::is_whitespace)?;
-        let number = n.trim().parse().ok()?;
-        let method = m.trim();
-        (!method.is_empty() && method.bytes().all(|b| b.is_ascii_alphabetic())).then(|| CSeq { number, method: method.to_string() })
+        let n = n.trim();
+        if !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(CSeq { number: n.parse().ok()?, method: Method::parse(m.trim())? })
     }
 
     pub fn top_via(&self) -> Option<Via> {
-        Via::parse(self.header_values("Via").first()?)
+        Via::parse(self.header_values(HeaderName::Via).first()?)
     }
 
     pub fn from_tag(&self) -> Option<&str> {
-        param(self.header("From")?, "tag")
+        param(self.header(HeaderName::From)?, "tag")
     }
 
     pub fn to_tag(&self) -> Option<&str> {
-        param(self.header("To")?, "tag")
+        param(self.header(HeaderName::To)?, "tag")
     }
 
-    pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
+    pub fn set_header(&mut self, name: HeaderName, value: impl Into<String>) {
         let value = value.into();
-        match self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            Some(h) => h.1 = value,
-            None => self.headers.push((canonical(name), value)),
+        match self.headers.iter_mut().find(|h| h.name == name) {
+            Some(h) => h.value = value,
+            None => self.headers.push(Header { name, value }),
         }
     }
 
-    pub fn add_header(&mut self, name: &str, value: impl Into<String>) {
-        self.headers.push((canonical(name), value.into()));
+    pub fn add_header(&mut self, name: HeaderName, value: impl Into<String>) {
+        self.headers.push(Header { name, value: value.into() });
     }
 
     /// The message as bytes, with a correct Content-Length.
@@ -275,8 +302,8 @@ impl Message {
                 let _ = write!(s, "SIP/2.0 {status} {reason}\r\n");
             }
         }
-        for (n, v) in self.headers.iter().filter(|(n, _)| n != "Content-Length") {
-            let _ = write!(s, "{n}: {v}\r\n");
+        for h in self.headers.iter().filter(|h| h.name != HeaderName::ContentLength) {
+            let _ = write!(s, "{}: {}\r\n", h.name, h.value);
         }
         let _ = write!(s, "Content-Length: {}\r\n\r\n", self.body.len());
         let mut out = s.into_bytes();
@@ -287,16 +314,12 @@ impl Message {
     /// A response to this request (RFC 3261 8.2.6): Via, From, To, Call-ID and CSeq copied; a
     /// To tag added when the response should carry one and the request had none.
     pub fn response(&self, status: u16, reason: &str, to_tag: Option<&str>) -> Message {
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for (n, v) in &self.headers {
-            if matches!(n.as_str(), "Via" | "From" | "Call-ID" | "CSeq" | "Record-Route") || n == "To" {
-                headers.push((n.clone(), v.clone()));
-            }
-        }
+        let copied = [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq, HeaderName::RecordRoute];
+        let mut headers: Vec<Header> = self.headers.iter().filter(|h| copied.contains(&h.name)).cloned().collect();
         if let (Some(tag), None) = (to_tag, self.to_tag()) {
             if status > 100 {
-                if let Some(h) = headers.iter_mut().find(|(n, _)| n == "To") {
-                    h.1 = format!("{};tag={tag}", h.1);
+                if let Some(h) = headers.iter_mut().find(|h| h.name == HeaderName::To) {
+                    h.value = format!("{};tag={tag}", h.value);
                 }
             }
         }
@@ -307,7 +330,7 @@ impl Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CSeq {
     pub number: u32,
-    pub method: String,
+    pub method: Method,
 }
 
 /// The parts of a Via header that routing and transaction matching use.
@@ -323,21 +346,31 @@ pub struct Via {
 }
 
 impl Via {
+    /// One via-parm: `SIP / 2.0 / UDP host[:port] *(; param)`, with the linear whitespace RFC 3261
+    /// allows around the slashes, the semicolons and the equals signs (RFC 4475 3.1.1.1).
     pub fn parse(v: &str) -> Option<Via> {
-        let (proto, rest) = v.trim().split_once(char::is_whitespace)?;
-        let mut parts = proto.split('/');
-        let (name, version, transport) = (parts.next()?, parts.next()?, parts.next()?);
-        if !name.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
+        let (head, list) = match v.find(';') {
+            Some(i) => (&v[..i], &v[i..]),
+            None => (v, ""),
+        };
+        let mut parts = head.splitn(3, '/');
+        let (name, version, rest) = (parts.next()?.trim(), parts.next()?.trim(), parts.next()?.trim_start());
+        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
             return None;
         }
-        let mut params = rest.split(';');
-        let sent_by = params.next()?.trim();
+        let (transport, sent_by) = rest.split_once(char::is_whitespace)?;
+        let sent_by = sent_by.trim();
+        if !is_token(transport) || sent_by.contains(char::is_whitespace) {
+            return None;
+        }
         let (host, port) = split_host_port(sent_by)?;
-        let mut via = Via { transport: transport.trim().to_ascii_uppercase(), host, port, branch: None, rport: false };
-        for p in params {
-            let (k, val) = p.split_once('=').map(|(k, v)| (k.trim(), Some(v.trim()))).unwrap_or((p.trim(), None));
+        let mut via = Via { transport: transport.to_ascii_uppercase(), host, port, branch: None, rport: false };
+        if !super::grammar::params_well_formed(list) {
+            return None;
+        }
+        for (k, val) in params(list) {
             if k.eq_ignore_ascii_case("branch") {
-                via.branch = val.filter(|b| !b.is_empty()).map(str::to_string);
+                via.branch = Some(val.filter(|b| !b.is_empty())?.to_string());
             } else if k.eq_ignore_ascii_case("rport") {
                 via.rport = true;
             }
@@ -360,95 +393,12 @@ fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
         };
         return Some((host.to_string(), port));
     }
-    match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => Some((h.to_string(), Some(p.parse().ok()?))),
-        Some(_) => None,
-        None => Some((s.to_string(), None)),
-    }
-}
-
-/// A `;name=value` parameter of a header value (outside its `<...>` URI).
-pub fn param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
-    let after_uri = match value.find('>') {
-        Some(i) => &value[i + 1..],
-        None => value,
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, Some(p.parse().ok()?)),
+        Some(_) => return None,
+        None => (s, None),
     };
-    after_uri.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-/// The URI inside a name-addr (`"Bob" <sip:bob@host>;tag=1`), or the addr-spec itself.
-pub fn uri_of(value: &str) -> &str {
-    match (value.find('<'), value.find('>')) {
-        (Some(a), Some(b)) if a < b => &value[a + 1..b],
-        _ => value.split(';').next().unwrap_or(value).trim(),
-    }
-}
-
-/// Headers RFC 3261 allows once, with one value (a second one, or a comma list, is a 400).
-const SINGLE_VALUED: [&str; 7] = ["Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type"];
-
-/// Headers whose values are name-addr or addr-spec (with parameters).
-const NAME_ADDR: [&str; 5] = ["From", "To", "Contact", "Route", "Record-Route"];
-
-/// Whether a name-addr value holds together: its quoted strings end (RFC 4475 3.1.2.6) and the
-/// URI between < and > has no whitespace in it (3.1.2.14).
-fn is_name_addr_shaped(v: &str) -> bool {
-    let mut spaced = false;
-    let closed = outside_quotes(v, |_, c, in_angle| spaced |= in_angle && c.is_whitespace());
-    closed && !spaced
-}
-
-/// Calls `each(index, char, inside <...>)` for every character outside quoted strings (quoted-
-/// pairs included in the string they escape); returns whether every quoted string and every <
-/// was closed.
-fn outside_quotes(v: &str, mut each: impl FnMut(usize, char, bool)) -> bool {
-    let (mut quoted, mut escaped, mut angle) = (false, false, false);
-    for (i, c) in v.char_indices() {
-        if std::mem::take(&mut escaped) {
-            continue;
-        }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            _ if quoted => {}
-            '<' => angle = true,
-            '>' => angle = false,
-            _ => each(i, c, angle),
-        }
-    }
-    !quoted && !angle
-}
-
-/// RFC 3261's Date: an RFC 1123 date in GMT, e.g. "Sat, 13 Nov 2010 23:29:00 GMT" (3.1.2.12).
-fn is_sip_date(v: &str) -> bool {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-    let parts: Vec<&str> = v.split(' ').collect();
-    let [day, date, month, year, time, zone] = parts[..] else { return false };
-    let hms: Vec<&str> = time.split(':').collect();
-    day.strip_suffix(',').is_some_and(|d| DAYS.contains(&d))
-        && digits(date, 2)
-        && MONTHS.contains(&month)
-        && digits(year, 4)
-        && hms.len() == 3
-        && hms.iter().all(|p| digits(p, 2))
-        && zone == "GMT"
-}
-
-fn split_list(v: &str) -> Vec<&str> {
-    let (mut out, mut start) = (Vec::new(), 0);
-    outside_quotes(v, |i, c, in_angle| {
-        if c == ',' && !in_angle {
-            out.push(v[start..i].trim());
-            start = i + 1;
-        }
-    });
-    out.push(v[start..].trim());
-    out.into_iter().filter(|s| !s.is_empty()).collect()
+    (!host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))).then(|| (host.to_string(), port))
 }
 
 fn parse_start(line: &str) -> Result<StartLine, ParseError> {
@@ -458,24 +408,33 @@ fn parse_start(line: &str) -> Result<StartLine, ParseError> {
             return Err(ParseError::Version(truncate(version)));
         }
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::Status);
+        }
         let status: u16 = code.parse().map_err(|_| ParseError::Status)?;
         if !(100..700).contains(&status) {
             return Err(ParseError::Status);
         }
         return Ok(StartLine::Response { status, reason: reason.to_string() });
     }
+    // Exactly one space between the three parts, none after (RFC 4475 3.1.2.8 to 3.1.2.10).
     let mut parts = line.split(' ');
     let (method, uri, version) = (parts.next(), parts.next(), parts.next());
     let (Some(method), Some(uri), Some(version), None) = (method, uri, version, parts.next()) else {
         return Err(ParseError::StartLine);
     };
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) || uri.is_empty() {
+    let method = Method::parse(method).ok_or(ParseError::StartLine)?;
+    if let Some(v) = version.strip_prefix("SIP/") {
+        if v != "2.0" {
+            return Err(ParseError::Version(truncate(version)));
+        }
+    } else {
         return Err(ParseError::StartLine);
     }
-    if version != "SIP/2.0" {
-        return Err(ParseError::Version(truncate(version)));
+    if !is_absolute_uri(uri) {
+        return Err(ParseError::RequestUri);
     }
-    Ok(StartLine::Request { method: method.to_string(), uri: uri.to_string() })
+    Ok(StartLine::Request { method, uri: uri.to_string() })
 }
 
 /// Header lines with continuation lines (leading whitespace) joined (RFC 3261 7.3.1).
@@ -503,25 +462,31 @@ fn truncate(s: &str) -> String {
 }
 
 /// A response to a request that could not be parsed, built from its raw header lines (Via, From,
-/// To, Call-ID, CSeq copied as they are). None when the bytes are not a request or lack a Via, as
-/// there is then nobody to answer.
+/// To, Call-ID, CSeq copied as they are, folded lines joined). None when the bytes are not a
+/// request or lack a Via, as there is then nobody to answer.
 pub fn best_effort_response(bytes: &[u8], status: u16, reason: &str) -> Option<Vec<u8>> {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_MESSAGE)]);
-    let mut lines = text.lines().map(|l| l.trim_end_matches('\r')).skip_while(|l| l.is_empty());
+    let bytes = &bytes[..bytes.len().min(MAX_MESSAGE)];
+    let head = match find(bytes, b"\r\n\r\n") {
+        Some(i) => &bytes[..i],
+        None => bytes,
+    };
+    let text = String::from_utf8_lossy(head);
+    let lines = unfold(text.trim_start_matches(['\r', '\n']));
+    let mut lines = lines.iter();
     let first = lines.next()?;
     let method = first.split(' ').next()?;
-    if first.starts_with("SIP/") || method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if first.starts_with("SIP/") || Method::parse(method).is_none() {
         return None;
     }
     let mut out = format!("SIP/2.0 {status} {}\r\n", reason.replace(['\r', '\n'], " "));
     let mut via = false;
     for line in lines.take_while(|l| !l.is_empty()) {
-        let Some((name, _)) = line.split_once(':') else { continue };
-        let name = canonical(name.trim());
-        if matches!(name.as_str(), "Via" | "From" | "To" | "Call-ID" | "CSeq") && line.len() < 1024 {
-            via |= name == "Via";
-            out.push_str(line);
-            out.push_str("\r\n");
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some(name) = HeaderName::parse(name.trim()) else { continue };
+        let copied = [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq];
+        if copied.contains(&name) && line.len() < 1024 && !line.contains(char::is_control) {
+            via |= name == HeaderName::Via;
+            let _ = write!(out, "{name}: {}\r\n", value.trim());
         }
     }
     out.push_str("Content-Length: 0\r\n\r\n");
@@ -539,14 +504,14 @@ pub fn frame(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     };
     let head = std::str::from_utf8(&rest[..head_end]).map_err(|_| ParseError::NotText)?;
     let mut length = None;
-    for line in head.split("\r\n").skip(1) {
+    for line in unfold(head).iter().skip(1) {
         if let Some((n, v)) = line.split_once(':') {
-            if canonical(n.trim()) == "Content-Length" {
+            if HeaderName::parse(n.trim()) == Some(HeaderName::ContentLength) {
                 // Two lengths: which one frames the next message is ambiguous; close the stream.
                 if length.is_some() {
                     return Err(ParseError::Repeated("Content-Length"));
                 }
-                length = Some(v.trim().parse::<usize>().map_err(|_| ParseError::Malformed("Content-Length"))?);
+                length = Some(content_length(v)?);
             }
         }
     }
@@ -577,11 +542,11 @@ mod tests {
     #[test]
     fn a_request_is_parsed_with_compact_headers_and_its_body() {
         let m = Message::parse(INVITE.as_bytes()).unwrap();
-        assert_eq!(m.method(), Some("INVITE"));
+        assert_eq!(m.method(), Some(&Method::Invite));
         assert_eq!(m.call_id(), "call-1@127.0.0.1");
         assert_eq!(m.from_tag(), Some("abc"));
         assert_eq!(m.to_tag(), None);
-        assert_eq!(m.cseq(), Some(CSeq { number: 1, method: "INVITE".into() }));
+        assert_eq!(m.cseq(), Some(CSeq { number: 1, method: Method::Invite }));
         let via = m.top_via().unwrap();
         assert_eq!((via.transport.as_str(), via.host.as_str(), via.port, via.branch.as_deref(), via.rport), ("UDP", "127.0.0.1", Some(5061), Some("z9hG4bK-1"), true));
         assert_eq!(m.body, b"v=0\n", "the body is what Content-Length says");

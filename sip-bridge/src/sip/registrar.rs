@@ -13,7 +13,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::endpoint::Peer;
-use super::message::{uri_of, Message};
+use super::message::{uri_of, HeaderName, Message};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Algorithm {
@@ -122,7 +122,11 @@ impl Registrar {
 
     /// Answers a REGISTER.
     pub fn on_register(&mut self, req: &Message, from: Peer, now: Duration) -> Message {
-        let to = req.header("To").map(uri_of).unwrap_or("");
+        let to = req.header(HeaderName::To).map(uri_of).unwrap_or("");
+        // An address of record is a SIP or SIPS URI (RFC 3261 10.3 step 5; RFC 4475 3.3.4).
+        if !["sip:", "sips:"].iter().any(|s| to.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s))) {
+            return req.response(400, "Address of record is not a SIP URI", None);
+        }
         let user = user_of(to);
         let Some(account) = self.cfg.accounts.iter().find(|a| a.user == user).cloned() else {
             return req.response(404, "Not Found", None);
@@ -130,7 +134,7 @@ impl Registrar {
         // Each Authorization header (a phone may answer several challenges); one must verify.
         let mut stale = false;
         let mut proven = None;
-        for value in req.header_lines("Authorization") {
+        for value in req.header_lines(HeaderName::Authorization) {
             let Some(creds) = Credentials::parse(value) else { continue };
             if creds.username != account.user || creds.realm != self.cfg.realm {
                 continue;
@@ -160,7 +164,7 @@ impl Registrar {
         for a in &self.cfg.algorithms {
             let stale = if stale { ", stale=true" } else { "" };
             r.add_header(
-                "WWW-Authenticate",
+                HeaderName::WwwAuthenticate,
                 format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{stale}", self.cfg.realm, a.name()),
             );
         }
@@ -188,8 +192,8 @@ impl Registrar {
     fn update(&mut self, req: &Message, user: &str, algorithm: Algorithm, from: Peer, now: Duration) -> Message {
         let call_id = req.call_id().to_string();
         let cseq = req.cseq().map(|c| c.number).unwrap_or(0);
-        let default_expires = req.header("Expires").and_then(|e| e.trim().parse::<u32>().ok()).unwrap_or(3600);
-        let contacts: Vec<&str> = req.header_values("Contact");
+        let default_expires = req.header(HeaderName::Expires).and_then(|e| e.trim().parse::<u32>().ok()).unwrap_or(3600);
+        let contacts: Vec<&str> = req.header_values(HeaderName::Contact);
         let list = self.bindings.entry(user.to_string()).or_default();
         list.retain(|b| b.expires_at > now);
         if contacts.iter().any(|c| c.trim() == "*") {
@@ -219,7 +223,7 @@ impl Registrar {
             }
             if expires < self.cfg.min_expires_secs {
                 let mut r = req.response(423, "Interval Too Brief", None);
-                r.add_header("Min-Expires", self.cfg.min_expires_secs.to_string());
+                r.add_header(HeaderName::MinExpires, self.cfg.min_expires_secs.to_string());
                 return r;
             }
             let expires = expires.min(self.cfg.max_expires_secs);
@@ -239,7 +243,7 @@ impl Registrar {
         let mut r = req.response(200, "OK", None);
         for b in list.iter() {
             let left = b.expires_at.saturating_sub(now).as_secs();
-            r.add_header("Contact", format!("<{}>;expires={left}", b.contact));
+            r.add_header(HeaderName::Contact, format!("<{}>;expires={left}", b.contact));
         }
         tracing::info!(user, contacts = list.len(), algorithm = algorithm.name(), "registered");
         r
@@ -418,7 +422,7 @@ mod tests {
 
     /// What a phone does with a challenge: answers it for `algorithm` with `password`.
     fn answer(challenge: &Message, algorithm: Algorithm, password: &str, cseq: u32, contact: &str) -> Message {
-        let www = challenge.header_lines("WWW-Authenticate").into_iter().find(|w| w.contains(algorithm.name())).unwrap();
+        let www = challenge.header_lines(HeaderName::WwwAuthenticate).into_iter().find(|w| w.contains(algorithm.name())).unwrap();
         let nonce = www.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap();
         let c = Credentials {
             username: "agent1".into(),
@@ -453,12 +457,12 @@ mod tests {
             let t = Duration::from_secs(1000);
             let challenge = r.on_register(&register("1 REGISTER\r\nContact: <sip:agent1@127.0.0.1:5099>"), PHONE, t);
             assert_eq!(challenge.status(), Some(401));
-            let offered = challenge.header_lines("WWW-Authenticate");
+            let offered = challenge.header_lines(HeaderName::WwwAuthenticate);
             assert!(offered[0].contains("algorithm=SHA-256") && offered[1].contains("algorithm=MD5"), "{offered:?}");
             assert!(r.lookup("agent1", t).is_none(), "not before it proved itself");
             let ok = r.on_register(&answer(&challenge, algorithm, "s3cret", 2, "<sip:agent1@127.0.0.1:5099>;expires=120"), PHONE, t);
             assert_eq!(ok.status(), Some(200), "{algorithm:?}");
-            assert_eq!(ok.header("Contact"), Some("<sip:agent1@127.0.0.1:5099>;expires=120"));
+            assert_eq!(ok.header(HeaderName::Contact), Some("<sip:agent1@127.0.0.1:5099>;expires=120"));
             let b = r.lookup("agent1", t + Duration::from_secs(119)).unwrap();
             assert_eq!((b.contact.as_str(), b.algorithm), ("sip:agent1@127.0.0.1:5099", algorithm));
             assert!(r.lookup("agent1", t + Duration::from_secs(120)).is_none(), "expired");
@@ -472,21 +476,21 @@ mod tests {
         let challenge = r.on_register(&register("1 REGISTER\r\nContact: <sip:agent1@127.0.0.1:5099>"), PHONE, t);
         let wrong = r.on_register(&answer(&challenge, Algorithm::Sha256, "guess", 2, "<sip:agent1@127.0.0.1:5099>"), PHONE, t);
         assert_eq!(wrong.status(), Some(401));
-        assert!(!wrong.header("WWW-Authenticate").unwrap().contains("stale"));
+        assert!(!wrong.header(HeaderName::WwwAuthenticate).unwrap().contains("stale"));
         // The right password on a nonce past its lifetime: a fresh challenge marked stale.
         let late = r.on_register(&answer(&challenge, Algorithm::Sha256, "s3cret", 3, "<sip:agent1@127.0.0.1:5099>"), PHONE, t + Duration::from_secs(301));
         assert_eq!(late.status(), Some(401));
-        assert!(late.header("WWW-Authenticate").unwrap().contains("stale=true"));
+        assert!(late.header(HeaderName::WwwAuthenticate).unwrap().contains("stale=true"));
         // A nonce made up by the phone.
         let forged = challenge.to_bytes();
         let forged = String::from_utf8(forged).unwrap().replace(&format!("{:x}.", 1000), &format!("{:x}.", 1200));
         let forged = Message::parse(forged.as_bytes()).unwrap();
         let r2 = r.on_register(&answer(&forged, Algorithm::Sha256, "s3cret", 4, "<sip:agent1@127.0.0.1:5099>"), PHONE, t + Duration::from_secs(250));
         assert_eq!(r2.status(), Some(401));
-        assert!(!r2.header("WWW-Authenticate").unwrap().contains("stale"), "a forged nonce is not stale");
+        assert!(!r2.header(HeaderName::WwwAuthenticate).unwrap().contains("stale"), "a forged nonce is not stale");
         // Nobody of that name.
         let mut stranger = register("1 REGISTER\r\nContact: <sip:x@127.0.0.1>");
-        stranger.set_header("To", "<sip:mallory@127.0.0.1>");
+        stranger.set_header(HeaderName::To, "<sip:mallory@127.0.0.1>");
         assert_eq!(r.on_register(&stranger, PHONE, t).status(), Some(404));
         assert!(r.lookup("agent1", t).is_none());
     }
@@ -497,13 +501,13 @@ mod tests {
         let t = Duration::from_secs(1000);
         let challenge = r.on_register(&register("1 REGISTER"), PHONE, t);
         let brief = r.on_register(&answer(&challenge, Algorithm::Md5, "s3cret", 2, "<sip:agent1@127.0.0.1:5099>;expires=10"), PHONE, t);
-        assert_eq!((brief.status(), brief.header("Min-Expires")), (Some(423), Some("60")));
+        assert_eq!((brief.status(), brief.header(HeaderName::MinExpires)), (Some(423), Some("60")));
         let long = r.on_register(&answer(&challenge, Algorithm::Md5, "s3cret", 3, "<sip:agent1@127.0.0.1:5099>;expires=99999"), PHONE, t);
-        assert_eq!(long.header("Contact"), Some("<sip:agent1@127.0.0.1:5099>;expires=3600"), "capped");
+        assert_eq!(long.header(HeaderName::Contact), Some("<sip:agent1@127.0.0.1:5099>;expires=3600"), "capped");
         let replay = r.on_register(&answer(&challenge, Algorithm::Md5, "s3cret", 3, "<sip:agent1@127.0.0.1:5099>;expires=0"), PHONE, t);
         assert_eq!(replay.status(), Some(500), "a replayed CSeq must not unregister");
         let bye = r.on_register(&answer(&challenge, Algorithm::Md5, "s3cret", 4, "<sip:agent1@127.0.0.1:5099>;expires=0"), PHONE, t);
-        assert_eq!((bye.status(), bye.header("Contact")), (Some(200), None));
+        assert_eq!((bye.status(), bye.header(HeaderName::Contact)), (Some(200), None));
         assert!(r.lookup("agent1", t).is_none());
     }
 

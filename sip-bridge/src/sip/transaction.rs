@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use super::message::Message;
+use super::message::{Message, Method};
+
+/// The prefix of a branch made the RFC 3261 way (unique per transaction).
+const MAGIC_COOKIE: &str = "z9hG4bK";
 
 /// RTT estimate.
 pub const T1: Duration = Duration::from_millis(500);
@@ -23,17 +26,23 @@ pub const T4: Duration = Duration::from_secs(5);
 pub struct Key {
     pub branch: String,
     pub sent_by: String,
-    pub method: String,
+    pub method: Method,
 }
 
 impl Key {
     pub fn of(msg: &Message) -> Option<Key> {
         let via = msg.top_via()?;
-        let branch = via.branch?;
         let method = match msg.method() {
-            Some("ACK") => "INVITE".to_string(),
-            Some(m) => m.to_string(),
+            Some(Method::Ack) => Method::Invite,
+            Some(m) => m.clone(),
             None => msg.cseq()?.method,
+        };
+        // A branch without the magic cookie (or with nothing after it) comes from an RFC 2543
+        // element: its requests are matched by Call-ID, CSeq number and From tag instead, which
+        // an ACK or CANCEL shares with its INVITE (RFC 3261 17.2.3, RFC 4475 3.2.1 and 3.4.1).
+        let branch = match via.branch {
+            Some(b) if b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE) => b,
+            _ => format!("rfc2543;{};{};{}", msg.call_id(), msg.cseq()?.number, msg.from_tag().unwrap_or("")),
         };
         Some(Key { branch, sent_by: format!("{}:{}", via.host, via.port.unwrap_or(5060)), method })
     }
@@ -81,7 +90,7 @@ pub struct ServerTransaction {
 impl ServerTransaction {
     pub fn new(request: &Message, reliable: bool) -> Self {
         Self {
-            invite: request.method() == Some("INVITE"),
+            invite: request.method() == Some(&Method::Invite),
             reliable,
             state: State::Proceeding,
             last_response: None,
@@ -98,7 +107,7 @@ impl ServerTransaction {
     /// The same request again (a retransmission), or the ACK of an INVITE. Returns what to resend.
     pub fn on_request(&mut self, request: &Message, now: Duration) -> Vec<Event> {
         let _ = now;
-        if request.method() == Some("ACK") {
+        if request.method() == Some(&Method::Ack) {
             if self.invite && self.state == State::Completed {
                 self.state = State::Confirmed;
                 self.retransmit_at = None;
