@@ -162,6 +162,12 @@ fn options_and_unknown_methods_are_answered() {
     let frob = in_dialog("FROB", "o-2", "x", 1, "z9hG4bK-o2", "", "");
     ep.on_message(frob.as_bytes(), caller(), ms(0));
     assert_eq!(statuses(&drain(&mut ep).0), vec![501]);
+    // A copy of the OPTIONS from another port (a NAT rebinding): the same answer, sent there.
+    let moved = Peer::Udp("127.0.0.1:6061".parse().unwrap());
+    ep.on_message(options.as_bytes(), moved, ms(100));
+    let (again, _) = drain(&mut ep);
+    assert_eq!((statuses(&again), again[0].0), (vec![200], moved));
+    assert_eq!(again[0].1.to_tag(), sent[0].1.to_tag(), "the stored answer, not a new one");
 }
 
 #[test]

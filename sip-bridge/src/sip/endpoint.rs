@@ -221,7 +221,9 @@ impl Endpoint {
             return self.reply(&msg, from, 400, "Missing Via branch", now);
         };
         // A request its transaction already knows: a retransmission, or the ACK of a rejection.
-        if let Some((tx, _)) = self.transactions.get_mut(&key) {
+        if let Some((tx, peer)) = self.transactions.get_mut(&key) {
+            // Answered where the copy came from: a NAT may have moved the peer to a new port.
+            *peer = from;
             let events = tx.on_request(&msg, now);
             self.transaction_events(&key, events);
             if msg.method() != Some(&Method::Ack) {

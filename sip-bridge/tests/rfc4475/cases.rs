@@ -12,6 +12,8 @@
 
 use std::path::PathBuf;
 
+use sip_bridge::sip::message::{HeaderName, Message, StartLine};
+
 /// What the server sends back for one message sent to it.
 #[derive(Debug, Clone, Copy)]
 pub enum Want {
@@ -111,6 +113,32 @@ pub const CASES: [Case; 49] = [
     // say its length (RFC 3261 18.3), so there it is a 400.
     Case { name: "inv2543", section: "3.4.1", valid: true, udp: &[Want::Ring], tcp: BAD },
 ];
+
+/// What the server sent, parsed: valid SIP, except that the 400 for a message that could not be
+/// parsed copies the request's Via, From, To, Call-ID and CSeq as they were (so they may be as
+/// broken as the request); then only its status line is kept.
+pub fn answer(bytes: &[u8]) -> Message {
+    let text = String::from_utf8_lossy(bytes).to_string();
+    Message::parse(bytes).unwrap_or_else(|e| {
+        let status: u16 = text.strip_prefix("SIP/2.0 ").and_then(|r| r.get(..3)).and_then(|c| c.parse().ok()).unwrap_or(0);
+        assert!(matches!(status, 400 | 505 | 513), "we sent invalid SIP ({e}):\n{text}");
+        Message { start: StartLine::Response { status, reason: String::new() }, headers: Vec::new(), body: Vec::new() }
+    })
+}
+
+/// A CANCEL or ACK for an INVITE we sent (RFC 3261 9.1, 17.1.1.3): same Request-URI, top Via,
+/// From, Call-ID and CSeq number; the ACK takes the To of the response.
+pub fn follow_up(invite: &Message, method: &str, to: &str) -> Vec<u8> {
+    let StartLine::Request { uri, .. } = &invite.start else { unreachable!() };
+    let number = invite.cseq().unwrap().number;
+    format!(
+        "{method} {uri} SIP/2.0\r\nVia: {}\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {number} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        invite.header_values(HeaderName::Via)[0],
+        invite.header(HeaderName::From).unwrap(),
+        invite.call_id()
+    )
+    .into_bytes()
+}
 
 /// The message's octets as sent.
 pub fn load(name: &str) -> Vec<u8> {
