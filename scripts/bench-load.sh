@@ -57,6 +57,7 @@ cpu1=\$(awk '{print \$14+\$15}' /proc/\$pid/stat)
 echo "wall_s \$(echo "\$t1 - \$t0" | bc)"
 echo "cpu_s \$(echo "(\$cpu1 - \$cpu0) / \$(getconf CLK_TCK)" | bc -l)"
 grep VmHWM /proc/\$pid/status
+curl -s 127.0.0.1:18680/metrics | grep '^ivr_tick_seconds_bucket' > $tmp/tick.txt || true
 curl -s 127.0.0.1:18680/healthz
 echo
 kill \$pid
@@ -83,4 +84,20 @@ late = h["frames_late"] / max(h["frames_out"], 1)
 print(f"calls {calls} (line noise {os.environ.get('NOISE', '0')}): successful {ok}, failed {failed}; call records written {records}")
 print(f"outbound frames {h['frames_out']}, late (>10 ms) {h['frames_late']} = {100 * late:.2f}%")
 print(f"calls answered with the delivery time: {answered}; voice-to-voice p50 {pct(0.5)} ms, p95 {pct(0.95)} ms")
+PY
+# Where late frames come from: ticks that woke late (the machine's scheduling) and ticks whose own
+# work was long (the call's cost), from the server's ivr_tick_seconds histogram.
+python3 - "$tmp/tick.txt" <<'PY'
+import re, sys
+buckets = {}
+for line in open(sys.argv[1]):
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+    if "part" in labels and "le" in labels:
+        buckets.setdefault(labels["part"], {})[labels["le"]] = int(line.split()[-1])
+for part in ("wake", "work"):
+    b = buckets.get(part, {})
+    total = b.get("+Inf", 0)
+    if total:
+        over = lambda le: total - b.get(le, total)
+        print(f"ticks {total}: {part} over 10 ms {over('0.01')} ({100 * over('0.01') / total:.2f}%), over 100 ms {over('0.1')}")
 PY

@@ -11,6 +11,7 @@ pub use ivr_audio as audio;
 #[cfg(feature = "live-audio")]
 pub mod live;
 pub mod onnx;
+pub mod priority;
 pub mod session;
 pub mod stt;
 pub mod tts;

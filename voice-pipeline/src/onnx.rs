@@ -45,8 +45,15 @@ pub fn session(model: &Path, threads: usize) -> Result<ort::session::Session, On
     if !model.is_file() {
         return Err(err(&"file not found"));
     }
-    let mut builder = ort::session::Session::builder().map_err(|e| err(&e))?;
-    builder = builder.with_intra_threads(threads.max(1)).map_err(|e| err(&e))?;
-    builder = builder.with_inter_threads(1).map_err(|e| err(&e))?;
-    builder.commit_from_file(model).map_err(|e| err(&e))
+    // Built on a lowered thread: the session's pool threads start lowered (they only ever run a
+    // model; the VAD's session has no pool, it runs on the call's own thread).
+    crate::priority::made_lowered(|| {
+        let mut builder = ort::session::Session::builder().map_err(|e| err(&e))?;
+        builder = builder.with_intra_threads(threads.max(1)).map_err(|e| err(&e))?;
+        builder = builder.with_inter_threads(1).map_err(|e| err(&e))?;
+        // ONNX Runtime's pool threads spin after each run by default, burning the core that the
+        // calls' 20 ms media ticks need.
+        builder = builder.with_intra_op_spinning(false).map_err(|e| err(&e))?;
+        builder.commit_from_file(model).map_err(|e| err(&e))
+    })
 }

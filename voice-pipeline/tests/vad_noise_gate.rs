@@ -73,3 +73,52 @@ fn speech_over_a_noisy_line_is_found_while_the_noise_skips_the_model() {
         assert!(runs >= speech_chunks, "every speech chunk goes to the model: {runs} < {speech_chunks}");
     }
 }
+
+/// Streams that ask at the same time are run as one batch, each with its own state: 24 callers
+/// speaking at once (the same speech at different levels over different noise) get exactly the
+/// probabilities each gets alone.
+#[test]
+fn streams_batched_together_get_what_each_gets_alone() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+    let dir = ivr_models::ModelDir::new(repo.join("models"));
+    voice_pipeline::init_runtime(&dir).expect("runtime");
+    // One session, so that streams asking while it runs must wait and are batched.
+    let model = SileroModel::load_sessions(&dir.silero_vad(), 1).expect("silero");
+    let speech = espeak("Where is my order? I ordered headphones last week.");
+    let lines: Vec<Vec<f32>> = (0..24)
+        .map(|k| {
+            let mut line = noise(0.3, 0.002 * (k + 1) as f32);
+            line.extend(speech.iter().map(|s| s * (0.3 + 0.03 * k as f32)));
+            line
+        })
+        .collect();
+    let run = |line: &[f32], model: &SileroModel| -> Vec<f32> {
+        let mut vad = SileroVad::new(model.clone());
+        line.chunks_exact(CHUNK).map(|c| vad.probability(c).expect("runs")).collect()
+    };
+    let alone: Vec<Vec<f32>> = lines.iter().map(|l| run(l, &model)).collect();
+    let (runs0, chunks0) = model.runs_and_chunks();
+    assert_eq!(runs0, chunks0, "one at a time, one chunk per run");
+    let barrier = std::sync::Barrier::new(lines.len());
+    let together: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .iter()
+            .map(|l| {
+                let (model, barrier) = (model.clone(), &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    run(l, &model)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (runs, chunks) = model.runs_and_chunks();
+    assert!(chunks - chunks0 > 2 * (runs - runs0), "batched: {} chunks in {} runs", chunks - chunks0, runs - runs0);
+    for (k, (a, t)) in alone.iter().zip(&together).enumerate() {
+        assert_eq!(a.len(), t.len());
+        let worst = a.iter().zip(t).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "stream {k}: probabilities differ by up to {worst}");
+        assert!(a.iter().any(|p| *p > 0.5), "stream {k} has speech");
+    }
+}

@@ -102,12 +102,7 @@ impl Pipeline {
                 std::thread::Builder::new()
                     .name(format!("ivr-{name}"))
                     .spawn(move || {
-                        // Below the calls' media threads: a frame that must go out in 20 ms beats
-                        // a transcription that takes 150 ms either way.
-                        // SAFETY: plain syscalls on this thread's own id.
-                        unsafe {
-                            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
-                        }
+                        crate::priority::lower_this_thread();
                         loop {
                             let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                             let Ok(task) = next else { return };
