@@ -8,8 +8,8 @@ pub fn is_token(s: &str) -> bool {
 }
 
 /// Calls `each(index, char, inside <...>)` for every character outside quoted strings (quoted-
-/// pairs included in the string they escape); returns whether every quoted string and every <
-/// was closed.
+/// pairs included in the string they escape; `<` and `>` are reported as outside the brackets);
+/// returns whether every quoted string and every < was closed.
 pub fn outside_quotes(v: &str, mut each: impl FnMut(usize, char, bool)) -> bool {
     let (mut quoted, mut escaped, mut angle) = (false, false, false);
     for (i, c) in v.char_indices() {
@@ -20,8 +20,14 @@ pub fn outside_quotes(v: &str, mut each: impl FnMut(usize, char, bool)) -> bool 
             '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             _ if quoted => {}
-            '<' => angle = true,
-            '>' => angle = false,
+            '<' => {
+                each(i, c, false);
+                angle = true;
+            }
+            '>' => {
+                angle = false;
+                each(i, c, false);
+            }
             _ => each(i, c, angle),
         }
     }
@@ -67,21 +73,12 @@ pub fn address_and_params(value: &str) -> (&str, &str) {
 
 /// Where the `>` closing a name-addr's URI is (outside quoted strings).
 fn angle_end(value: &str) -> Option<usize> {
-    let (mut seen_open, mut end) = (false, None);
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in value.char_indices() {
-        if std::mem::take(&mut escaped) {
-            continue;
-        }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => seen_open = true,
-            '>' if !quoted && seen_open && end.is_none() => end = Some(i),
-            _ => {}
-        }
-    }
+    let (mut open, mut end) = (false, None);
+    outside_quotes(value, |i, c, _| match c {
+        '<' => open = true,
+        '>' if open && end.is_none() => end = Some(i),
+        _ => {}
+    });
     end
 }
 

@@ -29,9 +29,17 @@ macro_rules! header_names {
             }
 
             pub fn as_str(&self) -> &str {
-                match self {
-                    $(HeaderName::$variant => $canonical,)*
+                self.canonical().unwrap_or(match self {
                     HeaderName::Other(s) => s,
+                    _ => "",
+                })
+            }
+
+            /// The canonical spelling of a header this layer knows; None for any other.
+            pub fn canonical(&self) -> Option<&'static str> {
+                match self {
+                    $(HeaderName::$variant => Some($canonical),)*
+                    HeaderName::Other(_) => None,
                 }
             }
         }

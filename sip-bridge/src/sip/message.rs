@@ -88,21 +88,7 @@ const ADDRESSES: [HeaderName; 5] = [HeaderName::From, HeaderName::To, HeaderName
 
 /// The name a parse error gives a header.
 fn label(name: &HeaderName) -> &'static str {
-    match name {
-        HeaderName::Via => "Via",
-        HeaderName::From => "From",
-        HeaderName::To => "To",
-        HeaderName::CallId => "Call-ID",
-        HeaderName::CSeq => "CSeq",
-        HeaderName::Contact => "Contact",
-        HeaderName::ContentLength => "Content-Length",
-        HeaderName::ContentType => "Content-Type",
-        HeaderName::MaxForwards => "Max-Forwards",
-        HeaderName::Route => "Route",
-        HeaderName::RecordRoute => "Record-Route",
-        HeaderName::Date => "Date",
-        _ => "a",
-    }
+    name.canonical().unwrap_or("a")
 }
 
 /// A Content-Length value: digits only (no sign, RFC 4475 3.1.2.3).
