@@ -2,6 +2,9 @@
 //! Seeds are real requests; each is mutated many times (bytes flipped, cut, repeated, inserted),
 //! with a fixed random sequence so a failure can be replayed.
 
+#[path = "rfc4475/cases.rs"]
+mod cases;
+
 use sip_bridge::sdp::{negotiate, Codec, Offer};
 use sip_bridge::sip::endpoint::{Endpoint, Peer};
 use sip_bridge::sip::message::{frame, Message};
@@ -31,8 +34,11 @@ fn mutated_messages_are_parsed_or_refused_without_panicking() {
     // The whole endpoint too: mutated requests arrive one after another, with its timers running.
     let mut ep = Endpoint::new(Default::default(), "127.0.0.1:5060".parse().unwrap());
     let peer = Peer::Udp("127.0.0.1:5061".parse().unwrap());
+    // RFC 4475's valid torture messages are seeds too: whitespace, folding, escapes, odd tokens.
+    let mut seeds: Vec<Vec<u8>> = SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect();
+    seeds.extend(cases::CASES.iter().filter(|c| c.valid).map(|c| cases::load(c.name)));
     for round in 0..30_000 {
-        let mut m = SEEDS[round % SEEDS.len()].as_bytes().to_vec();
+        let mut m = seeds[round % seeds.len()].clone();
         for _ in 0..1 + rng.below(4) {
             let at = rng.below(m.len() + 1);
             match rng.below(5) {
