@@ -34,11 +34,15 @@ python3 models/fetch.py
 # Build (whisper.cpp is compiled for this CPU; GGML_NATIVE=OFF builds a portable binary).
 echo "setup: building (release)"
 build_log=$(mktemp)
-if ! cargo build --release --locked -p ivr > "$build_log" 2>&1; then
+# The server and its LLM worker (`ivr serve` starts target/release/ivr-llm beside itself).
+if ! cargo build --release --locked -p ivr -p llm-worker > "$build_log" 2>&1; then
   cat "$build_log" >&2; rm -f "$build_log"
   echo "setup: error: the build failed (log above)" >&2; exit 1
 fi
 tail -n 1 "$build_log"; rm -f "$build_log"
+for bin in ivr ivr-llm; do
+  [ -x "target/release/$bin" ] || { echo "setup: error: target/release/$bin was not built" >&2; exit 1; }
+done
 
 # whisper.cpp cannot read the CTranslate2 models the registries ship: convert them once.
 target/release/ivr models convert --precision f16,q8_0
