@@ -162,8 +162,9 @@ impl SpeechSegmenter {
 /// stream runs at once, alone. A run of one chunk costs about 260 us here, most of it per run
 /// rather than per stream; in a batch of 32 a stream costs about 110 us (AMD EPYC, ONNX Runtime
 /// on one thread). With hundreds of callers speaking at once this is what keeps the VAD from
-/// overrunning the calls' 20 ms media ticks: at 200 calls on 2 cores, late frames went from about
-/// 12% (a session per core, each stream alone) to about 0.6% (one session, batched).
+/// overrunning the calls' 20 ms media ticks: at 200 calls on 2 cores, with the inference threads
+/// idle-class, late frames were 1-4.5% with a session per core and about 0.5% with one session,
+/// batched (docs/architecture.md).
 #[derive(Clone)]
 pub struct SileroModel {
     sessions: Arc<Vec<Mutex<ort::session::Session>>>,

@@ -180,11 +180,12 @@ impl Endpoint {
 
     /// What we answer in Allow headers.
     fn allow(&self) -> String {
-        if self.registrar.is_some() {
-            format!("{ALLOW}, REGISTER")
-        } else {
-            ALLOW.to_string()
-        }
+        allowed(self.registrar.is_some())
+    }
+
+    /// Whether this endpoint acts on requests of this method (the Allow list).
+    fn takes(&self, method: &Method) -> bool {
+        TAKEN.contains(method) || (*method == Method::Register && self.registrar.is_some())
     }
 
     pub fn poll(&mut self) -> Option<Output> {
@@ -233,6 +234,13 @@ impl Endpoint {
         // A UAS is where a request ends, so Max-Forwards is not checked here: it protects
         // forwarding loops, and nothing is forwarded (RFC 4475 3.3.11).
         let Some(method) = msg.method().cloned() else { return };
+        // RFC 3261 8.2.1: a method we do not know is 501, one we know but do not take 405.
+        if !self.takes(&method) {
+            let (status, reason) = if matches!(method, Method::Extension(_)) { (501, "Not Implemented") } else { (405, "Method Not Allowed") };
+            let mut r = msg.response(status, reason, Some(&self.token()));
+            r.add_header(HeaderName::Allow, self.allow());
+            return self.respond(&msg, r, from, now);
+        }
         if let Some(refusal) = self.refusal(&msg, &method) {
             return self.respond(&msg, refusal, from, now);
         }
@@ -256,7 +264,7 @@ impl Endpoint {
             }
             Method::Info => self.on_info(&msg, from, now),
             Method::Notify => self.on_notify(&msg, from, now),
-            Method::Register if self.registrar.is_some() => {
+            Method::Register => {
                 let tag = self.token();
                 let Some(registrar) = self.registrar.as_mut() else { return };
                 let mut r = registrar.on_register(&msg, from, now);
@@ -266,27 +274,17 @@ impl Endpoint {
                 }
                 self.respond(&msg, r, from, now);
             }
-            Method::Extension(_) => {
-                let mut r = msg.response(501, "Not Implemented", Some(&self.token()));
-                r.add_header(HeaderName::Allow, self.allow());
-                self.respond(&msg, r, from, now);
-            }
-            _ => {
-                let mut r = msg.response(405, "Method Not Allowed", Some(&self.token()));
-                r.add_header(HeaderName::Allow, self.allow());
-                self.respond(&msg, r, from, now);
-            }
+            // Refused above.
+            _ => {}
         }
     }
 
-    /// The checks of RFC 3261 8.2.1 and 8.2.2 before a request is acted on, in its order: a
-    /// method we do not know or take is left to the dispatch (501, 405); a Request-URI scheme we
-    /// do not serve gets 416 (RFC 4475 3.3.2, 3.3.3); a Require naming an extension we do not
-    /// have gets 420 listing it in Unsupported (3.3.5; never for ACK or CANCEL).
+    /// The checks of RFC 3261 8.2.2 for a request of a method we take, in its order: a
+    /// Request-URI scheme we do not serve gets 416 (RFC 4475 3.3.2, 3.3.3); a Require naming an
+    /// extension we do not have gets 420 listing it in Unsupported (3.3.5; never for ACK or
+    /// CANCEL). An ACK is never answered.
     fn refusal(&mut self, msg: &Message, method: &Method) -> Option<Message> {
-        let handled = matches!(method, Method::Invite | Method::Ack | Method::Cancel | Method::Bye | Method::Options | Method::Info | Method::Notify)
-            || (*method == Method::Register && self.registrar.is_some());
-        if !handled || *method == Method::Ack {
+        if *method == Method::Ack {
             return None;
         }
         let scheme = msg.uri().and_then(super::grammar::scheme_of).unwrap_or("").to_ascii_lowercase();
@@ -448,7 +446,7 @@ impl Endpoint {
         if (!msg.body.is_empty() && content_type.as_deref() != Some("application/sdp")) || encoded {
             let mut r = msg.response(415, "Unsupported Media Type", Some(&self.token()));
             r.add_header(HeaderName::Accept, "application/sdp");
-            r.add_header(HeaderName::Other("Accept-Encoding".into()), "identity");
+            r.add_header(HeaderName::AcceptEncoding, "identity");
             return Some(r);
         }
         let accepts = msg.header_values(HeaderName::Accept);
@@ -492,7 +490,7 @@ impl Endpoint {
         }
         let mut r = d.invite.response(200, "OK", Some(&d.local_tag));
         r.add_header(HeaderName::Contact, format!("<sip:ivr@{};transport={}>", self.local, d.peer.transport().to_lowercase()));
-        r.add_header(HeaderName::Allow, ALLOW);
+        r.add_header(HeaderName::Allow, allowed(false));
         r.add_header(HeaderName::ContentType, "application/sdp");
         r.body = sdp::describe(&d.media, rtp, now.as_millis() as u64, 1).into_bytes();
         d.state = DialogState::Answered;
@@ -783,4 +781,14 @@ impl Endpoint {
 }
 
 /// What we answer in Allow headers.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY";
+/// The methods this endpoint acts on (REGISTER too when it has a registrar).
+const TAKEN: [Method; 7] = [Method::Invite, Method::Ack, Method::Cancel, Method::Bye, Method::Options, Method::Info, Method::Notify];
+
+/// An Allow header's value: the methods taken, REGISTER with them when asked.
+fn allowed(register: bool) -> String {
+    let mut methods: Vec<&str> = TAKEN.iter().map(Method::as_str).collect();
+    if register {
+        methods.push(Method::Register.as_str());
+    }
+    methods.join(", ")
+}

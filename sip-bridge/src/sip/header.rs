@@ -64,6 +64,7 @@ header_names! {
     Supported = "Supported" | "k";
     Unsupported = "Unsupported";
     Accept = "Accept";
+    AcceptEncoding = "Accept-Encoding";
     Allow = "Allow";
     AllowEvents = "Allow-Events" | "u";
     Date = "Date";
