@@ -3,6 +3,7 @@
 //! policies around them: ringing, answering, transfer routing, keypad transfer, the RTP timeout and
 //! the call records. Transports know nothing of models or dialogue; this crate is where they meet.
 
+pub mod acd;
 pub mod call;
 pub mod driver;
 mod live;

@@ -357,6 +357,8 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                         endpoint.hangup(&call_id, now);
                     }
                 }
+                // Calls we place (warm transfer) come next; none is placed yet.
+                Output::Call(CallEvent::Progress { .. } | CallEvent::Answered { .. }) => {}
                 Output::Call(CallEvent::Ended { call_id, why }) => {
                     tracing::info!(%call_id, ?why, "call ended");
                     if let Some(c) = calls.remove(&call_id) {

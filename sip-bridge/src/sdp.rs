@@ -53,7 +53,7 @@ impl Codec {
         }
     }
 
-    fn from_name(name: &str) -> Option<Codec> {
+    pub fn from_name(name: &str) -> Option<Codec> {
         match name.to_ascii_uppercase().as_str() {
             "PCMU" => Some(Codec::Pcmu),
             "PCMA" => Some(Codec::Pcma),
@@ -237,6 +237,23 @@ pub fn negotiate(offer: &Offer, preference: &[Codec]) -> Result<Agreed, SdpError
 }
 
 /// Our answer (or offer, with `Direction::SendRecv`): one audio stream at `local`.
+/// Our offer for a call we place: every codec we take, in order of preference, and RFC 4733
+/// events (payload type 101).
+pub fn offer(codecs: &[Codec], local: std::net::SocketAddr, session_id: u64) -> String {
+    let ip = match local.ip() {
+        IpAddr::V4(a) => format!("IP4 {a}"),
+        IpAddr::V6(a) => format!("IP6 {a}"),
+    };
+    let mut pts: Vec<String> = codecs.iter().map(|c| c.payload_type().to_string()).collect();
+    pts.push("101".into());
+    let mut s = format!("v=0\r\no=ivr {session_id} 1 IN {ip}\r\ns=ivr\r\nc=IN {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n", local.port(), pts.join(" "));
+    for c in codecs {
+        let _ = write!(s, "a=rtpmap:{} {}/8000\r\n", c.payload_type(), c.encoding());
+    }
+    s.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n");
+    s
+}
+
 pub fn describe(agreed: &Agreed, local: std::net::SocketAddr, session_id: u64, version: u64) -> String {
     let ip = match local.ip() {
         IpAddr::V4(a) => format!("IP4 {a}"),

@@ -7,6 +7,12 @@
 //! loses at most the turn in progress; at start-up a server marks its own calls that never ended
 //! as `interrupted`.
 
+pub mod agents;
+pub mod queue;
+
+pub use agents::{Agent, AgentError, NewAgent, PhoneSecret};
+pub use queue::{FollowUp, QueueEntry, QueueLogLine};
+
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -21,6 +27,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("password hashing: {0}")]
+    Crypto(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

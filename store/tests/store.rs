@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ivr_store::{CallEnd, Event, NewCall, Note, Stages, Store, Turn};
+use ivr_store::{AgentError, CallEnd, Event, FollowUp, NewAgent, NewCall, Note, PhoneSecret, QueueEntry, QueueLogLine, Stages, Store, Turn};
 
 fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ivr-store-{name}-{}", std::process::id()));
@@ -115,12 +115,86 @@ async fn exercise(store: &Store) {
     assert_eq!(store.count_turns("caller").await.unwrap(), 1);
 }
 
+/// Agents (argon2 passwords, skills, extensions), the queue's log and entries, follow-ups.
+async fn agents_and_queue(store: &Store) {
+    let phone = PhoneSecret { realm: "ivr".into(), ha1_md5: "a".repeat(32), ha1_sha256: "b".repeat(64) };
+    let ann = NewAgent {
+        name: "ann".into(),
+        display_name: "Ann Example".into(),
+        role: "agent".into(),
+        skills: vec!["EN, orders".into(), "billing".into(), "en".into()],
+        extension: Some("2001".into()),
+        password: "correct horse".into(),
+        phone: Some(phone.clone()),
+        created_at: "2026-12-02T10:00:00Z".into(),
+    };
+    store.add_agent(&ann).await.unwrap().unwrap();
+    assert_eq!(store.add_agent(&ann).await.unwrap(), Err(AgentError::Exists("ann".into())));
+    let bob = NewAgent { name: "bob".into(), extension: Some("2001".into()), phone: None, ..ann.clone() };
+    assert_eq!(store.add_agent(&bob).await.unwrap(), Err(AgentError::ExtensionTaken("2001".into())));
+    let short = NewAgent { name: "cy".into(), extension: None, password: "short".into(), ..ann.clone() };
+    assert_eq!(store.add_agent(&short).await.unwrap(), Err(AgentError::ShortPassword));
+    let bad = NewAgent { name: "a b".into(), extension: None, ..ann.clone() };
+    assert_eq!(store.add_agent(&bad).await.unwrap(), Err(AgentError::BadName("a b".into())));
+    store.add_agent(&NewAgent { name: "bob".into(), extension: None, phone: None, role: "supervisor".into(), ..ann.clone() }).await.unwrap().unwrap();
+
+    let got = store.agent("ann").await.unwrap().unwrap();
+    assert_eq!(got.skills, ["billing", "en", "orders"]);
+    assert_eq!((got.extension.as_deref(), got.phone.as_ref(), got.status.as_str()), (Some("2001"), Some(&phone), "signed_out"));
+    assert_eq!(store.agent_by_extension("2001").await.unwrap().unwrap().name, "ann");
+    assert_eq!(store.agents().await.unwrap().iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["ann", "bob"]);
+    // The password is stored as an argon2id hash, and only the right one is accepted.
+    assert!(store.check_password("ann", "correct horse").await.unwrap().is_some());
+    assert!(store.check_password("ann", "wrong horse").await.unwrap().is_none());
+    assert!(store.check_password("nobody", "correct horse").await.unwrap().is_none());
+    assert_eq!(store.set_password("ann", "battery staple", None).await.unwrap(), Ok(true));
+    assert!(store.check_password("ann", "correct horse").await.unwrap().is_none());
+    assert!(store.check_password("ann", "battery staple").await.unwrap().is_some());
+    assert!(store.agent("ann").await.unwrap().unwrap().phone.is_none());
+    assert_eq!(store.set_password("nobody", "battery staple", None).await.unwrap(), Ok(false));
+    assert!(store.set_agent_status("ann", "available").await.unwrap());
+    assert_eq!(store.agent("ann").await.unwrap().unwrap().status, "available");
+    assert!(store.remove_agent("bob").await.unwrap());
+    assert!(!store.remove_agent("bob").await.unwrap());
+
+    // The queue: two callers waiting when the server "dies"; a restart logs them abandoned.
+    for (i, id) in ["q1", "q2"].iter().enumerate() {
+        let e = QueueEntry { call_id: id.to_string(), server: "s1".into(), entered_at: format!("2026-12-02T10:00:0{i}Z"), priority: 0, entry_position: i as i64 + 1 };
+        store.queue_enter(&e).await.unwrap();
+        let line = QueueLogLine { at: e.entered_at.clone(), server: "s1".into(), call_id: Some(id.to_string()), agent: None, event: "entered".into(), detail: Some(serde_json::json!({"position": i + 1})) };
+        store.log_queue_event(&line).await.unwrap();
+    }
+    store.queue_enter(&QueueEntry { call_id: "other".into(), server: "s2".into(), entered_at: "2026-12-02T10:00:00Z".into(), priority: 1, entry_position: 1 }).await.unwrap();
+    let orphans = store.abandon_orphans("s1", "2026-12-02T10:00:30Z").await.unwrap();
+    assert_eq!(orphans.iter().map(|e| e.call_id.as_str()).collect::<Vec<_>>(), ["q1", "q2"]);
+    assert!(store.abandon_orphans("s1", "2026-12-02T10:00:40Z").await.unwrap().is_empty(), "once only");
+    let log = store.queue_events(Some("q2")).await.unwrap();
+    assert_eq!(log.iter().map(|l| l.event.as_str()).collect::<Vec<_>>(), ["entered", "abandon"]);
+    assert_eq!(log[1].detail.as_ref().unwrap()["wait_secs"], 29.0);
+    assert_eq!(store.queue_events(None).await.unwrap().len(), 4);
+
+    // Follow-ups: open first, an agent marks one done (once).
+    let cb = |id: &str, at: &str| FollowUp { id: id.into(), kind: "callback".into(), number: "+4930123".into(), created_at: at.into(), reason: "queue_key".into(), status: "open".into(), ..Default::default() };
+    store.add_follow_up(&cb("f1", "2026-12-02T10:01:00Z")).await.unwrap();
+    store.add_follow_up(&cb("f2", "2026-12-02T10:02:00Z")).await.unwrap();
+    let vm = FollowUp { kind: "voicemail".into(), audio: Some("/tmp/vm.wav".into()), reason: "after_hours".into(), ..cb("f3", "2026-12-02T10:03:00Z") };
+    store.add_follow_up(&vm).await.unwrap();
+    assert!(store.set_follow_up_text("f3", "please call me back about order 41234567", "Callback about order 41234567").await.unwrap());
+    assert!(store.finish_follow_up("f1", "ann", "2026-12-02T10:05:00Z").await.unwrap());
+    assert!(!store.finish_follow_up("f1", "ann", "2026-12-02T10:06:00Z").await.unwrap());
+    let list = store.follow_ups().await.unwrap();
+    assert_eq!(list.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["f2", "f3", "f1"]);
+    assert_eq!(list[1].transcript.as_deref(), Some("please call me back about order 41234567"));
+    assert_eq!((list[2].status.as_str(), list[2].done_by.as_deref()), ("done", Some("ann")));
+}
+
 #[tokio::test]
 async fn sqlite_keeps_calls_turns_and_events() {
     let dir = tempdir("sqlite");
     let url = format!("sqlite://{}", dir.join("sub/calls.db").display());
     let store = Store::open(&url).await.unwrap();
     exercise(&store).await;
+    agents_and_queue(&store).await;
     // WAL mode: while the store is open, writes go to the write-ahead log beside the file.
     assert!(dir.join("sub/calls.db-wal").exists(), "no WAL file beside the database");
     store.close().await;
@@ -136,6 +210,7 @@ async fn postgresql_keeps_calls_turns_and_events() {
     let pg = Postgres::start("pg");
     let store = Store::open(&pg.url()).await.unwrap();
     exercise(&store).await;
+    agents_and_queue(&store).await;
     store.close().await;
     let store = Store::open(&pg.url()).await.unwrap();
     assert_eq!(store.all_calls().await.unwrap().len(), 3);

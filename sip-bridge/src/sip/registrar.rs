@@ -83,6 +83,29 @@ impl Default for RegistrarConfig {
     }
 }
 
+/// A phone's digest secret for the registrar's realm: the HA1 of each algorithm, so that what is
+/// stored for an agent (`ivr agents add`) is not the password itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhoneAccount {
+    pub user: String,
+    pub ha1_md5: String,
+    pub ha1_sha256: String,
+}
+
+impl PhoneAccount {
+    pub fn from_password(user: &str, realm: &str, password: &str) -> Self {
+        let a1 = format!("{user}:{realm}:{password}");
+        Self { user: user.to_string(), ha1_md5: Algorithm::Md5.hex(&a1), ha1_sha256: Algorithm::Sha256.hex(&a1) }
+    }
+
+    fn ha1(&self, a: Algorithm) -> &str {
+        match a {
+            Algorithm::Md5 => &self.ha1_md5,
+            Algorithm::Sha256 => &self.ha1_sha256,
+        }
+    }
+}
+
 /// Where a registered phone can be reached.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
@@ -99,6 +122,9 @@ pub struct Binding {
 
 pub struct Registrar {
     cfg: RegistrarConfig,
+    /// The configuration's accounts, then the agents' phones (see [`Registrar::set_phones`]).
+    accounts: HashMap<String, PhoneAccount>,
+    phones: HashMap<String, PhoneAccount>,
     secret: [u8; 16],
     /// Per user: its current contacts.
     bindings: HashMap<String, Vec<Binding>>,
@@ -107,7 +133,22 @@ pub struct Registrar {
 impl Registrar {
     /// `secret` signs the nonces; draw it at random when the server starts.
     pub fn new(cfg: RegistrarConfig, secret: [u8; 16]) -> Self {
-        Self { cfg, secret, bindings: HashMap::new() }
+        let accounts = cfg.accounts.iter().map(|a| (a.user.clone(), PhoneAccount::from_password(&a.user, &cfg.realm, &a.password))).collect();
+        Self { cfg, accounts, phones: HashMap::new(), secret, bindings: HashMap::new() }
+    }
+
+    pub fn realm(&self) -> &str {
+        &self.cfg.realm
+    }
+
+    /// The agents' phones (from the store), replacing the previous list; the configuration's
+    /// accounts stay. A phone no longer listed keeps its binding until it expires or re-registers.
+    pub fn set_phones(&mut self, phones: Vec<PhoneAccount>) {
+        self.phones = phones.into_iter().map(|p| (p.user.clone(), p)).collect();
+    }
+
+    fn account(&self, user: &str) -> Option<&PhoneAccount> {
+        self.accounts.get(user).or_else(|| self.phones.get(user))
     }
 
     /// The newest live binding of `user`.
@@ -128,7 +169,7 @@ impl Registrar {
             return req.response(400, "Address of record is not a SIP URI", None);
         }
         let user = user_of(to);
-        let Some(account) = self.cfg.accounts.iter().find(|a| a.user == user).cloned() else {
+        let Some(account) = self.account(user).cloned() else {
             return req.response(404, "Not Found", None);
         };
         // Each Authorization header (a phone may answer several challenges); one must verify.
@@ -141,7 +182,7 @@ impl Registrar {
             }
             let Some(algorithm) = creds.algorithm.filter(|a| self.cfg.algorithms.contains(a)) else { continue };
             let Some(fresh) = self.verify_nonce(&creds.nonce, now) else { continue };
-            if creds.response == expected_response(algorithm, &account, &self.cfg.realm, "REGISTER", &creds) {
+            if creds.response == expected_response(algorithm, &account, "REGISTER", &creds) {
                 // Right password on an expired nonce: tell the phone to retry, not that it is wrong.
                 if !fresh {
                     stale = true;
@@ -268,8 +309,8 @@ pub fn user_of(uri: &str) -> &str {
 }
 
 /// The digest response a phone must send (RFC 7616 3.4.1, with RFC 2617's form without qop).
-fn expected_response(a: Algorithm, account: &Account, realm: &str, method: &str, c: &Credentials) -> String {
-    let ha1 = a.hex(&format!("{}:{realm}:{}", account.user, account.password));
+fn expected_response(a: Algorithm, account: &PhoneAccount, method: &str, c: &Credentials) -> String {
+    let ha1 = account.ha1(a);
     let ha2 = a.hex(&format!("{method}:{}", c.uri));
     match &c.qop {
         Some(qop) => a.hex(&format!("{ha1}:{}:{}:{}:{qop}:{ha2}", c.nonce, c.nc, c.cnonce)),
@@ -376,7 +417,7 @@ mod tests {
     /// RFC 7616 section 3.9.1's example: the same credentials under both algorithms.
     #[test]
     fn digest_responses_match_the_rfc_7616_example() {
-        let account = Account { user: "Mufasa".into(), password: "Circle of Life".into() };
+        let account = PhoneAccount::from_password("Mufasa", "http-auth@example.org", "Circle of Life");
         let c = Credentials {
             username: "Mufasa".into(),
             realm: "http-auth@example.org".into(),
@@ -387,9 +428,9 @@ mod tests {
             cnonce: "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ".into(),
             ..Default::default()
         };
-        assert_eq!(expected_response(Algorithm::Md5, &account, &c.realm, "GET", &c), "8ca523f5e9506fed4657c9700eebdbec");
+        assert_eq!(expected_response(Algorithm::Md5, &account, "GET", &c), "8ca523f5e9506fed4657c9700eebdbec");
         assert_eq!(
-            expected_response(Algorithm::Sha256, &account, &c.realm, "GET", &c),
+            expected_response(Algorithm::Sha256, &account, "GET", &c),
             "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
         );
     }
@@ -434,8 +475,8 @@ mod tests {
             cnonce: "0a4f113b".into(),
             ..Default::default()
         };
-        let account = Account { user: "agent1".into(), password: password.into() };
-        let response = expected_response(algorithm, &account, "ivr", "REGISTER", &c);
+        let account = PhoneAccount::from_password("agent1", "ivr", password);
+        let response = expected_response(algorithm, &account, "REGISTER", &c);
         register(&format!(
             "{cseq} REGISTER\r\nContact: {contact}\r\nAuthorization: Digest username=\"agent1\", realm=\"ivr\", nonce=\"{nonce}\", \
              uri=\"sip:127.0.0.1\", response=\"{response}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"0a4f113b\"",
@@ -467,6 +508,24 @@ mod tests {
             assert_eq!((b.contact.as_str(), b.algorithm), ("sip:agent1@127.0.0.1:5099", algorithm));
             assert!(r.lookup("agent1", t + Duration::from_secs(120)).is_none(), "expired");
         }
+    }
+
+    #[test]
+    fn agents_phones_from_the_store_register_with_their_stored_hashes() {
+        let mut r = Registrar::new(RegistrarConfig::default(), [7; 16]);
+        let t = Duration::from_secs(1000);
+        let contact = "<sip:agent1@127.0.0.1:5099>";
+        let challenge = r.on_register(&register(&format!("1 REGISTER\r\nContact: {contact}")), PHONE, t);
+        assert_eq!(challenge.status(), Some(404), "not an agent yet");
+        r.set_phones(vec![PhoneAccount::from_password("agent1", "ivr", "from the store")]);
+        let challenge = r.on_register(&register(&format!("2 REGISTER\r\nContact: {contact}")), PHONE, t);
+        assert_eq!(challenge.status(), Some(401));
+        for (algorithm, password, status) in [(Algorithm::Md5, "s3cret", 401), (Algorithm::Sha256, "from the store", 200), (Algorithm::Md5, "from the store", 200)] {
+            let cseq = if status == 200 && algorithm == Algorithm::Md5 { 4 } else { 3 };
+            let reply = r.on_register(&answer(&challenge, algorithm, password, cseq, contact), PHONE, t);
+            assert_eq!(reply.status(), Some(status), "{algorithm:?} {password}");
+        }
+        assert!(r.lookup("agent1", t).is_some());
     }
 
     #[test]

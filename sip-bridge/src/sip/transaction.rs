@@ -437,3 +437,121 @@ mod tests {
         assert_eq!(tx.poll_timeout(), None);
     }
 }
+
+/// Where our INVITE stands (RFC 3261 17.1.1, with RFC 6026's Accepted state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteState {
+    /// Sent, nothing heard: retransmitted over UDP with doubling intervals (Timer A) until a
+    /// response or Timer B.
+    Calling,
+    /// A provisional response came: the callee is ringing; no more retransmissions.
+    Proceeding,
+    /// Answered (2xx): copies of the 2xx are re-acknowledged by the dialog for 64*T1 (Timer M).
+    Accepted,
+    /// Refused (3xx-6xx): the transaction acknowledged it; copies are acknowledged again for 32 s
+    /// over UDP (Timer D).
+    Completed,
+    Terminated,
+}
+
+/// What our INVITE's transaction reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InviteEvent {
+    /// Send the INVITE again.
+    Retransmit(Vec<u8>),
+    /// A provisional response (180 Ringing, 183 Session Progress).
+    Provisional(u16),
+    /// The final response, once.
+    Final(u16),
+    /// A copy of the final response: acknowledge it again.
+    Copy(u16),
+    /// No response within 64*T1 (Timer B), or no final one within 64*T1 of giving up (CANCEL).
+    Timeout,
+    Terminated,
+}
+
+/// An INVITE we sent, sans-IO.
+#[derive(Debug)]
+pub struct InviteClientTransaction {
+    request: Vec<u8>,
+    reliable: bool,
+    state: InviteState,
+    retransmit_at: Option<Duration>,
+    interval: Duration,
+    /// Timer B while calling, the CANCEL's deadline while proceeding, Timers D and M after.
+    ends_at: Option<Duration>,
+}
+
+impl InviteClientTransaction {
+    pub fn new(request: Vec<u8>, reliable: bool, now: Duration) -> Self {
+        Self { request, reliable, state: InviteState::Calling, retransmit_at: (!reliable).then_some(now + T1), interval: T1, ends_at: Some(now + 64 * T1) }
+    }
+
+    pub fn state(&self) -> InviteState {
+        self.state
+    }
+
+    /// We sent CANCEL: a final response must come within 64*T1 (RFC 3261 9.1), else we give up.
+    pub fn cancelled(&mut self, now: Duration) {
+        if matches!(self.state, InviteState::Calling | InviteState::Proceeding) {
+            self.ends_at = Some(self.ends_at.map_or(now + 64 * T1, |e| e.min(now + 64 * T1)));
+        }
+    }
+
+    pub fn on_response(&mut self, status: u16, now: Duration) -> Vec<InviteEvent> {
+        match (self.state, status) {
+            (InviteState::Calling | InviteState::Proceeding, 100..=199) => {
+                if self.state == InviteState::Calling {
+                    // Timer B covers only the silence before any answer (a CANCEL, sent only
+                    // after a provisional response, sets its own deadline).
+                    self.ends_at = None;
+                }
+                self.retransmit_at = None;
+                self.state = InviteState::Proceeding;
+                vec![InviteEvent::Provisional(status)]
+            }
+            (InviteState::Calling | InviteState::Proceeding, 200..=299) => {
+                self.retransmit_at = None;
+                self.state = InviteState::Accepted;
+                self.ends_at = Some(now + 64 * T1);
+                vec![InviteEvent::Final(status)]
+            }
+            (InviteState::Calling | InviteState::Proceeding, 300..=699) => {
+                self.retransmit_at = None;
+                self.state = InviteState::Completed;
+                self.ends_at = Some(now + if self.reliable { Duration::ZERO } else { Duration::from_secs(32) });
+                vec![InviteEvent::Final(status)]
+            }
+            (InviteState::Accepted, 200..=299) | (InviteState::Completed, 300..=699) => vec![InviteEvent::Copy(status)],
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        match (self.retransmit_at, self.ends_at) {
+            (Some(r), Some(e)) => Some(r.min(e)),
+            (r, e) => r.or(e),
+        }
+    }
+
+    pub fn on_timeout(&mut self, now: Duration) -> Vec<InviteEvent> {
+        if self.state == InviteState::Terminated {
+            return Vec::new();
+        }
+        if self.ends_at.is_some_and(|e| now >= e) {
+            let waiting = matches!(self.state, InviteState::Calling | InviteState::Proceeding);
+            self.state = InviteState::Terminated;
+            self.retransmit_at = None;
+            self.ends_at = None;
+            return if waiting { vec![InviteEvent::Timeout, InviteEvent::Terminated] } else { vec![InviteEvent::Terminated] };
+        }
+        match self.retransmit_at {
+            Some(at) if now >= at => {
+                self.interval *= 2;
+                self.retransmit_at = Some(now + self.interval);
+                vec![InviteEvent::Retransmit(self.request.clone())]
+            }
+            _ => Vec::new(),
+        }
+    }
+}

@@ -14,6 +14,9 @@ use super::registrar::Registrar;
 use super::transaction::{self, ClientEvent, ClientTransaction, Key, ServerTransaction, T1, T2};
 use crate::sdp::{self, Agreed, Codec, Offer};
 
+mod uac;
+pub use uac::OutgoingCall;
+
 /// Where a message came from or goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Peer {
@@ -74,6 +77,10 @@ pub enum CallEvent {
     Transfer { call_id: String, status: u16 },
     /// Every digit queued by [`Endpoint::send_info_digits`] has been answered (or given up on).
     DigitsSent { call_id: String },
+    /// A call we placed is ringing (180) or in progress (183).
+    Progress { call_id: String, status: u16 },
+    /// A call we placed was answered (and acknowledged): media may flow.
+    Answered { call_id: String, media: Agreed },
     Ended { call_id: String, why: EndReason },
 }
 
@@ -88,6 +95,8 @@ pub enum EndReason {
     /// We hung up.
     LocalBye,
     Rejected,
+    /// A call we placed was refused with this status (408: no answer at all).
+    Unanswered(u16),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,7 +127,10 @@ struct Sent {
 struct Dialog {
     state: DialogState,
     peer: Peer,
+    /// The INVITE that made the dialog: the caller's (we answered it), or ours (see `uac`).
     invite: Message,
+    /// Set when we placed the call: what the callee's answer fixed for our requests in it.
+    uac: Option<uac::Remote>,
     local_tag: String,
     media: Agreed,
     /// The 200 OK, retransmitted until the ACK (RFC 3261 13.3.1.4).
@@ -144,6 +156,8 @@ pub struct Endpoint {
     rtp: HashMap<String, SocketAddr>,
     /// Requests we sent (BYE, REFER), by Via branch, retransmitted over UDP until answered.
     sent: HashMap<String, Sent>,
+    /// Calls we placed (INVITE client transactions), by Via branch.
+    outgoing: HashMap<String, uac::Outgoing>,
     outputs: VecDeque<Output>,
     next_id: u64,
     /// Per source address: tokens left and when they were counted (INVITE rate limit).
@@ -161,6 +175,7 @@ impl Endpoint {
             dialogs: HashMap::new(),
             rtp: HashMap::new(),
             sent: HashMap::new(),
+            outgoing: HashMap::new(),
             outputs: VecDeque::new(),
             next_id: 1,
             buckets: HashMap::new(),
@@ -422,6 +437,7 @@ impl Endpoint {
                 state: DialogState::Early,
                 peer: from,
                 invite: msg,
+                uac: None,
                 local_tag,
                 media: media.clone(),
                 ok: None,
@@ -528,6 +544,9 @@ impl Endpoint {
 
     /// Hangs up an answered call (BYE).
     pub fn hangup(&mut self, call_id: &str, now: Duration) {
+        if self.ringing_out(call_id) {
+            return self.cancel_outgoing(call_id, now);
+        }
         let Some(mut d) = self.dialogs.remove(call_id) else { return };
         d.local_cseq += 1;
         let branch = format!("z9hG4bK{}", self.token());
@@ -598,6 +617,9 @@ impl Endpoint {
     fn on_response(&mut self, msg: &Message, now: Duration) {
         let Some(branch) = msg.top_via().and_then(|v| v.branch) else { return };
         let Some(status) = msg.status() else { return };
+        if msg.cseq().is_some_and(|c| c.method == Method::Invite) {
+            return self.on_invite_response(&branch, msg, status, now);
+        }
         let Some(s) = self.sent.get_mut(&branch) else { return };
         let events = s.tx.on_response(status, now);
         self.client_events(&branch, events, now);
@@ -646,21 +668,31 @@ impl Endpoint {
         }
     }
 
-    /// A request inside the dialog, from us (the callee) to the caller.
+    /// A request inside the dialog, from us to the other party (the caller, or the callee of a
+    /// call we placed).
     fn in_dialog_request(&self, d: &Dialog, method: Method, branch: &str) -> Message {
         let inv = &d.invite;
-        let target = inv.header(HeaderName::Contact).map(super::message::uri_of).unwrap_or("sip:caller").to_string();
+        let (target, from, to, route) = match &d.uac {
+            // Our From stays ours; their To carries their tag; their route set reversed.
+            Some(r) => (r.target.clone(), inv.header(HeaderName::From).unwrap_or("<sip:ivr>").to_string(), r.to.clone(), r.route.clone()),
+            // Our From is their To (with our tag), our To is their From; the route set in
+            // order (RFC 3261 12.1.1 for the callee's requests).
+            None => (
+                inv.header(HeaderName::Contact).map(super::message::uri_of).unwrap_or("sip:caller").to_string(),
+                format!("{};tag={}", inv.header(HeaderName::To).unwrap_or("<sip:ivr>"), d.local_tag),
+                inv.header(HeaderName::From).unwrap_or("<sip:caller>").to_string(),
+                inv.header_values(HeaderName::RecordRoute).into_iter().map(str::to_string).collect(),
+            ),
+        };
         let mut m = Message { start: StartLine::Request { method: method.clone(), uri: target }, headers: Vec::new(), body: Vec::new() };
         m.add_header(HeaderName::Via, format!("SIP/2.0/{} {};branch={branch};rport", d.peer.transport(), self.local));
         m.add_header(HeaderName::MaxForwards, "70");
-        // Our From is their To (with our tag), our To is their From.
-        m.add_header(HeaderName::From, format!("{};tag={}", inv.header(HeaderName::To).unwrap_or("<sip:ivr>"), d.local_tag));
-        m.add_header(HeaderName::To, inv.header(HeaderName::From).unwrap_or("<sip:caller>").to_string());
+        m.add_header(HeaderName::From, from);
+        m.add_header(HeaderName::To, to);
         m.add_header(HeaderName::CallId, inv.call_id().to_string());
         m.add_header(HeaderName::CSeq, format!("{} {method}", d.local_cseq));
-        // The caller's route set, in reverse (RFC 3261 12.1.1 for the callee's requests).
-        for rr in inv.header_values(HeaderName::RecordRoute) {
-            m.add_header(HeaderName::Route, rr.to_string());
+        for r in route {
+            m.add_header(HeaderName::Route, r);
         }
         m.add_header(HeaderName::UserAgent, self.cfg.user_agent.clone());
         m
@@ -728,7 +760,8 @@ impl Endpoint {
         let tx = self.transactions.values().filter_map(|(t, _)| t.poll_timeout()).min();
         let ok = self.dialogs.values().filter(|d| d.ok.is_some()).map(|d| d.ok_next.min(d.ok_deadline)).min();
         let sent = self.sent.values().filter_map(|s| s.tx.poll_timeout()).min();
-        [tx, ok, sent].into_iter().flatten().min()
+        let outgoing = self.outgoing.values().filter_map(|o| o.tx.poll_timeout()).min();
+        [tx, ok, sent, outgoing].into_iter().flatten().min()
     }
 
     pub fn on_timeout(&mut self, now: Duration) {
@@ -751,6 +784,7 @@ impl Endpoint {
                 self.client_events(&branch, events, now);
             }
         }
+        self.outgoing_timeouts(now);
         // 2xx retransmission until the ACK; without one, the call is ended (RFC 3261 13.3.1.4).
         let mut resend = Vec::new();
         let mut give_up = Vec::new();
