@@ -9,6 +9,8 @@ use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use dialogue::manager::Action;
+
+use crate::attendant::{self, Attendant, DeskNote, Handover};
 use sip_bridge::leg::{KeyVia, LegCommand, LegEvent};
 use voice_pipeline::session::{CallSession, CallerInput, Event, Job, JobId, JobResult, Output as SessionOutput, Speaker, TurnTiming};
 
@@ -20,6 +22,9 @@ pub enum Transfer {
     /// Key these digits to the PBX in front of us (its blind-transfer feature code and an
     /// extension), then hang up once it has had [`KEYPAD_TRANSFER_WAIT`] to act on them.
     Keypad(String),
+    /// To the agents' queue here (warm transfer: hold, an agent hears the summary and accepts,
+    /// then caller and agent are bridged through this server).
+    Queue,
     /// Nowhere to transfer to: the call ends.
     HangUp,
 }
@@ -76,6 +81,8 @@ pub enum Input<'a> {
     Draining,
     /// The grace is over: the bot says goodbye and hangs up.
     Shutdown,
+    /// From the queue or the agent's leg, for a caller handed to people.
+    Attendant(attendant::Input),
 }
 
 /// What a call leaves behind, in the order it happened. The live server writes these to the store
@@ -106,6 +113,10 @@ pub enum Output {
     /// That job's result is no longer wanted.
     Cancel(JobId),
     Record(Entry),
+    /// A command for the agent's leg (warm transfer).
+    Agent(LegCommand),
+    /// A note for the queue.
+    Desk(DeskNote),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -132,6 +143,12 @@ pub struct Call {
     shutting_down: bool,
     /// Set when the bot decided the end (its action); the caller's hang-up otherwise.
     ended_by: Option<EndedBy>,
+    /// Once the bot handed the caller to people (policy [`Transfer::Queue`]).
+    attendant: Option<Attendant>,
+    /// The caller's number (caller ID), for callbacks and the agent's summary.
+    caller: String,
+    /// The language the caller was last understood in.
+    language: String,
 }
 
 impl Call {
@@ -147,6 +164,9 @@ impl Call {
             keypad_transfer: None,
             shutting_down: false,
             ended_by: None,
+            attendant: None,
+            caller: String::new(),
+            language: "en".into(),
         };
         if call.policy.ring.is_zero() {
             call.answer();
@@ -154,6 +174,17 @@ impl Call {
             call.outputs.push_back(Output::Leg(LegCommand::Ring));
         }
         call
+    }
+
+    /// The caller's number as caller ID gave it (a SIP URI's user part or a bare number).
+    pub fn with_caller(mut self, caller: &str) -> Self {
+        self.caller = caller.to_string();
+        self
+    }
+
+    /// Whether the call is with people now (queued, offered, bridged).
+    pub fn is_handed_over(&self) -> bool {
+        self.attendant.is_some()
     }
 
     /// The next thing to do, if any.
@@ -222,7 +253,10 @@ impl Call {
                         KeyVia::Script => "script",
                     };
                     self.event("key", now, Some(serde_json::json!({"key": digit.to_string(), "via": via})));
-                    self.session.handle(Event::Dtmf(digit), now);
+                    match self.attendant.as_mut() {
+                        Some(a) => a.handle(attendant::Input::CallerKey(digit), now),
+                        None => self.session.handle(Event::Dtmf(digit), now),
+                    }
                 }
             }
             Input::Leg(LegEvent::DigitsSent) => {
@@ -231,6 +265,10 @@ impl Call {
                 }
             }
             Input::Leg(LegEvent::HungUp) => {
+                if let Some(a) = self.attendant.as_mut() {
+                    a.handle(attendant::Input::CallerHungUp, now);
+                    self.ended_by = None;
+                }
                 self.session.handle(Event::RemoteHangup, now);
                 let by = self.ended_by.unwrap_or(EndedBy::Caller);
                 self.end(by, None, now);
@@ -240,12 +278,26 @@ impl Call {
                     self.session.handle(Event::LlmDelta { job, text }, now);
                 }
             }
+            Input::Done { job, result } if Attendant::owns(job) => {
+                if let Some(a) = self.attendant.as_mut() {
+                    a.handle(attendant::Input::Done { job, result }, now);
+                }
+            }
+            Input::Attendant(input) => {
+                if let Some(a) = self.attendant.as_mut() {
+                    a.handle(input, now);
+                } else if let attendant::Input::AgentLeg { .. } = input {
+                    // Not handed over (any more): nobody wants this leg.
+                    self.outputs.push_back(Output::Agent(LegCommand::HangUp));
+                }
+            }
             Input::Done { job, result } => {
                 if self.cancelled.contains(&job) {
                     return;
                 }
                 if self.understanding_speech.remove(&job) {
                     if let JobResult::Turn(t) = &result {
+                        self.language = t.language.clone();
                         let (intent, confidence, language) = (t.intent.clone(), t.confidence, Some(t.language.clone()));
                         self.record(Entry::Understood { intent, confidence, language });
                     }
@@ -279,14 +331,47 @@ impl Call {
             out.fill(0.0);
             return None;
         }
+        if let Some(a) = self.attendant.as_mut() {
+            let frame: &mut [f32; ivr_audio::FRAME_SAMPLES] = out.try_into().ok()?;
+            let sounding = a.fill_caller(frame, now);
+            self.after(now);
+            return Some(sounding);
+        }
         self.session.fill_frame(out, now);
         let speaking = self.session.is_speaking();
         self.after(now);
         Some(speaking)
     }
 
-    /// The caller's frame (ignored until the call is connected).
+    /// The agent's next frame (warm transfer): `None` without an agent leg.
+    pub fn fill_agent_frame(&mut self, out: &mut [f32; ivr_audio::FRAME_SAMPLES], now: Duration) -> Option<bool> {
+        let a = self.attendant.as_mut().filter(|a| a.has_agent_leg())?;
+        let sounding = a.fill_agent(out, now);
+        self.after(now);
+        Some(sounding)
+    }
+
+    /// The agent's frame.
+    pub fn agent_audio(&mut self, frame: &[f32; ivr_audio::FRAME_SAMPLES]) {
+        if let Some(a) = self.attendant.as_mut() {
+            a.agent_audio(frame);
+        }
+    }
+
+    /// Whether an agent's leg should be driven (it rings or is up).
+    pub fn has_agent_leg(&self) -> bool {
+        self.attendant.as_ref().is_some_and(|a| a.has_agent_leg())
+    }
+
+    /// The caller's frame (ignored until the call is connected). Once handed over, the bot no
+    /// longer hears the caller; the agent does when bridged.
     pub fn audio(&mut self, frame: &[f32], now: Duration) {
+        if let Some(a) = self.attendant.as_mut() {
+            if let Ok(frame) = frame.try_into() {
+                a.caller_audio(frame);
+            }
+            return;
+        }
         if self.phase == Phase::Connected {
             self.session.handle(Event::Audio(frame), now);
             self.after(now);
@@ -296,6 +381,9 @@ impl Call {
     /// The timers: ringing, the keypad transfer's wait, and the media timeout (`media_silent_for`:
     /// how long the leg has received nothing).
     pub fn on_tick(&mut self, media_silent_for: Duration, now: Duration) {
+        if let Some(a) = self.attendant.as_mut() {
+            a.on_tick(now);
+        }
         match self.phase {
             Phase::Ringing { answer_at } if now >= answer_at => self.answer(),
             Phase::Connected => {
@@ -332,6 +420,17 @@ impl Call {
                 SessionOutput::Action(a) => self.on_action(a, now),
             }
         }
+        while let Some(o) = self.attendant.as_mut().and_then(Attendant::poll) {
+            match o {
+                attendant::Out::Job { id, job } => self.outputs.push_back(Output::Job { id, job }),
+                attendant::Out::Caller(LegCommand::HangUp) => self.end(EndedBy::Bot, Some(LegCommand::HangUp), now),
+                attendant::Out::Caller(c) => self.outputs.push_back(Output::Leg(c)),
+                attendant::Out::Agent(c) => self.outputs.push_back(Output::Agent(c)),
+                attendant::Out::Desk(n) => self.outputs.push_back(Output::Desk(n)),
+                attendant::Out::Event { kind, detail } => self.event(kind, now, detail),
+                attendant::Out::Said(text) => self.record(Entry::Said { who: Speaker::Bot, text, at: now }),
+            }
+        }
     }
 
     fn on_action(&mut self, action: Action, now: Duration) {
@@ -344,8 +443,24 @@ impl Call {
             self.event("transfer", now, Some(serde_json::json!({"reason": reason})));
         }
         let by = if self.shutting_down { EndedBy::Shutdown } else { EndedBy::Bot };
-        self.ended_by = Some(by);
         let transfer = matches!(action, Action::Transfer { .. });
+        if let (Transfer::Queue, Action::Transfer { reason, priority, summary }, Phase::Connected, false) =
+            (&self.policy.transfer, &action, self.phase, self.shutting_down)
+        {
+            let handover = Handover {
+                priority: u8::from(*priority == dialogue::policy::Priority::High),
+                needs: crate::acd::Needs { language: Some(self.language.clone()), topic: topic_of(*reason).map(str::to_string) },
+                summary: summary.screen.clone(),
+                caller: self.caller.clone(),
+                language: self.language.clone(),
+                reason: serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            };
+            self.record(Entry::Action { action, at: now });
+            self.attendant = Some(Attendant::new(handover, now));
+            self.after(now);
+            return;
+        }
+        self.ended_by = Some(by);
         self.record(Entry::Action { action, at: now });
         if self.phase != Phase::Connected {
             // Not answered yet (stopping before the answer): nothing to say, refuse.
@@ -364,5 +479,17 @@ impl Call {
             }
             _ => self.end(by, Some(LegCommand::HangUp), now),
         }
+    }
+}
+
+/// The skill a transfer reason needs besides the language (the queue's topic).
+fn topic_of(reason: dialogue::policy::TransferReason) -> Option<&'static str> {
+    use dialogue::policy::TransferReason as R;
+    match reason {
+        R::DamagedDelivery | R::MissingItem | R::NeedsAgentAction => Some("orders"),
+        R::BillingDispute => Some("billing"),
+        R::Complaint | R::Anger => Some("complaints"),
+        R::Legal => Some("legal"),
+        _ => None,
     }
 }

@@ -11,6 +11,7 @@ use ivr_audio::{FRAME, FRAME_SAMPLES};
 use sip_bridge::leg::{Leg, LegEvent};
 use voice_pipeline::session::{Job, JobId, JobResult};
 
+use crate::attendant::{self, DeskNote};
 use crate::call::{Call, Entry, Input, Output};
 
 /// The call's time.
@@ -46,8 +47,22 @@ pub enum Stop {
     Shutdown,
 }
 
+/// What the queue tells a call handed to people.
+pub enum Control {
+    /// Announcements, offers and their withdrawal, the end of the longest wait.
+    Attendant(attendant::Input),
+    /// The offered agent's leg (ringing): the call drives it from now on.
+    AgentLeg { agent: String, leg: Box<dyn Leg + Send> },
+}
+
 /// A call's surroundings besides its leg and jobs.
 pub trait Hooks {
+    /// A message from the queue, if any (polled once a frame).
+    fn control(&mut self, _now: Duration) -> Option<Control> {
+        None
+    }
+    /// A note for the queue.
+    fn desk(&mut self, _note: DeskNote, _now: Duration) {}
     /// What a call leaves behind, as it happens.
     fn record(&mut self, entry: Entry);
     /// A message from the server, if any (polled once a frame).
@@ -71,9 +86,12 @@ pub trait Hooks {
 pub fn run(mut call: Call, leg: &mut dyn Leg, jobs: &mut dyn Jobs, clock: &mut dyn Clock, hooks: &mut dyn Hooks) -> Duration {
     let mut inbound = [0.0f32; FRAME_SAMPLES];
     let mut outbound = [0.0f32; FRAME_SAMPLES];
+    let (mut agent_in, mut agent_out) = ([0.0f32; FRAME_SAMPLES], [0.0f32; FRAME_SAMPLES]);
+    // The agent's leg during a warm transfer.
+    let mut agent: Option<Box<dyn Leg + Send>> = None;
     let start = clock.now();
     let mut tick = 0u32;
-    route(&mut call, leg, jobs, hooks, start);
+    route(&mut call, leg, None, jobs, hooks, start);
     loop {
         let due = start + FRAME * tick;
         clock.wait_until(due);
@@ -84,6 +102,23 @@ pub fn run(mut call: Call, leg: &mut dyn Leg, jobs: &mut dyn Jobs, clock: &mut d
         }
         if let Some(s) = hooks.stop(now) {
             call.handle(if s == Stop::Draining { Input::Draining } else { Input::Shutdown }, now);
+        }
+        while let Some(c) = hooks.control(now) {
+            match c {
+                Control::Attendant(input) => call.handle(Input::Attendant(input), now),
+                Control::AgentLeg { agent: name, leg } => {
+                    if let Some(mut old) = agent.replace(leg) {
+                        old.command(sip_bridge::leg::LegCommand::HangUp, now);
+                    }
+                    call.handle(Input::Attendant(attendant::Input::AgentLeg { agent: name }), now);
+                }
+            }
+            route(&mut call, leg, agent.as_mut(), jobs, hooks, now);
+        }
+        if let Some(a) = agent.as_deref_mut() {
+            while let Some(e) = a.poll_event(now) {
+                call.handle(Input::Attendant(attendant::Input::Agent(e)), now);
+            }
         }
         let connected = call.is_connected();
         if let Some(speaking) = call.fill_frame(&mut outbound, now) {
@@ -96,6 +131,13 @@ pub fn run(mut call: Call, leg: &mut dyn Leg, jobs: &mut dyn Jobs, clock: &mut d
                 Delivery::Done(result) => call.handle(Input::Done { job, result }, at),
             }
         }
+        if let Some(a) = agent.as_deref_mut() {
+            if let Some(speaking) = call.fill_agent_frame(&mut agent_out, now) {
+                a.send(&agent_out, speaking, now);
+            }
+            a.receive(&mut agent_in, now);
+            call.agent_audio(&agent_in);
+        }
         leg.receive(&mut inbound, now);
         call.audio(&inbound, now);
         if connected {
@@ -105,9 +147,15 @@ pub fn run(mut call: Call, leg: &mut dyn Leg, jobs: &mut dyn Jobs, clock: &mut d
         if hooks.caller_done(now, jobs.idle() && !call.is_speaking()) {
             call.handle(Input::Leg(LegEvent::HungUp), now);
         }
-        route(&mut call, leg, jobs, hooks, now);
+        route(&mut call, leg, agent.as_mut(), jobs, hooks, now);
+        if agent.is_some() && !call.has_agent_leg() {
+            agent = None;
+        }
         hooks.tick(due, now, clock.now());
         if call.is_ended() {
+            if let Some(mut a) = agent.take() {
+                a.command(sip_bridge::leg::LegCommand::HangUp, now);
+            }
             jobs.end();
             return now;
         }
@@ -115,10 +163,16 @@ pub fn run(mut call: Call, leg: &mut dyn Leg, jobs: &mut dyn Jobs, clock: &mut d
     }
 }
 
-fn route(call: &mut Call, leg: &mut dyn Leg, jobs: &mut dyn Jobs, hooks: &mut dyn Hooks, now: Duration) {
+fn route(call: &mut Call, leg: &mut dyn Leg, mut agent: Option<&mut Box<dyn Leg + Send>>, jobs: &mut dyn Jobs, hooks: &mut dyn Hooks, now: Duration) {
     while let Some(o) = call.poll() {
         match o {
             Output::Leg(c) => leg.command(c, now),
+            Output::Agent(c) => {
+                if let Some(a) = agent.as_mut() {
+                    a.command(c, now);
+                }
+            }
+            Output::Desk(note) => hooks.desk(note, now),
             Output::Job { id, job } => jobs.submit(id, job, now),
             Output::Cancel(id) => jobs.cancel(id),
             Output::Record(e) => hooks.record(e),

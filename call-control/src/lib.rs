@@ -4,8 +4,10 @@
 //! the call records. Transports know nothing of models or dialogue; this crate is where they meet.
 
 pub mod acd;
+pub mod attendant;
 pub mod call;
 pub mod driver;
+pub mod hold;
 mod live;
 pub mod metrics;
 pub mod record;

@@ -1,0 +1,295 @@
+//! Warm transfer in memory: the real `Call` (with its attendant) and the real queue (`Acd`) on a
+//! simulated clock, with a scripted caller and scripted agents' legs. The caller asks for a
+//! person, waits on hold, the agent's phone rings and answers, the agent hears the summary while
+//! the caller hears hold audio (and neither the agent nor the bot hears the caller), the agent
+//! keys 1, both talk, the agent hangs up and the caller rates the call; or the caller takes a
+//! callback instead; or hangs up while the agent's phone rings (which stops the ringing).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use call_control::acd::{Acd, AcdConfig, CompletedBy, Output as AcdOutput, QueueEventKind, Status};
+use call_control::attendant::{DeskNote, Input as AttendantInput};
+use call_control::call::{Call, CallPolicy, EndedBy, Entry, Transfer};
+use call_control::driver::{self, Control, Hooks};
+use common::*;
+use ivr_audio::{FRAME_SAMPLES, RATE};
+use sip_bridge::leg::{KeyVia, Leg, LegCommand, LegEvent};
+
+fn s(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// What an agent's phone does, relative to when it starts ringing.
+#[derive(Clone, Default)]
+struct AgentScript {
+    answer_after: Option<Duration>,
+    key: Option<(Duration, char)>,
+    /// When the agent talks (after the answer).
+    speech: Vec<(Duration, Duration)>,
+    hang_up_after: Option<Duration>,
+}
+
+/// What an agent's leg saw.
+#[derive(Default)]
+struct AgentLog {
+    rang_at: Option<Duration>,
+    commands: Vec<(Duration, LegCommand)>,
+    /// Frames sent to the agent: (time, peak).
+    heard: Vec<(Duration, f32)>,
+}
+
+struct ScriptedAgent {
+    script: AgentScript,
+    log: Arc<Mutex<AgentLog>>,
+    events: Vec<(Duration, LegEvent)>,
+    start: Option<Duration>,
+    gone: bool,
+}
+
+impl Leg for ScriptedAgent {
+    fn poll_event(&mut self, now: Duration) -> Option<LegEvent> {
+        if self.start.is_none() {
+            self.start = Some(now);
+            self.log.lock().unwrap().rang_at = Some(now);
+            if let Some(a) = self.script.answer_after {
+                self.events.push((now + a, LegEvent::Connected));
+                if let Some((after, digit)) = self.script.key {
+                    self.events.push((now + a + after, LegEvent::Key { digit, via: KeyVia::Rfc4733 }));
+                }
+                if let Some(h) = self.script.hang_up_after {
+                    self.events.push((now + a + h, LegEvent::HungUp));
+                }
+            }
+        }
+        if self.gone {
+            return None;
+        }
+        let i = self.events.iter().position(|(t, _)| *t <= now)?;
+        Some(self.events.remove(i).1)
+    }
+    fn receive(&mut self, frame: &mut [f32; FRAME_SAMPLES], now: Duration) {
+        frame.fill(0.0);
+        let (Some(start), Some(answer)) = (self.start, self.script.answer_after) else { return };
+        let at = now.saturating_sub(start + answer);
+        if self.script.speech.iter().any(|(a, b)| *a <= at && at < *b) {
+            for (k, x) in frame.iter_mut().enumerate() {
+                *x = 0.3 * (k as f32 * 2.0 * std::f32::consts::PI * 500.0 / RATE as f32).sin();
+            }
+        }
+    }
+    fn send(&mut self, frame: &[f32; FRAME_SAMPLES], _speaking: bool, now: Duration) {
+        let peak = frame.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        self.log.lock().unwrap().heard.push((now, peak));
+    }
+    fn silent_for(&self, _now: Duration) -> Duration {
+        Duration::ZERO
+    }
+    fn command(&mut self, command: LegCommand, now: Duration) {
+        if command == LegCommand::HangUp {
+            self.gone = true;
+        }
+        self.log.lock().unwrap().commands.push((now, command));
+    }
+}
+
+/// The queue's side: a real `Acd` whose offers ring scripted agents.
+struct Desk {
+    records: Collect,
+    acd: Acd,
+    agents: Vec<(String, AgentScript, Arc<Mutex<AgentLog>>)>,
+    pending: Vec<Control>,
+    log: Vec<(Option<String>, QueueEventKind)>,
+    callbacks: Vec<(String, &'static str)>,
+    caller_hangs_up_when_ringing: bool,
+}
+
+const CALL: &str = "call-1";
+
+impl Desk {
+    fn new(cfg: AcdConfig, agents: &[(&str, AgentScript)]) -> Self {
+        let mut acd = Acd::new(cfg);
+        let agents: Vec<_> = agents
+            .iter()
+            .map(|(name, script)| {
+                acd.define_agent(name, ["en".to_string()], Duration::ZERO);
+                acd.set_status(name, Status::Available, Duration::ZERO);
+                (name.to_string(), script.clone(), Arc::new(Mutex::new(AgentLog::default())))
+            })
+            .collect();
+        // The agents signing in is not what the tests look at.
+        while acd.poll().is_some() {}
+        Self { records: Collect::default(), acd, agents, pending: Vec::new(), log: Vec::new(), callbacks: Vec::new(), caller_hangs_up_when_ringing: false }
+    }
+
+    fn pump(&mut self) {
+        while let Some(o) = self.acd.poll() {
+            match o {
+                AcdOutput::Offer { agent, .. } => {
+                    let (_, script, log) = self.agents.iter().find(|(n, _, _)| *n == agent).expect("a known agent").clone();
+                    self.pending.push(Control::Attendant(AttendantInput::Offered { agent: agent.clone() }));
+                    let leg = ScriptedAgent { script, log, events: Vec::new(), start: None, gone: false };
+                    self.pending.push(Control::AgentLeg { agent, leg: Box::new(leg) });
+                }
+                AcdOutput::Withdraw { agent, .. } => self.pending.push(Control::Attendant(AttendantInput::Withdrawn { agent })),
+                AcdOutput::Announce { position, expected_wait, .. } => {
+                    self.pending.push(Control::Attendant(AttendantInput::Announce { position, expected_wait }))
+                }
+                AcdOutput::WaitOver { .. } => self.pending.push(Control::Attendant(AttendantInput::WaitOver)),
+                AcdOutput::Log(e) => self.log.push((e.agent, e.kind)),
+            }
+        }
+    }
+
+    fn agent_log(&self, name: &str) -> std::sync::MutexGuard<'_, AgentLog> {
+        self.agents.iter().find(|(n, _, _)| n == name).unwrap().2.lock().unwrap()
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.log.iter().map(|(_, k)| serde_json::to_value(k).unwrap()["event"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+impl Hooks for Desk {
+    fn record(&mut self, entry: Entry) {
+        self.records.record(entry);
+    }
+    fn control(&mut self, now: Duration) -> Option<Control> {
+        if self.acd.poll_timeout().is_some_and(|t| t <= now) {
+            self.acd.on_tick(now);
+        }
+        self.pump();
+        (!self.pending.is_empty()).then(|| self.pending.remove(0))
+    }
+    fn desk(&mut self, note: DeskNote, now: Duration) {
+        match note {
+            DeskNote::Enter { priority, needs } => {
+                self.acd.enter(CALL, priority, needs, now);
+            }
+            DeskNote::AgentAnswered { agent } => {
+                self.acd.agent_answered(CALL, &agent, now);
+            }
+            DeskNote::Accepted { agent } => {
+                self.acd.agent_accepted(CALL, &agent, now);
+            }
+            DeskNote::Declined { agent } => self.acd.agent_declined(CALL, &agent, now),
+            DeskNote::Unreachable { agent } => self.acd.agent_unreachable(CALL, &agent, now),
+            DeskNote::CallerKey(k) => {
+                self.acd.caller_key(CALL, k, now);
+            }
+            DeskNote::CallerLeft => self.acd.caller_left(CALL, now),
+            DeskNote::Completed { by } => self.acd.completed(CALL, by, now),
+            DeskNote::Callback { number, reason } => self.callbacks.push((number, reason)),
+        }
+        self.pump();
+    }
+    fn caller_done(&mut self, now: Duration, _idle: bool) -> bool {
+        if self.caller_hangs_up_when_ringing && self.agents.iter().any(|(_, _, l)| l.lock().unwrap().rang_at.is_some_and(|t| now >= t + s(2))) {
+            return true;
+        }
+        now > Duration::from_secs(300)
+    }
+}
+
+fn run(desk: &mut Desk, leg: &mut ScriptedLeg) -> Duration {
+    let policy = CallPolicy { ring: Duration::ZERO, media_timeout: s(30), transfer: Transfer::Queue };
+    let mut jobs = ScriptedJobs::new(&[], demo_conversation);
+    let mut clock = SimClock(Duration::ZERO);
+    let call = Call::new(session(), policy, Duration::ZERO).with_caller("+4930111222");
+    driver::run(call, leg, &mut jobs, &mut clock, desk)
+}
+
+fn peak_between(frames: &[(Duration, f32)], from: Duration, to: Duration) -> f32 {
+    frames.iter().filter(|(t, _)| *t >= from && *t < to).fold(0.0, |m, (_, p)| m.max(*p))
+}
+
+#[test]
+fn the_agent_hears_the_summary_accepts_and_both_talk_then_the_caller_rates_the_call() {
+    let ann = AgentScript {
+        answer_after: Some(s(2)),
+        key: Some((s(6), '1')),
+        // Talks 2-4 s after keying 1.
+        speech: vec![(s(8), s(10))],
+        hang_up_after: Some(s(14)),
+    };
+    let mut desk = Desk::new(AcdConfig::default(), &[("ann", ann)]);
+    // Key 0 asks for a person at 3 s; the caller talks while on hold (at 8-9 s: nobody may hear
+    // it) and once bridged; rates the call 4.
+    let mut leg = ScriptedLeg {
+        events: vec![(s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 })],
+        speech: vec![(s(9), s(10)), (s(16), s(18))],
+        ..Default::default()
+    };
+    // The rating key comes once the rating prompt has started.
+    leg.events.push((s(25), LegEvent::Key { digit: '4', via: KeyVia::Rfc4733 }));
+    let ended = run(&mut desk, &mut leg);
+
+    let queued = desk.records.events("queued")[0].0;
+    let answered = desk.records.events("agent_answered")[0].0;
+    let bridged = desk.records.events("bridged")[0].0;
+    let rang = desk.agent_log("ann").rang_at.expect("ann's phone rang");
+    assert!(rang >= queued && rang < queued + Duration::from_millis(100), "rung at once: queued {queued:?}, rang {rang:?}");
+    assert_eq!(answered, rang + s(2));
+    assert_eq!(bridged, answered + s(6));
+    {
+        let log = desk.agent_log("ann");
+        // The summary reached the agent (a synthesised sentence: loud) before the key...
+        assert!(peak_between(&log.heard, answered, answered + s(2)) > 0.2, "the agent hears the summary");
+        // ...and the caller talking on hold did not.
+        assert!(peak_between(&log.heard, s(9), s(10)) < 0.01, "the caller's microphone is closed to the agent on hold");
+        // Once bridged the caller's words reach the agent.
+        assert!(peak_between(&log.heard, s(16), s(18)) > 0.2, "the agent hears the caller");
+    }
+    // The caller heard hold audio (quiet) while the agent was briefed, then the agent's voice.
+    let caller_heard: Vec<(Duration, f32)> = leg.sent.iter().map(|(t, loud)| (*t, if *loud { 1.0 } else { 0.0 })).collect();
+    assert!(peak_between(&caller_heard, answered, answered + s(2)) < 0.5, "no speech to the caller during the briefing");
+    assert!(peak_between(&caller_heard, bridged + s(2), bridged + s(4)) > 0.5, "the caller hears the agent");
+    assert!(desk.records.events("barge_in").is_empty(), "the bot no longer listens");
+    // The agent hung up; the caller was asked for a rating and keyed 4.
+    let csat = desk.records.events("csat");
+    assert_eq!(csat[0].1.as_ref().unwrap()["rating"], 4);
+    assert!(desk.records.said(voice_pipeline::session::Speaker::Bot).iter().any(|t| t.contains("rate this call")));
+    assert_eq!(desk.records.ended(), Some((EndedBy::Bot, ended)));
+    assert_eq!(desk.kinds(), ["enter", "offered", "connect", "complete"]);
+    let complete = &desk.log[3].1;
+    assert!(matches!(complete, QueueEventKind::Complete { by: CompletedBy::Agent, talk_secs, .. } if (*talk_secs - 8.0).abs() < 0.1), "{complete:?}");
+}
+
+#[test]
+fn pressing_one_while_waiting_leaves_a_callback_on_the_callers_number() {
+    // Nobody is available: the caller waits, hears their position, presses 1 and confirms.
+    let mut desk = Desk::new(AcdConfig::default(), &[]);
+    let mut leg = ScriptedLeg {
+        events: vec![
+            (s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 }),
+            (s(12), LegEvent::Key { digit: '1', via: KeyVia::Rfc4733 }),
+            (s(16), LegEvent::Key { digit: '1', via: KeyVia::Rfc4733 }),
+        ],
+        ..Default::default()
+    };
+    let ended = run(&mut desk, &mut leg);
+    let said = desk.records.said(voice_pipeline::session::Speaker::Bot);
+    assert!(said.iter().any(|t| t.starts_with("You are number 1 in the queue")), "{said:?}");
+    assert!(said.iter().any(|t| t.contains("We will call you back at 4 9 3 0")), "{said:?}");
+    assert_eq!(desk.callbacks, [("+4930111222".to_string(), "queue_key")]);
+    assert_eq!(desk.kinds(), ["enter", "exit_with_key"]);
+    assert_eq!(desk.records.ended(), Some((EndedBy::Bot, ended)));
+}
+
+#[test]
+fn a_caller_hanging_up_while_the_agent_rings_stops_the_ringing() {
+    let bob = AgentScript { answer_after: None, ..Default::default() };
+    let mut desk = Desk::new(AcdConfig::default(), &[("bob", bob)]);
+    desk.caller_hangs_up_when_ringing = true;
+    let mut leg = ScriptedLeg { events: vec![(s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 })], ..Default::default() };
+    let ended = run(&mut desk, &mut leg);
+    let log = desk.agent_log("bob");
+    let rang = log.rang_at.expect("bob's phone rang");
+    assert_eq!(log.commands, [(ended, LegCommand::HangUp)], "the ringing is stopped when the caller goes");
+    assert_eq!(ended, rang + s(2));
+    drop(log);
+    assert_eq!(desk.kinds(), ["enter", "offered", "abandon"]);
+    assert_eq!(desk.records.ended().map(|(by, _)| by), Some(EndedBy::Caller));
+}
