@@ -48,7 +48,8 @@ pub struct Handover {
 /// What the queue is told.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeskNote {
-    Enter { priority: u8, needs: Needs },
+    /// The caller joins the queue; the summary, number and reason are for the agents' console.
+    Enter { priority: u8, needs: Needs, summary: String, caller: String, reason: String },
     AgentAnswered { agent: String },
     Accepted { agent: String },
     Declined { agent: String },
@@ -158,8 +159,10 @@ impl Attendant {
             from_agent: [0.0; FRAME_SAMPLES],
             handover,
         };
-        let (priority, needs) = (a.handover.priority, a.handover.needs.clone());
-        a.out(Out::Desk(DeskNote::Enter { priority, needs }));
+        let h = &a.handover;
+        let enter = DeskNote::Enter { priority: h.priority, needs: h.needs.clone(), summary: h.summary.clone(), caller: h.caller.clone(), reason: h.reason.clone() };
+        let priority = h.priority;
+        a.out(Out::Desk(enter));
         let detail = serde_json::json!({"priority": priority, "reason": a.handover.reason});
         a.out(Out::Event { kind: "queued", detail: Some(detail) });
         let _ = now;

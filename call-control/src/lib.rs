@@ -6,6 +6,7 @@
 pub mod acd;
 pub mod attendant;
 pub mod call;
+pub mod desk;
 pub mod driver;
 pub mod hold;
 mod live;

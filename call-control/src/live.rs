@@ -12,7 +12,8 @@ use voice_pipeline::session::live::{CallLink, Pipeline, Reply};
 use voice_pipeline::session::{CallSession, Job, JobId, Speaker};
 
 use crate::call::{Call, CallPolicy, EndedBy, Entry, Transfer};
-use crate::driver::{Clock, Delivery, Hooks, Jobs, Stop};
+use crate::attendant::DeskNote;
+use crate::driver::{Clock, Control, Delivery, Hooks, Jobs, Stop};
 use crate::metrics::metrics;
 use crate::server::{CallSignal, Command, Context};
 use crate::sip_leg::{media_ports, ntp_now, SipLeg};
@@ -41,12 +42,14 @@ pub(crate) fn start_call(
     let policy = CallPolicy {
         ring: Duration::from_millis(ctx.cfg.ring_ms as u64),
         media_timeout: Duration::from_secs(ctx.cfg.rtp_timeout_secs as u64),
-        transfer: match (&ctx.cfg.transfer_target, &ctx.cfg.transfer_dtmf) {
-            (Some(target), _) => Transfer::Refer(target.clone()),
-            (None, Some(digits)) => Transfer::Keypad(digits.clone()),
-            (None, None) => Transfer::HangUp,
+        transfer: match (&ctx.desk, &ctx.cfg.transfer_target, &ctx.cfg.transfer_dtmf) {
+            (Some(_), _, _) => Transfer::Queue,
+            (None, Some(target), _) => Transfer::Refer(target.clone()),
+            (None, None, Some(digits)) => Transfer::Keypad(digits.clone()),
+            (None, None, None) => Transfer::HangUp,
         },
     };
+    let (control_tx, control_rx) = mpsc::channel();
     let (link, replies) = CallLink::new(caller_id.as_deref());
     let mut jobs = LiveJobs { pipeline: Arc::clone(&ctx.pipeline), link, replies };
     let mut hooks = LiveHooks {
@@ -57,12 +60,16 @@ pub(crate) fn start_call(
         number: 0,
         call_id: call_id.to_string(),
         ended: None,
+        desk: ctx.desk.clone(),
+        control: control_rx,
+        control_tx,
     };
+    let caller_number = caller_id.clone().unwrap_or_default();
     let active = Arc::clone(&ctx.active);
     active.fetch_add(1, Ordering::Relaxed);
     let spawned = std::thread::Builder::new().name("ivr-call".into()).spawn(move || {
         let mut clock = WallClock { started: Instant::now() };
-        let call = Call::new(session, policy, Duration::ZERO);
+        let call = Call::new(session, policy, Duration::ZERO).with_caller(&caller_number);
         let at = crate::driver::run(call, &mut leg, &mut jobs, &mut clock, &mut hooks);
         leg.close();
         hooks.finish(at, &leg.stats());
@@ -129,6 +136,11 @@ struct LiveHooks {
     number: u64,
     call_id: String,
     ended: Option<EndedBy>,
+    /// The agents' queue, and what it tells this call.
+    desk: Option<Arc<crate::desk::Desk>>,
+    control: Receiver<Control>,
+    /// Given to the queue with the call, for it to reach this call.
+    control_tx: Sender<Control>,
 }
 
 impl LiveHooks {
@@ -199,6 +211,33 @@ impl Hooks for LiveHooks {
 
     fn stop(&mut self, _now: Duration) -> Option<Stop> {
         self.stop.try_recv().ok()
+    }
+
+    fn control(&mut self, _now: Duration) -> Option<Control> {
+        self.control.try_recv().ok()
+    }
+
+    fn desk(&mut self, note: DeskNote, _now: Duration) {
+        if let DeskNote::Callback { number, reason } = &note {
+            // Kept before the caller hears that it is: written and acknowledged by the store.
+            let f = ivr_store::FollowUp {
+                id: format!("cb-{}", self.log.call.id),
+                kind: "callback".into(),
+                call_id: Some(self.log.call.id.clone()),
+                number: number.clone(),
+                created_at: jiff::Timestamp::now().to_string(),
+                reason: (*reason).into(),
+                status: "open".into(),
+                ..Default::default()
+            };
+            if !self.log.sink.follow_up(f, Duration::from_secs(5)) {
+                tracing::error!(call_id = %self.call_id, %number, "the callback request could not be stored");
+            }
+            return;
+        }
+        if let Some(d) = &self.desk {
+            d.note(&self.log.call.id, note, &self.control_tx, &self.call_id);
+        }
     }
 
     fn frames(&mut self, caller: &[f32; FRAME_SAMPLES], bot: &[f32; FRAME_SAMPLES]) {

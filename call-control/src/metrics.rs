@@ -18,6 +18,8 @@ pub struct CallMetrics {
     pub barge_ins: IntCounter,
     /// Transfers by their reason (the dialogue's `TransferReason`).
     pub transfers: IntCounterVec,
+    /// The queue's log by event (entered, offered, connect, abandon, ...).
+    pub queue_events: IntCounterVec,
     /// Seconds per stage of a caller's turn: endpoint_wait (last speech to the turn's end), stt
     /// (the end to the final transcript), understand, llm_first_token, tts_first_audio (from the
     /// end of the turn), voice_to_voice (last speech to the first reply frame on the wire).
@@ -46,6 +48,7 @@ static METRICS: LazyLock<CallMetrics> = LazyLock::new(|| {
             phones_registered: register_int_gauge!("ivr_phones_registered", "Agents' phones registered now")?,
             barge_ins: register_int_counter!("ivr_barge_ins_total", "Times a caller's speech stopped the bot")?,
             transfers: register_int_counter_vec!("ivr_transfers_total", "Transfers to a person by reason", &["reason"])?,
+            queue_events: register_int_counter_vec!("ivr_queue_events_total", "Queue log events by kind", &["event"])?,
             turn_stage: register_histogram_vec!("ivr_turn_stage_seconds", "Time per stage of a caller's turn", &["stage"], STAGE_BUCKETS.to_vec())?,
             tick: register_histogram_vec!("ivr_tick_seconds", "A call's 20 ms tick: late wake-up and own work", &["part"], TICK_BUCKETS.to_vec())?,
         })

@@ -7,7 +7,7 @@
 
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use ivr_store::{CallEnd, Event, NewCall, Stages, Store, Turn};
+use ivr_store::{CallEnd, Event, FollowUp, NewCall, QueueEntry, QueueLogLine, Stages, Store, Turn};
 
 enum Write {
     Start(NewCall),
@@ -16,6 +16,14 @@ enum Write {
     Understanding(String, i64, Option<String>, Option<f64>, Option<String>),
     Event(String, Event),
     End(String, CallEnd),
+    QueueEvent(QueueLogLine),
+    QueueEnter(QueueEntry),
+    QueueLeave(String),
+    AgentStatus(String, String),
+    /// The agents as stored (the live queue reloads them).
+    ReadAgents(Sender<Vec<ivr_store::Agent>>),
+    /// Answered (with the result) once written: a caller is told only then.
+    FollowUp(FollowUp, Sender<bool>),
     /// Answered once every write queued before it is done.
     Flush(Sender<()>),
 }
@@ -51,6 +59,32 @@ impl RecordSink {
     }
     pub fn end_call(&self, call: &str, end: CallEnd) {
         let _ = self.tx.send(Write::End(call.into(), end));
+    }
+    pub fn queue_event(&self, line: QueueLogLine) {
+        let _ = self.tx.send(Write::QueueEvent(line));
+    }
+    pub fn queue_enter(&self, e: QueueEntry) {
+        let _ = self.tx.send(Write::QueueEnter(e));
+    }
+    pub fn queue_leave(&self, call: &str) {
+        let _ = self.tx.send(Write::QueueLeave(call.into()));
+    }
+    pub fn agent_status(&self, agent: &str, status: &str) {
+        let _ = self.tx.send(Write::AgentStatus(agent.into(), status.into()));
+    }
+
+    /// The agents as stored now (`None` if the store did not answer within `timeout`).
+    pub fn agents(&self, timeout: std::time::Duration) -> Option<Vec<ivr_store::Agent>> {
+        let (tx, rx) = mpsc::channel();
+        self.tx.send(Write::ReadAgents(tx)).ok()?;
+        rx.recv_timeout(timeout).ok()
+    }
+
+    /// Stores a callback or voicemail and waits (up to `timeout`) until it is written; `false`
+    /// if it could not be (the caller must not be told it was).
+    pub fn follow_up(&self, f: FollowUp, timeout: std::time::Duration) -> bool {
+        let (tx, rx) = mpsc::channel();
+        self.tx.send(Write::FollowUp(f, tx)).is_ok() && rx.recv_timeout(timeout).unwrap_or(false)
     }
 
     /// Waits (up to `timeout`) until everything queued so far is written: before the process
@@ -94,6 +128,22 @@ fn write_all(rx: Receiver<Write>, store: Store, runtime: tokio::runtime::Handle)
                 ),
                 Write::Event(id, e) => (format!("call {id} event {} {:?}", e.kind, e.detail), store.add_event(id, e).await),
                 Write::End(id, end) => (format!("call {id} ended by {} after {:.1} s", end.ended_by, end.duration_secs), store.end_call(id, end).await),
+                Write::QueueEvent(l) => (format!("queue event {l:?}"), store.log_queue_event(l).await),
+                Write::QueueEnter(e) => (format!("queue entry {e:?}"), store.queue_enter(e).await),
+                Write::QueueLeave(id) => (format!("call {id} left the queue"), store.queue_leave(id).await),
+                Write::AgentStatus(a, st) => (format!("agent {a} status {st}"), store.set_agent_status(a, st).await.map(|_| ())),
+                Write::ReadAgents(reply) => {
+                    let r = store.agents().await;
+                    if let Ok(a) = &r {
+                        let _ = reply.send(a.clone());
+                    }
+                    ("reading the agents".to_string(), r.map(|_| ()))
+                }
+                Write::FollowUp(f, done) => {
+                    let r = store.add_follow_up(f).await;
+                    let _ = done.send(r.is_ok());
+                    (format!("follow-up {f:?}"), r)
+                }
                 Write::Flush(_) => unreachable!("answered above"),
             }
         });

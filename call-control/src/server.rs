@@ -44,6 +44,9 @@ pub struct SipConfig {
     /// On SIGTERM new calls get 503 while the calls in progress may go on this long; then the
     /// bot says goodbye to the callers still on the line and hangs up.
     pub shutdown_grace_secs: u32,
+    /// The agents' queue here (warm transfer to agents whose phones register with this server;
+    /// agents come from the store, `ivr agents`). When set, transfers go to it.
+    pub queue: Option<crate::acd::AcdConfig>,
 }
 
 impl Default for SipConfig {
@@ -58,6 +61,7 @@ impl Default for SipConfig {
             registrar: None,
             transfer_dtmf: None,
             shutdown_grace_secs: 30,
+            queue: None,
         }
     }
 }
@@ -72,6 +76,11 @@ pub(crate) enum Command {
     Refer(String, String),
     /// Keypad digits by SIP INFO (the caller offered no RFC 4733 events).
     InfoDigits(String, String),
+    /// Ring an agent's phone for a waiting caller (the queue's offer); the agent's leg goes to
+    /// the caller's call on `control`.
+    Dial { call: String, agent: String, extension: String, caller: String, control: Sender<crate::driver::Control> },
+    /// The agents' phones that may register (from the store).
+    Phones(Vec<sip_bridge::sip::registrar::PhoneAccount>),
 }
 
 /// What the signalling thread tells a call's leg.
@@ -80,13 +89,16 @@ pub(crate) enum CallSignal {
     /// The digits sent by INFO were all answered.
     DigitsSent,
     Confirmed,
+    /// A call we placed was answered with this media.
+    Answered(sip_bridge::sdp::Agreed),
     Ended,
 }
 
 /// A call in progress as the signalling thread knows it: its leg's signals and the server's.
 struct CallHandle {
     signals: Sender<CallSignal>,
-    stop: Sender<Stop>,
+    /// None for a leg we placed (an agent's): the caller's call owns it.
+    stop: Option<Sender<Stop>>,
 }
 
 /// Where a server is in its life: taking calls, refusing new ones while the calls in progress go
@@ -97,6 +109,8 @@ const CLOSING: u8 = 2;
 
 pub struct SipServer {
     pub local: SocketAddr,
+    /// The agents' queue, when configured.
+    pub desk: Option<Arc<crate::desk::Desk>>,
     stop: Arc<AtomicBool>,
     state: Arc<AtomicU8>,
     active: Arc<AtomicUsize>,
@@ -130,7 +144,27 @@ impl SipServer {
         let state = Arc::new(AtomicU8::new(RUNNING));
         let active = Arc::new(AtomicUsize::new(0));
         let server = records.server.clone().unwrap_or_default();
-        let ctx = Context { cfg, session, vad, pipeline, local, state: Arc::clone(&state), active: Arc::clone(&active), recorder, sink, server };
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
+        let desk = match &cfg.queue {
+            Some(q) => {
+                let realm = cfg.registrar.clone().unwrap_or_default().realm;
+                Some(crate::desk::Desk::start(q.clone(), sink.clone(), server.clone(), cmd_tx.clone(), realm)?)
+            }
+            None => None,
+        };
+        let ctx = Context {
+            cfg,
+            session,
+            vad,
+            pipeline,
+            local,
+            state: Arc::clone(&state),
+            active: Arc::clone(&active),
+            recorder,
+            sink,
+            server,
+            desk: desk.clone(),
+        };
         let stop2 = Arc::clone(&stop);
         let (tcp_tx, tcp_rx) = mpsc::channel();
         let connections: Connections = Arc::default();
@@ -140,8 +174,8 @@ impl SipServer {
         }
         std::thread::Builder::new()
             .name("ivr-sip".into())
-            .spawn(move || signalling(socket, tcp_rx, connections, ctx, stop2))?;
-        Ok(SipServer { local, stop, state, active })
+            .spawn(move || signalling(socket, tcp_rx, connections, ctx, (cmd_tx, cmd_rx), stop2))?;
+        Ok(SipServer { local, desk, stop, state, active })
     }
 
     /// Calls in progress on this server.
@@ -189,6 +223,7 @@ pub(crate) struct Context {
     pub(crate) sink: crate::record::RecordSink,
     /// This server's name in the store.
     pub(crate) server: String,
+    pub(crate) desk: Option<Arc<crate::desk::Desk>>,
 }
 
 /// Open TCP connections by id, for writing responses and requests back on them.
@@ -255,10 +290,12 @@ fn read_tcp(mut stream: std::net::TcpStream, id: u64, peer: SocketAddr, tx: &Sen
     }
 }
 
-fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connections, ctx: Context, stop: Arc<AtomicBool>) {
+fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connections, ctx: Context, (cmd_tx, cmd_rx): (Sender<Command>, Receiver<Command>), stop: Arc<AtomicBool>) {
     let started = Instant::now();
     let mut endpoint = Endpoint::new(ctx.cfg.endpoint.clone(), ctx.local);
-    if let Some(reg) = ctx.cfg.registrar.clone().filter(|r| !r.accounts.is_empty()) {
+    // Agents' phones register here when there is a queue (their accounts come from the store).
+    let registrar = ctx.cfg.registrar.clone().filter(|r| !r.accounts.is_empty()).or_else(|| ctx.desk.as_ref().map(|_| ctx.cfg.registrar.clone().unwrap_or_default()));
+    if let Some(reg) = registrar {
         // Signs the nonces: a fresh secret per run, so challenges do not outlive the server.
         let mut secret = [0u8; 16];
         if let Err(e) = getrandom::fill(&mut secret) {
@@ -268,7 +305,6 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
         endpoint = endpoint.with_registrar(sip_bridge::sip::registrar::Registrar::new(reg, secret));
     }
     let mut calls: HashMap<String, CallHandle> = HashMap::new();
-    let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
     let mut buf = vec![0u8; 65_536];
     let mut told = RUNNING;
     while !stop.load(Ordering::Relaxed) {
@@ -278,7 +314,9 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
             told = state;
             let s = if state == DRAINING { Stop::Draining } else { Stop::Shutdown };
             for c in calls.values() {
-                let _ = c.stop.send(s);
+                if let Some(stop) = &c.stop {
+                    let _ = stop.send(s);
+                }
             }
         }
         match socket.recv_from(&mut buf) {
@@ -299,6 +337,26 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                 Command::Reject(id, status, reason) => endpoint.reject(&id, status, &reason, now),
                 Command::Hangup(id) => endpoint.hangup(&id, now),
                 Command::InfoDigits(id, digits) => endpoint.send_info_digits(&id, &digits, now),
+                Command::Phones(phones) => {
+                    if let Some(r) = endpoint.registrar_mut() {
+                        r.set_phones(phones);
+                    }
+                }
+                Command::Dial { call, agent, extension, caller, control } => {
+                    match dial(&ctx, &mut endpoint, &cmd_tx, &extension, &caller, now) {
+                        Ok((agent_call_id, signals, leg)) => {
+                            tracing::info!(%call, %agent, %extension, %agent_call_id, "ringing the agent");
+                            calls.insert(agent_call_id, CallHandle { signals, stop: None });
+                            let _ = control.send(crate::driver::Control::AgentLeg { agent, leg: Box::new(leg) });
+                        }
+                        Err(why) => {
+                            tracing::info!(%call, %agent, %extension, "cannot ring the agent: {why}");
+                            if let Some(d) = &ctx.desk {
+                                d.unreachable(&call, &agent);
+                            }
+                        }
+                    }
+                }
                 Command::Refer(id, target) => {
                     // An agent whose phone registered here is reached where it registered.
                     let user = sip_bridge::sip::registrar::user_of(sip_bridge::sip::message::uri_of(&target));
@@ -338,7 +396,7 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                     } else {
                         match crate::live::start_call(&ctx, &cmd_tx, &call_id, from, &media) {
                             Ok((signals, stop)) => {
-                                calls.insert(call_id, CallHandle { signals, stop });
+                                calls.insert(call_id, CallHandle { signals, stop: Some(stop) });
                             }
                             Err(e) => {
                                 tracing::error!(%call_id, "cannot take the call: {e}");
@@ -357,8 +415,8 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                         endpoint.hangup(&call_id, now);
                     }
                 }
-                // Calls we place (warm transfer) come next; none is placed yet.
-                Output::Call(CallEvent::Progress { .. } | CallEvent::Answered { .. }) => {}
+                Output::Call(CallEvent::Progress { call_id, status }) => tracing::debug!(%call_id, status, "ringing"),
+                Output::Call(CallEvent::Answered { call_id, media }) => signal(&calls, &call_id, CallSignal::Answered(media)),
                 Output::Call(CallEvent::Ended { call_id, why }) => {
                     tracing::info!(%call_id, ?why, "call ended");
                     if let Some(c) = calls.remove(&call_id) {
@@ -368,6 +426,33 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
             }
         }
     }
+}
+
+/// Places the call to an agent's registered phone: its media sockets, the INVITE (the caller's
+/// number as caller ID), and the leg the caller's call will drive.
+fn dial(
+    ctx: &Context,
+    endpoint: &mut Endpoint,
+    commands: &Sender<Command>,
+    extension: &str,
+    caller: &str,
+    now: Duration,
+) -> Result<(String, Sender<CallSignal>, crate::sip_leg::SipLeg), String> {
+    let binding = endpoint.registrar().and_then(|r| r.lookup(extension, now)).cloned().ok_or_else(|| format!("extension {extension} is not registered"))?;
+    let ports = crate::sip_leg::media_ports(ctx.local.ip()).map_err(|e| format!("no media ports: {e}"))?;
+    let rtp = ports.0.local_addr().map_err(|e| e.to_string())?;
+    let outgoing = sip_bridge::sip::endpoint::OutgoingCall {
+        target: binding.contact.clone(),
+        peer: binding.source,
+        to: format!("sip:{extension}@{}", ctx.local.ip()),
+        caller_id: caller.to_string(),
+        rtp,
+        headers: Vec::new(),
+    };
+    let call_id = endpoint.invite(outgoing, now);
+    let (signals, signal_rx) = mpsc::channel();
+    let leg = crate::sip_leg::SipLeg::outbound(call_id.clone(), ports, ctx.cfg.media.clone(), signal_rx, commands.clone());
+    Ok((call_id, signals, leg))
 }
 
 fn signal(calls: &HashMap<String, CallHandle>, id: &str, s: CallSignal) {

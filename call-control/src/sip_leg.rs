@@ -25,6 +25,8 @@ pub(crate) struct SipLeg {
     /// Keys are going out as RFC 4733 events / by SIP INFO.
     sending_events: bool,
     sending_info: bool,
+    /// For a call we placed: the media settings to start its session with once answered.
+    outbound: Option<sip_bridge::rtp::media::MediaConfig>,
 }
 
 impl SipLeg {
@@ -44,7 +46,26 @@ impl SipLeg {
             connected: false,
             sending_events: false,
             sending_info: false,
+            outbound: None,
         }
+    }
+
+    /// The leg of a call we placed (to an agent's phone): no media until the answer says what
+    /// was agreed ([`CallSignal::Answered`]).
+    pub(crate) fn outbound(call_id: String, ports: (UdpSocket, UdpSocket), cfg: sip_bridge::rtp::media::MediaConfig, signals: Receiver<CallSignal>, commands: Sender<Command>) -> Self {
+        let nowhere: SocketAddr = ([0, 0, 0, 0], 0).into();
+        let placeholder = sip_bridge::sdp::Agreed {
+            codec: sip_bridge::sdp::Codec::Pcmu,
+            payload_type: 0,
+            telephone_event: None,
+            remote: nowhere,
+            remote_rtcp: nowhere,
+            direction: sip_bridge::sdp::Direction::SendRecv,
+        };
+        let media = MediaSession::new(&placeholder, &cfg, seed_of(&ports.0), ntp_now(), Duration::ZERO);
+        let mut leg = Self::new(call_id, ports, media, signals, commands);
+        leg.outbound = Some(cfg);
+        leg
     }
 
     pub(crate) fn stats(&self) -> MediaStats {
@@ -72,6 +93,15 @@ impl SipLeg {
                     self.events.push_back(LegEvent::Connected);
                 }
                 CallSignal::Confirmed => {}
+                CallSignal::Answered(agreed) => {
+                    if let Some(cfg) = &self.outbound {
+                        self.media = MediaSession::new(&agreed, cfg, seed_of(&self.rtp), ntp_now(), now);
+                    }
+                    if !self.connected {
+                        self.connected = true;
+                        self.events.push_back(LegEvent::Connected);
+                    }
+                }
                 CallSignal::Dtmf(digit) => self.events.push_back(LegEvent::Key { digit, via: KeyVia::Info }),
                 CallSignal::DigitsSent => {
                     if std::mem::take(&mut self.sending_info) {
@@ -114,6 +144,9 @@ impl Leg for SipLeg {
     }
 
     fn send(&mut self, frame: &[f32; FRAME_SAMPLES], speaking: bool, now: Duration) {
+        if !self.connected {
+            return;
+        }
         let packet = self.media.packetize(frame, speaking, now);
         let _ = self.rtp.send_to(&packet, self.media.remote());
     }
@@ -165,6 +198,12 @@ pub(crate) fn media_ports(ip: IpAddr) -> std::io::Result<(UdpSocket, UdpSocket)>
         }
     }
     Err(last)
+}
+
+/// Seeds a media session's SSRC, first sequence number and timestamp: differs per call and run.
+pub(crate) fn seed_of(rtp: &UdpSocket) -> u64 {
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+    clock ^ u64::from(rtp.local_addr().map(|a| a.port()).unwrap_or(0))
 }
 
 /// The wall-clock time now in NTP format (seconds since 1900 in the high 32 bits), for RTCP.

@@ -165,7 +165,7 @@ impl Hooks for Desk {
     }
     fn desk(&mut self, note: DeskNote, now: Duration) {
         match note {
-            DeskNote::Enter { priority, needs } => {
+            DeskNote::Enter { priority, needs, .. } => {
                 self.acd.enter(CALL, priority, needs, now);
             }
             DeskNote::AgentAnswered { agent } => {

@@ -1,5 +1,6 @@
 //! `ivr`: the on-device voice agent's command line.
 
+mod agents;
 mod ask;
 mod bench;
 mod chat;
@@ -181,6 +182,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// The people who take transferred calls: add, list, passwd, status, remove.
+    Agents {
+        #[command(subcommand)]
+        command: agents::AgentsCommand,
+    },
     /// The call records in the store ([records] url).
     Records {
         #[command(subcommand)]
@@ -257,6 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The records need no models.
     let command = match cli.command {
         Command::Records { command } => return records::run(&cfg, command),
+        Command::Agents { command } => return agents::run(&cfg, command),
         other => other,
     };
     let models = load::model_dir(&cfg)?;
@@ -305,7 +312,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { what: BenchCommand::Turn { files, threads } } => bench::bench_turn(&models, &files, threads),
         Command::Bench { what: BenchCommand::Llm { turns } } => bench::bench_llm(&models, &cfg, turns),
         Command::Listen { echo, seconds } => listen::listen(&models, &cfg, echo, seconds),
-        Command::Records { .. } => unreachable!("handled above"),
+        Command::Records { .. } | Command::Agents { .. } => unreachable!("handled above"),
         Command::Models { command: ModelsCommand::List } => models::list_models(&models),
         Command::Models { command: ModelsCommand::Convert { model, precision, force } } => {
             models::convert_models(&models, model.as_deref(), &precision, force)

@@ -44,6 +44,10 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     if interrupted > 0 {
         eprintln!("ivr: {interrupted} calls of {server_name} were cut off by its last stop; marked interrupted");
     }
+    let orphans = runtime.block_on(store.abandon_orphans(&server_name, &now))?;
+    if !orphans.is_empty() {
+        eprintln!("ivr: {} callers were waiting in the queue at the last stop; logged as abandoned", orphans.len());
+    }
     let sink = call_control::record::RecordSink::start(store.clone(), runtime.handle().clone())?;
     let records_sink = sink.clone();
     let whisper = crate::load::load_whisper(models, &cfg.stt)?;

@@ -193,6 +193,10 @@ impl Endpoint {
         self.registrar.as_ref()
     }
 
+    pub fn registrar_mut(&mut self) -> Option<&mut Registrar> {
+        self.registrar.as_mut()
+    }
+
     /// What we answer in Allow headers.
     fn allow(&self) -> String {
         allowed(self.registrar.is_some())

@@ -1,0 +1,319 @@
+//! The live queue: one [`Acd`] shared by the server's calls, the thin IO around it. Calls tell it
+//! their [`DeskNote`]s from their threads; a thread of its own runs its timers; what it decides
+//! goes to the calls (announcements, offers, withdrawals: [`Control`]s on their channels), to the
+//! signalling thread (ring this agent's phone: [`Command::Dial`]) and to the store (the queue's
+//! log, who is waiting, callbacks, agents' statuses). Agents and their phones' credentials are
+//! (re)loaded from the store every few seconds, so `ivr agents` and the console take effect on a
+//! running server.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sip_bridge::sip::registrar::PhoneAccount;
+
+use crate::acd::{Acd, AcdConfig, Board, CallKey, Output, QueueEvent, Status};
+use crate::attendant::{DeskNote, Input as AttendantInput};
+use crate::driver::Control;
+use crate::record::RecordSink;
+use crate::server::Command;
+
+/// How often agents are reloaded from the store.
+const RELOAD: Duration = Duration::from_secs(2);
+
+/// A caller the queue knows, with what the console shows of them.
+#[derive(Clone)]
+struct Caller {
+    control: Sender<Control>,
+    number: String,
+    summary: String,
+    reason: String,
+    /// The SIP Call-ID of the caller's leg.
+    sip_call_id: String,
+}
+
+/// An agent as the store has them.
+#[derive(Clone, PartialEq)]
+struct AgentInfo {
+    extension: Option<String>,
+    /// The status the store had last time we looked (a change there is the agent's doing).
+    stored_status: String,
+}
+
+struct State {
+    acd: Acd,
+    callers: HashMap<CallKey, Caller>,
+    agents: HashMap<String, AgentInfo>,
+    phones: Vec<PhoneAccount>,
+}
+
+pub struct Desk {
+    state: Mutex<State>,
+    started: Instant,
+    sink: RecordSink,
+    server: String,
+    /// To the signalling thread (dialling agents, the registrar's phones).
+    commands: Sender<Command>,
+    realm: String,
+}
+
+/// What a waiting caller looks like on the console.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WaitingCaller {
+    pub call: CallKey,
+    pub number: String,
+    pub summary: String,
+    pub reason: String,
+}
+
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::SignedOut => "signed_out",
+        Status::Available => "available",
+        Status::OnBreak => "on_break",
+    }
+}
+
+fn status_of(s: &str) -> Option<Status> {
+    match s {
+        "signed_out" => Some(Status::SignedOut),
+        "available" => Some(Status::Available),
+        "on_break" => Some(Status::OnBreak),
+        _ => None,
+    }
+}
+
+impl Desk {
+    /// Starts the queue and its timer thread.
+    pub(crate) fn start(cfg: AcdConfig, sink: RecordSink, server: String, commands: Sender<Command>, realm: String) -> std::io::Result<Arc<Desk>> {
+        let state = State { acd: Acd::new(cfg), callers: HashMap::new(), agents: HashMap::new(), phones: Vec::new() };
+        let desk = Arc::new(Desk { state: Mutex::new(state), started: Instant::now(), sink, server, commands, realm });
+        desk.reload();
+        let weak = Arc::downgrade(&desk);
+        std::thread::Builder::new().name("ivr-queue".into()).spawn(move || {
+            let mut reloaded = Instant::now();
+            while let Some(desk) = weak.upgrade() {
+                desk.tick();
+                if reloaded.elapsed() >= RELOAD {
+                    desk.reload();
+                    reloaded = Instant::now();
+                }
+                drop(desk);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })?;
+        Ok(desk)
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tick(&self) {
+        let now = self.now();
+        let mut st = self.lock();
+        if st.acd.poll_timeout().is_some_and(|t| t <= now) {
+            st.acd.on_tick(now);
+        }
+        self.pump(&mut st);
+    }
+
+    /// Agents, their skills, statuses and phones from the store.
+    fn reload(&self) {
+        let Some(agents) = self.sink.agents(Duration::from_secs(5)) else {
+            tracing::warn!("the store did not list the agents; keeping the ones known");
+            return;
+        };
+        let now = self.now();
+        let mut st = self.lock();
+        let names: Vec<String> = st.agents.keys().cloned().collect();
+        for gone in names.iter().filter(|n| !agents.iter().any(|a| &a.name == *n)) {
+            st.acd.remove_agent(gone, now);
+            st.agents.remove(gone);
+        }
+        let mut phones = Vec::new();
+        for a in &agents {
+            st.acd.define_agent(&a.name, a.skills.iter().cloned(), now);
+            let changed = st.agents.get(&a.name).is_none_or(|known| known.stored_status != a.status);
+            if changed {
+                if let Some(s) = status_of(&a.status) {
+                    st.acd.set_status(&a.name, s, now);
+                }
+            }
+            st.agents.insert(a.name.clone(), AgentInfo { extension: a.extension.clone(), stored_status: a.status.clone() });
+            match (&a.extension, &a.phone) {
+                (Some(ext), Some(p)) if p.realm == self.realm => {
+                    phones.push(PhoneAccount { user: ext.clone(), ha1_md5: p.ha1_md5.clone(), ha1_sha256: p.ha1_sha256.clone() })
+                }
+                (Some(ext), Some(p)) => {
+                    tracing::warn!(agent = %a.name, extension = %ext, "the phone's password was set for realm {:?}, not {:?}: set it again", p.realm, self.realm)
+                }
+                _ => {}
+            }
+        }
+        if phones != st.phones {
+            st.phones = phones.clone();
+            let _ = self.commands.send(Command::Phones(phones));
+        }
+        self.pump(&mut st);
+    }
+
+    /// A note from a call (its store id is `call`).
+    pub(crate) fn note(&self, call: &str, note: DeskNote, control: &Sender<Control>, sip_call_id: &str) {
+        let now = self.now();
+        let mut st = self.lock();
+        match note {
+            DeskNote::Enter { priority, needs, summary, caller, reason } => {
+                let entry = Caller { control: control.clone(), number: caller, summary, reason, sip_call_id: sip_call_id.to_string() };
+                st.callers.insert(call.to_string(), entry);
+                let position = st.acd.enter(call, priority, needs, now);
+                self.sink.queue_enter(ivr_store::QueueEntry {
+                    call_id: call.to_string(),
+                    server: self.server.clone(),
+                    entered_at: jiff::Timestamp::now().to_string(),
+                    priority: i64::from(priority),
+                    entry_position: position as i64,
+                });
+            }
+            DeskNote::AgentAnswered { agent } => {
+                st.acd.agent_answered(call, &agent, now);
+            }
+            DeskNote::Accepted { agent } => {
+                st.acd.agent_accepted(call, &agent, now);
+            }
+            DeskNote::Declined { agent } => st.acd.agent_declined(call, &agent, now),
+            DeskNote::Unreachable { agent } => st.acd.agent_unreachable(call, &agent, now),
+            DeskNote::CallerKey(k) => {
+                st.acd.caller_key(call, k, now);
+            }
+            DeskNote::CallerLeft => st.acd.caller_left(call, now),
+            DeskNote::Completed { by } => st.acd.completed(call, by, now),
+            DeskNote::Callback { .. } => {}
+        }
+        self.pump(&mut st);
+    }
+
+    /// The agent's phone could not be rung (not registered): the next agent is tried.
+    pub(crate) fn unreachable(&self, call: &str, agent: &str) {
+        let now = self.now();
+        let mut st = self.lock();
+        st.acd.agent_unreachable(call, agent, now);
+        self.pump(&mut st);
+    }
+
+    /// The agent sets their status (the console); `false` for an unknown agent.
+    pub fn set_status(&self, agent: &str, status: Status) -> bool {
+        let now = self.now();
+        let mut st = self.lock();
+        let known = st.acd.set_status(agent, status, now);
+        if known {
+            if let Some(a) = st.agents.get_mut(agent) {
+                a.stored_status = status_name(status).to_string();
+            }
+        }
+        self.pump(&mut st);
+        known
+    }
+
+    /// The agents and the waiting callers.
+    pub fn board(&self) -> (Board, Vec<WaitingCaller>) {
+        let st = self.lock();
+        let board = st.acd.board(self.now());
+        let waiting = board
+            .waiting
+            .iter()
+            .filter_map(|w| st.callers.get(&w.call).map(|c| WaitingCaller { call: w.call.clone(), number: c.number.clone(), summary: c.summary.clone(), reason: c.reason.clone() }))
+            .collect();
+        (board, waiting)
+    }
+
+    /// Carries out what the queue decided.
+    fn pump(&self, st: &mut State) {
+        while let Some(o) = st.acd.poll() {
+            match o {
+                Output::Offer { call, agent } => {
+                    let Some(c) = st.callers.get(&call).cloned() else { continue };
+                    let extension = st.agents.get(&agent).and_then(|a| a.extension.clone());
+                    let _ = c.control.send(Control::Attendant(AttendantInput::Offered { agent: agent.clone() }));
+                    match extension {
+                        Some(extension) => {
+                            let dial = Command::Dial { call: call.clone(), agent, extension, caller: c.number.clone(), control: c.control.clone() };
+                            let _ = self.commands.send(dial);
+                        }
+                        None => {
+                            // A console-only agent has no phone to ring (browser agents come later).
+                            tracing::warn!(%agent, "agent has no extension to ring");
+                            st.acd.agent_unreachable(&call, &agent, self.now());
+                        }
+                    }
+                }
+                Output::Withdraw { call, agent, .. } => {
+                    if let Some(c) = st.callers.get(&call) {
+                        let _ = c.control.send(Control::Attendant(AttendantInput::Withdrawn { agent }));
+                    }
+                }
+                Output::Announce { call, position, expected_wait } => {
+                    if let Some(c) = st.callers.get(&call) {
+                        let _ = c.control.send(Control::Attendant(AttendantInput::Announce { position, expected_wait }));
+                    }
+                }
+                Output::WaitOver { call } => {
+                    if let Some(c) = st.callers.get(&call) {
+                        let _ = c.control.send(Control::Attendant(AttendantInput::WaitOver));
+                    }
+                }
+                Output::Log(e) => self.log(st, e),
+            }
+        }
+    }
+
+    fn log(&self, st: &mut State, e: QueueEvent) {
+        use crate::acd::QueueEventKind as K;
+        let value = serde_json::to_value(&e.kind).unwrap_or_default();
+        let event = value["event"].as_str().unwrap_or_default().to_string();
+        let mut detail = value;
+        if let Some(m) = detail.as_object_mut() {
+            m.remove("event");
+        }
+        crate::metrics::metrics().queue_events.with_label_values(&[event.as_str()]).inc();
+        // A caller who leaves the queue leaves the list of those waiting.
+        if let (Some(call), K::Connect { .. } | K::Abandon { .. } | K::ExitWithKey { .. } | K::ExitWithTimeout { .. }) = (&e.call, &e.kind) {
+            self.sink.queue_leave(call);
+            if !matches!(e.kind, K::Connect { .. }) {
+                st.callers.remove(call);
+            }
+        }
+        if let K::Complete { .. } = e.kind {
+            if let Some(call) = &e.call {
+                st.callers.remove(call);
+            }
+        }
+        if let (Some(agent), K::Status { status, .. }) = (&e.agent, &e.kind) {
+            let name = status_name(*status);
+            if let Some(a) = st.agents.get_mut(agent) {
+                a.stored_status = name.to_string();
+            }
+            self.sink.agent_status(agent, name);
+        }
+        let line = ivr_store::QueueLogLine {
+            at: jiff::Timestamp::now().to_string(),
+            server: self.server.clone(),
+            call_id: e.call,
+            agent: e.agent,
+            event,
+            detail: Some(detail).filter(|d| d.as_object().is_some_and(|m| !m.is_empty())),
+        };
+        tracing::info!(call = ?line.call_id, agent = ?line.agent, event = %line.event, "queue");
+        self.sink.queue_event(line);
+    }
+
+    /// Where the caller's leg is, for the console (its SIP Call-ID).
+    pub fn sip_call_id(&self, call: &str) -> Option<String> {
+        self.lock().callers.get(call).map(|c| c.sip_call_id.clone())
+    }
+}
