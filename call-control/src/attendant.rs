@@ -214,18 +214,15 @@ impl Attendant {
         self.to_agent.reserve(id, text);
     }
 
-    /// The caller's number as it is read out ("+4930111222" -> "+4 9 3 0 ...": digits one by one).
+    /// A number as it is read out: digit by digit ("+4930111222" -> "4 9 3 0 1 1 1 2 2 2").
     fn spoken_number(number: &str) -> String {
         number.chars().filter(|c| c.is_ascii_digit()).map(|c| c.to_string()).collect::<Vec<_>>().join(" ")
     }
 
+    /// What the agent hears on answering: how to accept first (they may key at any time), then
+    /// the summary, then how to accept again.
     fn brief(&self) -> String {
-        let from = if self.handover.caller.chars().any(|c| c.is_ascii_digit()) {
-            format!("New call from {}.", Self::spoken_number(&self.handover.caller))
-        } else {
-            "New call.".to_string()
-        };
-        format!("{from} {} Press 1 to accept, or 2 to decline.", self.handover.summary)
+        format!("Transferred call. Press 1 to accept, or 2 to decline. {} Press 1 to accept, or 2 to decline.", speakable(&self.handover.summary))
     }
 
     pub fn handle(&mut self, input: Input, now: Duration) {
@@ -503,5 +500,34 @@ impl Attendant {
     /// Whether an agent's leg is up or ringing.
     pub fn has_agent_leg(&self) -> bool {
         self.agent.as_ref().is_some_and(|a| a.leg)
+    }
+}
+
+/// Text for the voice: runs of five or more digits (phone and order numbers) are read digit by
+/// digit, not as one large number; a leading '+' is dropped.
+fn speakable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = if chars[i] == '+' && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()) { i + 1 } else { i };
+        let run = chars[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if run >= 5 {
+            let digits: Vec<String> = chars[start..start + run].iter().map(|c| c.to_string()).collect();
+            out.push_str(&digits.join(" "));
+            i = start + run;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_numbers_are_read_digit_by_digit() {
+        assert_eq!(super::speakable("Data: caller +4930111222, order 41234567, 3 items."), "Data: caller 4 9 3 0 1 1 1 2 2 2, order 4 1 2 3 4 5 6 7, 3 items.");
     }
 }

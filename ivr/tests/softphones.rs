@@ -12,63 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn run(args: &[&str]) {
-    let ok = Command::new(args[0]).args(&args[1..]).status().unwrap_or_else(|e| panic!("{}: {e}", args[0])).success();
-    assert!(ok, "{args:?}");
-}
 
-/// A caller's microphone for a softphone: 8 kHz 16-bit mono WAV with `lead` seconds of silence
-/// (the greeting plays meanwhile), `text` spoken by espeak-ng, then `tail` seconds of silence to
-/// hear the answer in (the softphones hang up when the file ends).
-fn caller_wav(dir: &Path, name: &str, text: &str, lead: f32, tail: f32) -> PathBuf {
-    let p = |suffix: &str| dir.join(format!("{name}-{suffix}.wav")).display().to_string();
-    run(&["espeak-ng", "-v", "en-us", "-s", "150", "-w", &p("tts"), text]);
-    run(&["sox", &p("tts"), "-r", "8000", "-c", "1", "-b", "16", &p("say")]);
-    run(&["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", &p("lead"), "trim", "0", &lead.to_string()]);
-    run(&["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", &p("tail"), "trim", "0", &tail.to_string()]);
-    let out = dir.join(format!("{name}.wav"));
-    run(&["sox", &p("lead"), &p("say"), &p("tail"), out.to_str().unwrap()]);
-    out
-}
 
-/// What the project's STT hears in a recording, lower-cased.
-fn heard(wav: &Path) -> String {
-    let out = ivr_ok(&["transcribe", wav.to_str().unwrap()]);
-    out.to_lowercase()
-}
 
-/// A baresip configured in `dir/name` with `mic` as its microphone and account line `account`,
-/// recording both directions of each call (module sndfile) into `dir/name/rec`.
-fn baresip(dir: &Path, name: &str, mic: &Path, account: &str, sip_port: u16, rtp_port: u16) -> Command {
-    let home = dir.join(name);
-    let rec = home.join("rec");
-    std::fs::create_dir_all(&rec).unwrap();
-    // No audio player: with ALSA's null device baresip's player thread spins a whole core, which
-    // starves the server under test. Module sndfile still records the decoded audio.
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
-         audio_source aufile,{mic}\naudio_srate 8000\naudio_channels 1\n\
-         rtp_ports {rtp_port}-{}\nmodule_path /usr/lib/baresip/modules\n\
-         module g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule stdio.so\n\
-         module_app account.so\nmodule_app menu.so\nsnd_path {rec}\n",
-        rtp_port + 20,
-        mic = mic.display(),
-        rec = rec.display()
-    );
-    std::fs::write(home.join("config"), config).unwrap();
-    std::fs::write(home.join("accounts"), format!("{account}\n")).unwrap();
-    let mut cmd = Command::new("timeout");
-    cmd.args(["120", "baresip", "-f", home.to_str().unwrap()]).stdin(Stdio::null());
-    cmd
-}
 
-/// What a baresip heard, one recording per call, oldest first.
-fn baresip_heard(dir: &Path, name: &str) -> Vec<PathBuf> {
-    let rec = dir.join(name).join("rec");
-    let mut heard: Vec<PathBuf> = std::fs::read_dir(&rec).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with("-dec.wav")).collect();
-    heard.sort();
-    heard
-}
 
 /// Runs baresip as a caller: dials `uri` with `mic` as its microphone and quits when the file has
 /// played out (and any call it was transferred to has ended). Returns what it heard.
@@ -280,18 +227,6 @@ fn calls_through_kamailio_follow_its_record_route() {
     assert_eq!(recs[1]["ended_by"], "bot");
 }
 
-/// Kills a child process when dropped.
-/// Waits until `file` contains `text`.
-fn wait_for(file: &Path, text: &str, secs: u64) -> bool {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if std::fs::read_to_string(file).unwrap_or_default().contains(text) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
 
 #[test]
 fn an_agent_phone_registers_with_digest_and_takes_the_transferred_call() {
