@@ -19,6 +19,9 @@ use voice_pipeline::session::{Job, JobId, JobResult};
 use crate::acd::{CompletedBy, Needs};
 use crate::hold::HoldMusic;
 
+/// The name the PBX's leg goes by (it is not one of our agents).
+pub const PBX: &str = "pbx";
+
 /// The attendant's synthesis jobs are numbered from here, apart from the session's.
 pub const JOB_BASE: JobId = 1 << 48;
 
@@ -62,6 +65,8 @@ pub enum DeskNote {
     Completed { by: CompletedBy },
     /// A callback to keep: written to the store before the caller is told it is.
     Callback { number: String, reason: &'static str },
+    /// No queue here: call the company's PBX at `target` (with the summary) and bridge to it.
+    Dial { target: String, priority: u8, summary: String, caller: String, reason: String },
 }
 
 /// What the queue and the agent's leg tell the attendant.
@@ -136,6 +141,8 @@ pub struct Attendant {
     hold: HoldMusic,
     /// Why a callback would be asked for now (the caller pressed 1, or the wait was over).
     callback_reason: &'static str,
+    /// Handing over to a PBX: its address (no queue, no briefing: bridged when it answers).
+    direct: Option<String>,
     next_job: JobId,
     outputs: VecDeque<Out>,
     /// The latest frame from each side (bridged audio crosses over).
@@ -153,6 +160,7 @@ impl Attendant {
             to_agent: Playback::default(),
             hold: HoldMusic::default(),
             callback_reason: "queue_key",
+            direct: None,
             next_job: JOB_BASE,
             outputs: VecDeque::new(),
             from_caller: [0.0; FRAME_SAMPLES],
@@ -166,6 +174,21 @@ impl Attendant {
         let detail = serde_json::json!({"priority": priority, "reason": a.handover.reason});
         a.out(Out::Event { kind: "queued", detail: Some(detail) });
         let _ = now;
+        a
+    }
+
+    /// The bot has just handed over to the company's PBX at `target`: it is called at once (the
+    /// caller hears hold audio meanwhile) and the caller is bridged to it when it answers.
+    pub fn direct(handover: Handover, target: &str, now: Duration) -> Self {
+        let mut a = Self::new(handover, now);
+        a.outputs.clear();
+        a.direct = Some(target.to_string());
+        a.agent = Some(AgentSide { name: PBX.into(), leg: false, answered: None, briefs: 0, brief_at: now });
+        a.stage = Stage::Offered;
+        let h = &a.handover;
+        let dial = DeskNote::Dial { target: target.to_string(), priority: h.priority, summary: h.summary.clone(), caller: h.caller.clone(), reason: h.reason.clone() };
+        a.out(Out::Desk(dial));
+        a.out(Out::Event { kind: "handoff", detail: Some(serde_json::json!({"target": target})) });
         a
     }
 
@@ -311,6 +334,14 @@ impl Attendant {
     fn on_agent(&mut self, e: LegEvent, now: Duration) {
         let Some(agent) = self.agent.clone() else { return };
         match e {
+            LegEvent::Connected if self.direct.is_some() && self.stage == Stage::Offered => {
+                if let Some(a) = self.agent.as_mut() {
+                    a.answered = Some(now);
+                }
+                self.to_caller.flush();
+                self.stage = Stage::Bridged { since: now };
+                self.out(Out::Event { kind: "bridged", detail: Some(serde_json::json!({"target": self.direct})) });
+            }
             LegEvent::Connected if agent.answered.is_none() && self.stage == Stage::Offered => {
                 if let Some(a) = self.agent.as_mut() {
                     a.answered = Some(now);
@@ -351,6 +382,18 @@ impl Attendant {
                         self.say_to_caller(text);
                         self.stage = Stage::Rating { since: now };
                     }
+                    Stage::Offered if self.direct.is_some() => {
+                        // The PBX refused or could not be reached: nobody can take the call now.
+                        self.agent = None;
+                        self.out(Out::Event { kind: "handoff_failed", detail: None });
+                        let text = if self.is_zh() {
+                            "很抱歉，现在无法为您转接同事。请稍后再拨。再见。"
+                        } else {
+                            "I'm sorry, I could not reach a colleague right now. Please call again later. Goodbye."
+                        };
+                        self.say_to_caller(text);
+                        self.stage = Stage::Closing;
+                    }
                     Stage::Offered => {
                         // Refused or unreachable before answering; after answering, a hang-up
                         // without a key is a decline.
@@ -369,7 +412,7 @@ impl Attendant {
 
     fn on_caller_key(&mut self, k: char, now: Duration) {
         match &mut self.stage {
-            Stage::Waiting | Stage::Offered if k == '1' => {
+            Stage::Waiting | Stage::Offered if k == '1' && self.direct.is_none() => {
                 self.out(Out::Desk(DeskNote::CallerKey('1')));
                 self.drop_agent();
                 self.ask_number();

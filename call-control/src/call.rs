@@ -25,6 +25,9 @@ pub enum Transfer {
     /// To the agents' queue here (warm transfer: hold, an agent hears the summary and accepts,
     /// then caller and agent are bridged through this server).
     Queue,
+    /// Call the company's PBX at this address (the summary in X-Summary, User-to-User and
+    /// Call-Info) and bridge the caller to it.
+    Dial(String),
     /// Nowhere to transfer to: the call ends.
     HangUp,
 }
@@ -444,7 +447,7 @@ impl Call {
         }
         let by = if self.shutting_down { EndedBy::Shutdown } else { EndedBy::Bot };
         let transfer = matches!(action, Action::Transfer { .. });
-        if let (Transfer::Queue, Action::Transfer { reason, priority, summary }, Phase::Connected, false) =
+        if let (Transfer::Queue | Transfer::Dial(_), Action::Transfer { reason, priority, summary }, Phase::Connected, false) =
             (&self.policy.transfer, &action, self.phase, self.shutting_down)
         {
             let handover = Handover {
@@ -456,7 +459,10 @@ impl Call {
                 reason: serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
             };
             self.record(Entry::Action { action, at: now });
-            self.attendant = Some(Attendant::new(handover, now));
+            self.attendant = Some(match &self.policy.transfer {
+                Transfer::Dial(target) => Attendant::direct(handover, target, now),
+                _ => Attendant::new(handover, now),
+            });
             self.after(now);
             return;
         }

@@ -193,7 +193,7 @@ impl Desk {
             }
             DeskNote::CallerLeft => st.acd.caller_left(call, now),
             DeskNote::Completed { by } => st.acd.completed(call, by, now),
-            DeskNote::Callback { .. } => {}
+            DeskNote::Callback { .. } | DeskNote::Dial { .. } => {}
         }
         self.pump(&mut st);
     }

@@ -8,6 +8,7 @@ pub mod attendant;
 pub mod call;
 pub mod desk;
 pub mod driver;
+pub mod handoff;
 pub mod hold;
 mod live;
 pub mod metrics;

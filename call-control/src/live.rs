@@ -44,6 +44,7 @@ pub(crate) fn start_call(
         media_timeout: Duration::from_secs(ctx.cfg.rtp_timeout_secs as u64),
         transfer: match (&ctx.desk, &ctx.cfg.transfer_target, &ctx.cfg.transfer_dtmf) {
             (Some(_), _, _) => Transfer::Queue,
+            (None, Some(target), _) if ctx.cfg.transfer_method.eq_ignore_ascii_case("invite") => Transfer::Dial(target.clone()),
             (None, Some(target), _) => Transfer::Refer(target.clone()),
             (None, None, Some(digits)) => Transfer::Keypad(digits.clone()),
             (None, None, None) => Transfer::HangUp,
@@ -63,6 +64,9 @@ pub(crate) fn start_call(
         desk: ctx.desk.clone(),
         control: control_rx,
         control_tx,
+        commands: commands.clone(),
+        webhook: ctx.cfg.handoff_webhook.clone(),
+        call_url: ctx.cfg.call_url.clone(),
     };
     let caller_number = caller_id.clone().unwrap_or_default();
     let active = Arc::clone(&ctx.active);
@@ -141,6 +145,11 @@ struct LiveHooks {
     control: Receiver<Control>,
     /// Given to the queue with the call, for it to reach this call.
     control_tx: Sender<Control>,
+    /// To the signalling thread (a hand-off to a PBX).
+    commands: Sender<Command>,
+    /// Where hand-offs are POSTed, and the base of the call's URL.
+    webhook: Option<String>,
+    call_url: Option<String>,
 }
 
 impl LiveHooks {
@@ -233,6 +242,30 @@ impl Hooks for LiveHooks {
             if !self.log.sink.follow_up(f, Duration::from_secs(5)) {
                 tracing::error!(call_id = %self.call_id, %number, "the callback request could not be stored");
             }
+            return;
+        }
+        let url = self.call_url.as_ref().map(|base| format!("{base}{}", self.log.call.id));
+        let handoff = match &note {
+            DeskNote::Enter { priority, summary, caller, reason, .. } => Some((*priority, summary.clone(), caller.clone(), reason.clone(), "queue".to_string())),
+            DeskNote::Dial { target, priority, summary, caller, reason } => Some((*priority, summary.clone(), caller.clone(), reason.clone(), target.clone())),
+            _ => None,
+        };
+        if let (Some(hook), Some((priority, summary, caller, reason, to))) = (&self.webhook, handoff) {
+            let doc = crate::handoff::HandoffDocument {
+                call_id: self.log.call.id.clone(),
+                caller,
+                reason,
+                priority,
+                summary,
+                to,
+                call_url: url.clone(),
+                at: jiff::Timestamp::now().to_string(),
+            };
+            crate::handoff::post(hook, doc);
+        }
+        if let DeskNote::Dial { target, summary, caller, .. } = note {
+            let headers = crate::handoff::summary_headers(&summary, url.as_deref());
+            let _ = self.commands.send(Command::DialUri { target, caller, headers, control: self.control_tx.clone() });
             return;
         }
         if let Some(d) = &self.desk {

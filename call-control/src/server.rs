@@ -34,6 +34,16 @@ pub struct SipConfig {
     /// Where transfers go (REFER), e.g. "sip:agents@pbx.example.com"; without one a transfer ends
     /// the call.
     pub transfer_target: Option<String>,
+    /// How a transfer reaches `transfer_target`: "refer" (the caller's side is asked to call it)
+    /// or "invite" (this server calls it, with the summary in X-Summary, User-to-User and
+    /// Call-Info, and bridges the caller to it; the target's host must be an IP address or a
+    /// name this machine resolves).
+    pub transfer_method: String,
+    /// The hand-off (caller, reason, summary, the call's URL) is POSTed here as JSON, for the CRM.
+    pub handoff_webhook: Option<String>,
+    /// Where a call's record is on this server's HTTP side, for Call-Info and the webhook (the
+    /// call's id is appended); default: `http://<--http address>/api/v1/calls/`.
+    pub call_url: Option<String>,
     /// Lets the agents' phones REGISTER here (digest authentication); a transfer target whose user
     /// has registered goes to the phone's registered address.
     pub registrar: Option<sip_bridge::sip::registrar::RegistrarConfig>,
@@ -58,6 +68,9 @@ impl Default for SipConfig {
             endpoint: EndpointConfig::default(),
             media: MediaConfig::default(),
             transfer_target: None,
+            transfer_method: "refer".into(),
+            handoff_webhook: None,
+            call_url: None,
             registrar: None,
             transfer_dtmf: None,
             shutdown_grace_secs: 30,
@@ -79,6 +92,9 @@ pub(crate) enum Command {
     /// Ring an agent's phone for a waiting caller (the queue's offer); the agent's leg goes to
     /// the caller's call on `control`.
     Dial { call: String, agent: String, extension: String, caller: String, control: Sender<crate::driver::Control> },
+    /// Call the company's PBX (a hand-off with the summary in the headers); the leg goes to the
+    /// caller's call on `control`, or a failure as the leg's hang-up.
+    DialUri { target: String, caller: String, headers: Vec<(sip_bridge::sip::message::HeaderName, String)>, control: Sender<crate::driver::Control> },
     /// The agents' phones that may register (from the store).
     Phones(Vec<sip_bridge::sip::registrar::PhoneAccount>),
 }
@@ -357,6 +373,18 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                         }
                     }
                 }
+                Command::DialUri { target, caller, headers, control } => match dial_uri(&ctx, &mut endpoint, &cmd_tx, &target, &caller, headers, now) {
+                    Ok((pbx_call_id, signals, leg)) => {
+                        tracing::info!(%target, %pbx_call_id, "handing over to the PBX");
+                        calls.insert(pbx_call_id, CallHandle { signals, stop: None });
+                        let _ = control.send(crate::driver::Control::AgentLeg { agent: crate::attendant::PBX.into(), leg: Box::new(leg) });
+                    }
+                    Err(why) => {
+                        tracing::warn!(%target, "cannot call the PBX: {why}");
+                        let failed = crate::attendant::Input::Agent(sip_bridge::leg::LegEvent::HungUp);
+                        let _ = control.send(crate::driver::Control::Attendant(failed));
+                    }
+                },
                 Command::Refer(id, target) => {
                     // An agent whose phone registered here is reached where it registered.
                     let user = sip_bridge::sip::registrar::user_of(sip_bridge::sip::message::uri_of(&target));
@@ -448,6 +476,39 @@ fn dial(
         caller_id: caller.to_string(),
         rtp,
         headers: Vec::new(),
+    };
+    let call_id = endpoint.invite(outgoing, now);
+    let (signals, signal_rx) = mpsc::channel();
+    let leg = crate::sip_leg::SipLeg::outbound(call_id.clone(), ports, ctx.cfg.media.clone(), signal_rx, commands.clone());
+    Ok((call_id, signals, leg))
+}
+
+/// Places the hand-off call to a PBX at `target` (a SIP URI whose host is an IP address or a
+/// name this machine resolves), UDP.
+fn dial_uri(
+    ctx: &Context,
+    endpoint: &mut Endpoint,
+    commands: &Sender<Command>,
+    target: &str,
+    caller: &str,
+    headers: Vec<(sip_bridge::sip::message::HeaderName, String)>,
+    now: Duration,
+) -> Result<(String, Sender<CallSignal>, crate::sip_leg::SipLeg), String> {
+    let uri = sip_bridge::sip::message::uri_of(target);
+    let hostport = uri.split_once(':').map(|(_, r)| r).unwrap_or(uri);
+    let hostport = hostport.rsplit_once('@').map(|(_, h)| h).unwrap_or(hostport);
+    let hostport = hostport.split([';', '?']).next().unwrap_or_default();
+    let with_port = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:5060") };
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&with_port).map_err(|e| format!("{hostport}: {e}"))?.next().ok_or_else(|| format!("{hostport}: no address"))?;
+    let ports = crate::sip_leg::media_ports(ctx.local.ip()).map_err(|e| format!("no media ports: {e}"))?;
+    let rtp = ports.0.local_addr().map_err(|e| e.to_string())?;
+    let outgoing = sip_bridge::sip::endpoint::OutgoingCall {
+        target: uri.to_string(),
+        peer: sip_bridge::sip::endpoint::Peer::Udp(addr),
+        to: uri.to_string(),
+        caller_id: caller.to_string(),
+        rtp,
+        headers,
     };
     let call_id = endpoint.invite(outgoing, now);
     let (signals, signal_rx) = mpsc::channel();

@@ -103,6 +103,8 @@ struct Desk {
     pending: Vec<Control>,
     log: Vec<(Option<String>, QueueEventKind)>,
     callbacks: Vec<(String, &'static str)>,
+    /// Hand-offs to a PBX asked for.
+    dialled: Vec<String>,
     caller_hangs_up_when_ringing: bool,
 }
 
@@ -121,7 +123,7 @@ impl Desk {
             .collect();
         // The agents signing in is not what the tests look at.
         while acd.poll().is_some() {}
-        Self { records: Collect::default(), acd, agents, pending: Vec::new(), log: Vec::new(), callbacks: Vec::new(), caller_hangs_up_when_ringing: false }
+        Self { records: Collect::default(), acd, agents, pending: Vec::new(), log: Vec::new(), callbacks: Vec::new(), dialled: Vec::new(), caller_hangs_up_when_ringing: false }
     }
 
     fn pump(&mut self) {
@@ -182,6 +184,7 @@ impl Hooks for Desk {
             DeskNote::CallerLeft => self.acd.caller_left(CALL, now),
             DeskNote::Completed { by } => self.acd.completed(CALL, by, now),
             DeskNote::Callback { number, reason } => self.callbacks.push((number, reason)),
+            DeskNote::Dial { target, .. } => self.dialled.push(target),
         }
         self.pump();
     }

@@ -100,6 +100,12 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     if let Some(addr) = sip {
         sip_cfg.listen = addr;
     }
+    // The HTTP side's address first: hand-offs link to a call's record there (Call-ID, webhook).
+    let listener = runtime.block_on(ivr_web::bind(http))?;
+    let http_local = listener.local_addr()?;
+    if sip_cfg.call_url.is_none() {
+        sip_cfg.call_url = Some(format!("http://{http_local}/api/v1/calls/"));
+    }
     let sip_server = call_control::server::SipServer::start(sip_cfg.clone(), &records, sink, session_cfg, vad.clone(), pipeline)
         .with_context(|| format!("cannot listen for SIP on {}", sip_cfg.listen))?;
     let sip_local = sip_server.local;
@@ -147,7 +153,6 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let sip = sip_server;
     let records = format!("; call records in {}", records.url);
     runtime.block_on(async move {
-        let listener = ivr_web::bind(http).await?;
         eprintln!(
             "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz, /metrics){records}.",
             started.elapsed().as_secs_f64(),

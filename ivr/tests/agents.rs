@@ -149,3 +149,84 @@ fn a_register_without_valid_credentials_is_challenged_and_refused() {
     let refused = ask(register(2, &forged));
     assert!(refused.starts_with("SIP/2.0 401"), "a wrong response is refused: {refused}");
 }
+
+/// Takes one HTTP request on `listener` (the CRM's webhook) and answers 204; returns its body.
+fn one_webhook(listener: std::net::TcpListener) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        listener.set_nonblocking(false).unwrap();
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read the head, then as much body as Content-Length says.
+        loop {
+            let n = s.read(&mut chunk).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
+                if body.len() >= len {
+                    break;
+                }
+            }
+        }
+        s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&buf).split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    })
+}
+
+#[test]
+fn a_hand_off_to_a_pbx_carries_the_summary_in_its_headers_and_the_webhook_gets_it() {
+    let dir = tempdir("pbx-handoff");
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_addr = hook.local_addr().unwrap();
+    let webhook = one_webhook(hook);
+    let server = serve_sip(
+        &dir,
+        18616,
+        &format!("transfer_target = \"sip:queue@127.0.0.1:15390\"\ntransfer_method = \"invite\"\nhandoff_webhook = \"http://{hook_addr}/handoff\"\n"),
+    );
+    // The PBX: a sipp UAS that refuses (and so fails the test) an INVITE without the headers.
+    let pbx_xml = dir.join("pbx-uas.xml");
+    std::fs::copy(repo().join("sip-bridge/tests/sipp/pbx-uas.xml"), &pbx_xml).unwrap();
+    let pbx = Group::spawn(
+        Command::new("sipp")
+            .arg("-sf")
+            .arg(&pbx_xml)
+            .args(["-i", "127.0.0.1", "-p", "15390", "-mp", "25390", "-m", "1", "-timeout", "60s", "-nostdin", "-trace_msg", "-message_file"])
+            .arg(dir.join("pbx-messages.log"))
+            .args(["-trace_err", "-error_file"])
+            .arg(dir.join("pbx-errors.log"))
+            .stdout(Stdio::null()),
+    )
+    .expect("sipp runs");
+    assert!(sipp("pbx-caller.xml", &server.sip, &[], &dir), "the caller's call failed");
+    let mut pbx = pbx;
+    let status = pbx.0.wait().unwrap();
+    let messages = std::fs::read_to_string(dir.join("pbx-messages.log")).unwrap_or_default();
+    assert!(status.success(), "the PBX's scenario failed: {}\n{messages}", std::fs::read_to_string(dir.join("pbx-errors.log")).unwrap_or_default());
+    let invite = messages.split("INVITE sip:").nth(1).expect("the PBX got an INVITE");
+    let header = |name: &str| invite.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
+    let summary = header("X-Summary:").expect("X-Summary");
+    assert!(summary.contains("Goal:") && summary.contains("Reason:"), "{summary}");
+    let uui = header("User-to-User:").expect("User-to-User");
+    let hex = uui.split(';').next().unwrap();
+    let decoded: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    assert!(summary.starts_with(&String::from_utf8(decoded).unwrap()), "the user-to-user data is the summary's start: {uui}");
+    let from = header("From:").expect("From");
+    assert!(from.contains("+4930111222"), "the caller's number as caller ID: {from}");
+    // The CRM got the same hand-off, with a link to the call's record.
+    let doc: serde_json::Value = serde_json::from_str(&webhook.join().unwrap()).expect("a JSON hand-off");
+    assert_eq!(doc["summary"].as_str(), Some(summary.as_str()));
+    assert_eq!(doc["to"], "sip:queue@127.0.0.1:15390");
+    let url = doc["call_url"].as_str().expect("the call's URL");
+    assert!(header("Call-Info:").is_some_and(|c| c.contains(url)), "Call-Info links the same record");
+    let path = url.split_once(&server.http).map(|(_, p)| p.to_string()).expect("on this server");
+    let (status, record) = get(&server.http, &path);
+    assert_eq!(status, 200, "{record}");
+    assert!(record["events"].as_array().unwrap().iter().any(|e| e["kind"] == "bridged"), "{record}");
+}
