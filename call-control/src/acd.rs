@@ -707,6 +707,11 @@ impl Acd {
         self.agents.get(name).map(|a| (a.status, a.state.clone()))
     }
 
+    /// The agent who answered the offer of `call` (hears the summary, may accept), if any.
+    pub fn answered_by(&self, call: &str) -> Option<&str> {
+        self.waiting.iter().find(|w| w.call == call).and_then(|w| w.answered.as_deref())
+    }
+
     /// The agent connected to `call`, if any.
     pub fn agent_of(&self, call: &str) -> Option<&str> {
         self.connected.get(call).map(|c| c.agent.as_str())

@@ -81,6 +81,8 @@ pub enum Input {
     /// The agent's leg exists now (it is ringing).
     AgentLeg { agent: String },
     Agent(LegEvent),
+    /// The agent accepted or declined on the console (as keys 1 and 2 on the phone).
+    Decision { agent: String, accept: bool },
     /// The caller waited the longest allowed.
     WaitOver,
     CallerKey(char),
@@ -284,6 +286,12 @@ impl Attendant {
                 }
             }
             Input::Agent(e) => self.on_agent(e, now),
+            Input::Decision { agent, accept } => {
+                if self.agent.as_ref().is_some_and(|a| a.name == agent) {
+                    let digit = if accept { '1' } else { '2' };
+                    self.on_agent(LegEvent::Key { digit, via: sip_bridge::leg::KeyVia::Script }, now);
+                }
+            }
             Input::WaitOver => {
                 if matches!(self.stage, Stage::Waiting | Stage::Offered) {
                     self.drop_agent();

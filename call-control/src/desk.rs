@@ -65,6 +65,8 @@ pub struct WaitingCaller {
     pub number: String,
     pub summary: String,
     pub reason: String,
+    /// The offered agent's phone has answered (they hear the summary and may accept).
+    pub answered: bool,
 }
 
 fn status_name(s: Status) -> &'static str {
@@ -220,6 +222,60 @@ impl Desk {
         known
     }
 
+    /// The agent accepts or declines, on the console, the call they are offered (their phone has
+    /// answered and they hear the summary). An error says why not.
+    pub fn decide(&self, agent: &str, call: &str, accept: bool) -> Result<(), &'static str> {
+        let st = self.lock();
+        match st.acd.agent(agent) {
+            None => return Err("no such agent"),
+            Some((_, crate::acd::State::Offered(c))) if c == call => {}
+            Some(_) => return Err("this call is not offered to you"),
+        }
+        if st.acd.answered_by(call) != Some(agent) {
+            return Err("answer your phone first: the call is still ringing");
+        }
+        let c = st.callers.get(call).ok_or("the caller is gone")?;
+        let decision = Control::Attendant(AttendantInput::Decision { agent: agent.to_string(), accept });
+        c.control.send(decision).map_err(|_| "the caller is gone")
+    }
+
+    /// The call offered to `agent` now, or the one they are on (`true`), with what the console
+    /// shows of it.
+    pub fn call_of(&self, agent: &str) -> Option<(WaitingCaller, bool)> {
+        let st = self.lock();
+        let (call, on_call) = match st.acd.agent(agent) {
+            Some((_, crate::acd::State::Offered(call))) => (call, false),
+            Some((_, crate::acd::State::OnCall(call))) => (call, true),
+            _ => return None,
+        };
+        let c = st.callers.get(&call)?;
+        let caller = WaitingCaller {
+            call: call.clone(),
+            number: c.number.clone(),
+            summary: c.summary.clone(),
+            reason: c.reason.clone(),
+            answered: on_call || st.acd.answered_by(&call) == Some(agent),
+        };
+        Some((caller, on_call))
+    }
+
+    /// The call offered to `agent` now, if any, with what the console shows of it.
+    pub fn offered_to(&self, agent: &str) -> Option<WaitingCaller> {
+        let st = self.lock();
+        match st.acd.agent(agent) {
+            Some((_, crate::acd::State::Offered(call))) => {
+                st.callers.get(&call).map(|c| WaitingCaller {
+                    call: call.clone(),
+                    number: c.number.clone(),
+                    summary: c.summary.clone(),
+                    reason: c.reason.clone(),
+                    answered: st.acd.answered_by(&call) == Some(agent),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// The agents and the waiting callers.
     pub fn board(&self) -> (Board, Vec<WaitingCaller>) {
         let st = self.lock();
@@ -227,7 +283,15 @@ impl Desk {
         let waiting = board
             .waiting
             .iter()
-            .filter_map(|w| st.callers.get(&w.call).map(|c| WaitingCaller { call: w.call.clone(), number: c.number.clone(), summary: c.summary.clone(), reason: c.reason.clone() }))
+            .filter_map(|w| {
+                st.callers.get(&w.call).map(|c| WaitingCaller {
+                    call: w.call.clone(),
+                    number: c.number.clone(),
+                    summary: c.summary.clone(),
+                    reason: c.reason.clone(),
+                    answered: st.acd.answered_by(&w.call).is_some(),
+                })
+            })
             .collect();
         (board, waiting)
     }

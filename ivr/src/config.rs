@@ -23,6 +23,21 @@ pub struct Config {
     pub sip: call_control::server::SipConfig,
     /// Call recordings (stereo WAV per call) and where they go.
     pub records: call_control::recording::RecordsConfig,
+    /// The agents' console at /agent.
+    pub console: ConsoleSection,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// A console sign-in lasts this long.
+    pub session_secs: u64,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        Self { session_secs: 12 * 3600 }
+    }
 }
 
 /// Where tool calls go: the demo SQLite store, or the company's systems through a webhook.

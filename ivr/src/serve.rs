@@ -109,6 +109,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let sip_server = call_control::server::SipServer::start(sip_cfg.clone(), &records, sink, session_cfg, vad.clone(), pipeline)
         .with_context(|| format!("cannot listen for SIP on {}", sip_cfg.listen))?;
     let sip_local = sip_server.local;
+    let console = agent_desk::Console::new(store.clone(), sip_server.desk.clone(), Duration::from_secs(cfg.console.session_secs.max(1)));
     {
         let engine = Arc::clone(&engine);
         std::thread::spawn(move || loop {
@@ -159,7 +160,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
             listener.local_addr()?
         );
         let limits = ivr_web::Limits::default();
-        let app = ivr_web::finish(router(health, store), &limits);
+        let app = ivr_web::finish(router(health, store).merge(agent_desk::router(console)), &limits);
         ivr_web::serve(listener, app, limits, ivr_web::shutdown_signal()).await
     })?;
     // Stopped taking HTTP requests; now the calls: refuse new ones, let these finish, then end them.

@@ -204,7 +204,7 @@ fn a_hand_off_to_a_pbx_carries_the_summary_in_its_headers_and_the_webhook_gets_i
             .stdout(Stdio::null()),
     )
     .expect("sipp runs");
-    assert!(sipp("pbx-caller.xml", &server.sip, &[], &dir), "the caller's call failed");
+    assert!(sipp("key-zero-then-bye.xml", &server.sip, &[("stay_ms", "12000")], &dir), "the caller's call failed");
     let mut pbx = pbx;
     let status = pbx.0.wait().unwrap();
     let messages = std::fs::read_to_string(dir.join("pbx-messages.log")).unwrap_or_default();

@@ -190,6 +190,8 @@ impl Store {
             .bind(name)
             .execute(&self.pool)
             .await?;
+        // Whoever was signed in with the old password is signed out.
+        self.end_sessions_of(name).await?;
         Ok(Ok(r.rows_affected() == 1))
     }
 
@@ -199,6 +201,7 @@ impl Store {
     }
 
     pub async fn remove_agent(&self, name: &str) -> Result<bool, StoreError> {
+        self.end_sessions_of(name).await?;
         let r = sqlx::query("DELETE FROM agents WHERE name = $1").bind(name).execute(&self.pool).await?;
         Ok(r.rows_affected() == 1)
     }

@@ -9,9 +9,11 @@
 
 pub mod agents;
 pub mod queue;
+pub mod sessions;
 
 pub use agents::{Agent, AgentError, NewAgent, PhoneSecret};
 pub use queue::{FollowUp, QueueEntry, QueueLogLine};
+pub use sessions::Session;
 
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -1,0 +1,220 @@
+//! The agents' console at `/agent`, served by `ivr serve`: one HTML page with its script inline (no
+//! CDN, no build step) over a small JSON API. An agent signs in (argon2id passwords from the
+//! store), sets their status, watches the queue and the other agents live (server-sent events),
+//! sees the call they are offered with its summary and transcript and accepts or declines it
+//! (as keys 1 and 2 on the phone do), and works through callbacks and voicemails.
+//!
+//! Security: the session is an HttpOnly, SameSite=Strict cookie holding a random token (the store
+//! keeps its SHA-256 only); every state change must echo the session's CSRF token in
+//! `X-CSRF-Token` (403 otherwise); five failed sign-ins a minute per name, then 429.
+
+mod auth;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use call_control::acd::Status;
+use call_control::desk::Desk;
+use ivr_web::axum::extract::{Path, State};
+use ivr_web::axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use ivr_web::axum::response::{Html, IntoResponse, Response};
+use ivr_web::axum::routing::{get, post};
+use ivr_web::axum::{Json, Router};
+use ivr_web::{ApiError, JsonBody};
+
+pub use auth::{CSRF_HEADER, MAX_FAILURES};
+use auth::{Changing, Limiter, Signed};
+
+/// What the console works with.
+pub struct Console {
+    pub store: ivr_store::Store,
+    /// The live queue (none when the server has no `[sip.queue]`).
+    pub desk: Option<Arc<Desk>>,
+    limiter: Limiter,
+    session_ttl: Duration,
+}
+
+impl Console {
+    pub fn new(store: ivr_store::Store, desk: Option<Arc<Desk>>, session_ttl: Duration) -> Arc<Self> {
+        Arc::new(Self { store, desk, limiter: Limiter::default(), session_ttl })
+    }
+}
+
+const PAGE: &str = include_str!("../static/agent.html");
+
+pub fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/agent", get(|| async { Html(PAGE) }))
+        .route("/agent/api/login", post(login))
+        .route("/agent/api/logout", post(logout))
+        .route("/agent/api/me", get(me))
+        .route("/agent/api/status", post(set_status))
+        .route("/agent/api/board", get(board))
+        .route("/agent/api/events", get(events))
+        .route("/agent/api/calls/{id}/accept", post(accept))
+        .route("/agent/api/calls/{id}/decline", post(decline))
+        .route("/agent/api/follow-ups", get(follow_ups))
+        .route("/agent/api/follow-ups/{id}/done", post(follow_up_done))
+        .route("/agent/api/follow-ups/{id}/audio", get(follow_up_audio))
+        .with_state(console)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    name: String,
+    password: String,
+}
+
+/// `POST /agent/api/login {"name", "password"}`: a session cookie and the CSRF token.
+async fn login(State(c): State<Arc<Console>>, JsonBody(creds): JsonBody<Credentials>) -> Result<Response, ApiError> {
+    let now = Instant::now();
+    if let Some(wait) = c.limiter.blocked(&creds.name, now) {
+        let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, format!("too many failed sign-ins for {:?}; try again in {} s", creds.name, wait.as_secs().max(1))).into_response();
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+        return Ok(r);
+    }
+    let Some(agent) = c.store.check_password(&creds.name, &creds.password).await.map_err(internal)? else {
+        c.limiter.failed(&creds.name, now);
+        tracing::warn!(name = %creds.name, "failed sign-in to the agents' console");
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong name or password"));
+    };
+    c.limiter.succeeded(&creds.name);
+    let (token, csrf) = (auth::random_hex(32)?, auth::random_hex(16)?);
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(c.session_ttl.as_secs() as i64);
+    let session = ivr_store::Session { agent: agent.name.clone(), csrf: csrf.clone(), expires_at: expires.to_string() };
+    c.store.create_session(&auth::hash_token(&token), &session, &jiff::Timestamp::now().to_string()).await.map_err(internal)?;
+    tracing::info!(agent = %agent.name, "signed in to the agents' console");
+    let mut r = Json(serde_json::json!({"agent": agent, "csrf": csrf})).into_response();
+    let cookie = HeaderValue::from_str(&auth::session_cookie(&token, c.session_ttl)).map_err(internal)?;
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(r)
+}
+
+async fn logout(State(c): State<Arc<Console>>, Changing(s): Changing) -> Result<Response, ApiError> {
+    c.store.end_session(&s.token_hash).await.map_err(internal)?;
+    let mut r = Json(serde_json::json!({"signed_out": s.agent})).into_response();
+    let cookie = HeaderValue::from_str(&auth::session_cookie("", Duration::ZERO)).map_err(internal)?;
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// `GET /agent/api/me`: the agent and the session's CSRF token (after a reload of the page).
+async fn me(State(c): State<Arc<Console>>, s: Signed) -> Result<Json<serde_json::Value>, ApiError> {
+    let agent = c.store.agent(&s.agent).await.map_err(internal)?.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "no such agent any more"))?;
+    Ok(Json(serde_json::json!({"agent": agent, "csrf": s.csrf})))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewStatus {
+    status: String,
+}
+
+/// `POST /agent/api/status {"status": "available" | "on_break" | "signed_out"}`.
+async fn set_status(State(c): State<Arc<Console>>, Changing(s): Changing, JsonBody(b): JsonBody<NewStatus>) -> Result<Json<serde_json::Value>, ApiError> {
+    let status = match b.status.as_str() {
+        "available" => Status::Available,
+        "on_break" => Status::OnBreak,
+        "signed_out" => Status::SignedOut,
+        other => return Err(ApiError::bad_request(format!("status {other:?}: available, on_break or signed_out"))),
+    };
+    if !c.store.set_agent_status(&s.agent, &b.status).await.map_err(internal)? {
+        return Err(ApiError::not_found(format!("no agent {:?}", s.agent)));
+    }
+    if let Some(d) = &c.desk {
+        d.set_status(&s.agent, status);
+    }
+    Ok(Json(serde_json::json!({"agent": s.agent, "status": b.status})))
+}
+
+/// What one agent's console shows: the agents, the waiting callers, and the call offered to them
+/// (or the one they are on).
+async fn board_of(c: &Console, agent: &str) -> Result<serde_json::Value, ApiError> {
+    let Some(desk) = &c.desk else {
+        return Ok(serde_json::json!({"queue": false, "agents": [], "waiting": [], "offered": null}));
+    };
+    let (board, callers) = desk.board();
+    let waiting: Vec<serde_json::Value> = board
+        .waiting
+        .iter()
+        .map(|w| {
+            let who = callers.iter().find(|c| c.call == w.call);
+            serde_json::json!({"call": w.call, "position": w.position, "priority": w.priority, "waited_secs": w.waited_secs.round(),
+                "number": who.map(|c| c.number.clone()), "summary": who.map(|c| c.summary.clone()), "reason": who.map(|c| c.reason.clone()),
+                "offered_to": w.offered_to})
+        })
+        .collect();
+    let offered = match desk.call_of(agent) {
+        Some((o, on_call)) => {
+            let record = c.store.call(&o.call).await.map_err(internal)?;
+            let transcript: Vec<serde_json::Value> =
+                record.map(|r| r.turns.iter().map(|t| serde_json::json!({"who": t.speaker, "text": t.text})).collect()).unwrap_or_default();
+            serde_json::json!({"call": o.call, "number": o.number, "summary": o.summary, "reason": o.reason, "answered": o.answered, "on_call": on_call, "transcript": transcript})
+        }
+        None => serde_json::Value::Null,
+    };
+    Ok(serde_json::json!({"queue": true, "agents": board.agents, "waiting": waiting, "offered": offered}))
+}
+
+async fn board(State(c): State<Arc<Console>>, s: Signed) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(board_of(&c, &s.agent).await?))
+}
+
+/// `GET /agent/api/events`: the board as server-sent events, once a second (the browser's
+/// EventSource reconnects by itself if the connection drops).
+async fn events(State(c): State<Arc<Console>>, s: Signed) -> impl IntoResponse {
+    use ivr_web::axum::response::sse::{Event, KeepAlive, Sse};
+    let stream = futures_util::stream::unfold((c, s.agent, true), |(c, agent, first)| async move {
+        if !first {
+            ivr_web::tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let data = match board_of(&c, &agent).await {
+            Ok(b) => b.to_string(),
+            Err(e) => serde_json::json!({"error": e.message}).to_string(),
+        };
+        Some((Ok::<_, std::convert::Infallible>(Event::default().event("board").data(data)), (c, agent, false)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn decide(c: &Console, agent: &str, call: &str, accept: bool) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = c.desk.as_ref().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "this server has no queue"))?;
+    desk.decide(agent, call, accept).map_err(|why| ApiError::new(StatusCode::CONFLICT, why))?;
+    Ok(Json(serde_json::json!({"call": call, "accepted": accept})))
+}
+
+async fn accept(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    decide(&c, &s.agent, &id, true).await
+}
+
+async fn decline(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    decide(&c, &s.agent, &id, false).await
+}
+
+/// `GET /agent/api/follow-ups`: callbacks and voicemails, open ones first.
+async fn follow_ups(State(c): State<Arc<Console>>, _s: Signed) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(serde_json::json!({"follow_ups": c.store.follow_ups().await.map_err(internal)?})))
+}
+
+async fn follow_up_done(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    if c.store.finish_follow_up(&id, &s.agent, &jiff::Timestamp::now().to_string()).await.map_err(internal)? {
+        Ok(Json(serde_json::json!({"id": id, "status": "done", "done_by": s.agent})))
+    } else {
+        Err(ApiError::not_found(format!("no open follow-up {id:?}")))
+    }
+}
+
+/// `GET /agent/api/follow-ups/{id}/audio`: a voicemail's recording (WAV).
+async fn follow_up_audio(State(c): State<Arc<Console>>, _s: Signed, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let f = c.store.follow_up(&id).await.map_err(internal)?.ok_or_else(|| ApiError::not_found(format!("no follow-up {id:?}")))?;
+    let path = f.audio.ok_or_else(|| ApiError::not_found(format!("follow-up {id:?} has no recording")))?;
+    let bytes = ivr_web::tokio::fs::read(&path).await.map_err(|e| ApiError::not_found(format!("the recording of {id:?} cannot be read: {e}")))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    Ok((headers, bytes).into_response())
+}
