@@ -68,6 +68,13 @@ fn a_caller_asking_for_a_person_is_warm_transferred_to_a_registered_agent() {
     caller_wav(&dir, "ask", "I want to talk to a person.", 7.0, 30.0);
     caller_wav(&dir, "problem", "My parcel arrived broken yesterday.", 0.0, 12.0);
     run_ok(&["sox", &p("ask.wav"), &p("problem.wav"), &p("caller.wav")]);
+    // scripts/bench-transfer.sh sets IVR_PCAP to capture the call on the wire (loopback) and
+    // measure the hand-over's times there.
+    let capture = std::env::var("IVR_PCAP").ok().map(|pcap| {
+        let g = Group::spawn(Command::new("tshark").args(["-q", "-i", "lo", "-f", "udp", "-w", &pcap]).stdout(Stdio::null()).stderr(Stdio::null())).expect("tshark runs");
+        std::thread::sleep(Duration::from_secs(2));
+        g
+    });
     let uri = format!("sip:ivr@{}", served.sip);
     let caller = {
         let (dir, mic) = (dir.clone(), dir.join("caller.wav"));
@@ -86,6 +93,7 @@ fn a_caller_asking_for_a_person_is_warm_transferred_to_a_registered_agent() {
     std::thread::sleep(Duration::from_secs(2));
     drop(keys);
     drop(agent);
+    drop(capture);
 
     let agent_heard = baresip_heard(&dir, "agent");
     assert_eq!(agent_heard.len(), 1, "the agent's phone took one call: {}", std::fs::read_to_string(&agent_log).unwrap_or_default());
