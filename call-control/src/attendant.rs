@@ -87,6 +87,8 @@ pub enum Input {
     WaitOver,
     CallerKey(char),
     CallerHungUp,
+    /// The server is stopping: the caller hears a goodbye; an agent's leg is hung up.
+    Shutdown,
     Done { job: JobId, result: JobResult },
 }
 
@@ -308,6 +310,23 @@ impl Attendant {
                 }
             }
             Input::CallerKey(k) => self.on_caller_key(k, now),
+            Input::Shutdown => {
+                match self.stage {
+                    Stage::Bridged { .. } => self.out(Out::Desk(DeskNote::Completed { by: CompletedBy::Caller })),
+                    Stage::Waiting | Stage::Offered => self.out(Out::Desk(DeskNote::CallerLeft)),
+                    Stage::Closing | Stage::Done => return,
+                    _ => {}
+                }
+                self.drop_agent();
+                self.to_caller.flush();
+                let text = if self.is_zh() {
+                    "很抱歉，我们现在必须结束通话。请稍后再拨。再见。"
+                } else {
+                    "I'm sorry, we have to end this call now. Please call again later. Goodbye."
+                };
+                self.say_to_caller(text);
+                self.stage = Stage::Closing;
+            }
             Input::CallerHungUp => {
                 match self.stage {
                     Stage::Bridged { .. } => self.out(Out::Desk(DeskNote::Completed { by: CompletedBy::Caller })),

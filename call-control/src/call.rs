@@ -227,6 +227,18 @@ impl Call {
             return;
         }
         self.phase = Phase::Ended;
+        // A caller handed to people who is gone another way (the media stopped, the server is
+        // stopping): the queue hears it and an agent's leg is hung up.
+        if let Some(a) = self.attendant.as_mut().filter(|a| !a.is_done()) {
+            a.handle(attendant::Input::CallerHungUp, now);
+            while let Some(o) = a.poll() {
+                match o {
+                    attendant::Out::Agent(c) => self.outputs.push_back(Output::Agent(c)),
+                    attendant::Out::Desk(n) => self.outputs.push_back(Output::Desk(n)),
+                    _ => {}
+                }
+            }
+        }
         if let Some(c) = command {
             self.outputs.push_back(Output::Leg(c));
         }
@@ -320,7 +332,10 @@ impl Call {
                 Phase::Answering => self.shutting_down = true,
                 _ => {
                     self.shutting_down = true;
-                    self.session.handle(Event::Shutdown, now);
+                    match self.attendant.as_mut() {
+                        Some(a) => a.handle(attendant::Input::Shutdown, now),
+                        None => self.session.handle(Event::Shutdown, now),
+                    }
                 }
             },
         }
@@ -426,7 +441,10 @@ impl Call {
         while let Some(o) = self.attendant.as_mut().and_then(Attendant::poll) {
             match o {
                 attendant::Out::Job { id, job } => self.outputs.push_back(Output::Job { id, job }),
-                attendant::Out::Caller(LegCommand::HangUp) => self.end(EndedBy::Bot, Some(LegCommand::HangUp), now),
+                attendant::Out::Caller(LegCommand::HangUp) => {
+                    let by = if self.shutting_down { EndedBy::Shutdown } else { EndedBy::Bot };
+                    self.end(by, Some(LegCommand::HangUp), now)
+                }
                 attendant::Out::Caller(c) => self.outputs.push_back(Output::Leg(c)),
                 attendant::Out::Agent(c) => self.outputs.push_back(Output::Agent(c)),
                 attendant::Out::Desk(n) => self.outputs.push_back(Output::Desk(n)),

@@ -158,6 +158,9 @@ impl Hooks for Desk {
     fn record(&mut self, entry: Entry) {
         self.records.record(entry);
     }
+    fn stop(&mut self, now: Duration) -> Option<call_control::driver::Stop> {
+        Hooks::stop(&mut self.records, now)
+    }
     fn control(&mut self, now: Duration) -> Option<Control> {
         if self.acd.poll_timeout().is_some_and(|t| t <= now) {
             self.acd.on_tick(now);
@@ -295,4 +298,27 @@ fn a_caller_hanging_up_while_the_agent_rings_stops_the_ringing() {
     drop(log);
     assert_eq!(desk.kinds(), ["enter", "offered", "abandon"]);
     assert_eq!(desk.records.ended().map(|(by, _)| by), Some(EndedBy::Caller));
+}
+
+#[test]
+fn a_waiting_caller_whose_media_stops_leaves_the_queue_as_abandoned() {
+    // Nobody is available; the caller's line goes dead (no BYE) while waiting.
+    let mut desk = Desk::new(AcdConfig::default(), &[]);
+    let mut leg = ScriptedLeg { events: vec![(s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 })], media_stops: Some(s(10)), ..Default::default() };
+    run(&mut desk, &mut leg);
+    assert_eq!(desk.records.ended().map(|(by, _)| by), Some(EndedBy::MediaTimeout));
+    assert_eq!(desk.kinds(), ["enter", "abandon"], "no ghost left in the queue");
+    assert_eq!(desk.acd.waiting(), 0);
+}
+
+#[test]
+fn a_waiting_caller_hears_a_goodbye_when_the_server_stops_and_leaves_the_queue() {
+    let mut desk = Desk::new(AcdConfig::default(), &[]);
+    desk.records.stops = vec![(s(12), call_control::driver::Stop::Shutdown)];
+    let mut leg = ScriptedLeg { events: vec![(s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 })], ..Default::default() };
+    let ended = run(&mut desk, &mut leg);
+    assert!(desk.records.said(voice_pipeline::session::Speaker::Bot).iter().any(|t| t.contains("we have to end this call")));
+    assert_eq!(desk.records.ended(), Some((EndedBy::Shutdown, ended)));
+    assert!(ended < s(20), "{ended:?}");
+    assert_eq!(desk.kinds(), ["enter", "abandon"]);
 }

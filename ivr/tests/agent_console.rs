@@ -63,7 +63,9 @@ fn the_console_refuses_bad_sign_ins_forged_or_expired_sessions_and_changes_witho
     add_agent(&config, "ann", "ann-password");
     add_agent(&config, "bob", "bob-password");
     let served = serve(&dir, &toml);
-    let http = Http { base: format!("http://{}", served.http), client: reqwest::blocking::Client::new() };
+    // A new connection per request: the server may close an idle one while the test waits.
+    let client = reqwest::blocking::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let http = Http { base: format!("http://{}", served.http), client };
 
     // The page itself needs no sign-in and loads nothing from elsewhere.
     let page = http.client.get(format!("{}/agent", http.base)).send().unwrap().text().unwrap();
