@@ -15,6 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+use crate::attendant::DeskNote;
+
 /// A call in the queue, by the id its call control knows it by.
 pub type CallKey = String;
 
@@ -265,10 +267,6 @@ impl Acd {
         }
     }
 
-    pub fn config(&self) -> &AcdConfig {
-        &self.cfg
-    }
-
     /// The next thing to do, if any.
     pub fn poll(&mut self) -> Option<Output> {
         self.outputs.pop_front()
@@ -301,10 +299,6 @@ impl Acd {
         true
     }
 
-    pub fn has_agent(&self, name: &str) -> bool {
-        self.agents.contains_key(name)
-    }
-
     /// The agent sets their status. Signing out or going on break during an offer withdraws it;
     /// during a call the call goes on (the status applies afterwards). `false` for an unknown agent.
     pub fn set_status(&mut self, name: &str, status: Status, now: Duration) -> bool {
@@ -325,7 +319,7 @@ impl Acd {
         };
         self.log(now, None, Some(name), QueueEventKind::Status { status, by_system: false });
         if let Some(call) = offered {
-            self.take_back(&call, name, now);
+            self.take_back(&call, name);
             self.outputs.push_back(Output::Withdraw { call, agent: name.to_string(), why: Withdrawn::AgentLeft });
         }
         self.dispatch(now);
@@ -380,11 +374,11 @@ impl Acd {
     }
 
     /// Removes a waiting caller, withdrawing their offers.
-    fn leave(&mut self, call: &str, why: Withdrawn, now: Duration) -> Option<(usize, Waiting)> {
+    fn leave(&mut self, call: &str, why: Withdrawn) -> Option<(usize, Waiting)> {
         let i = self.waiting.iter().position(|w| w.call == call)?;
         let w = self.waiting.remove(i);
         for agent in &w.offered {
-            self.free(agent, now);
+            self.free(agent);
             self.outputs.push_back(Output::Withdraw { call: call.to_string(), agent: agent.clone(), why });
         }
         Some((i + 1, w))
@@ -392,7 +386,7 @@ impl Acd {
 
     /// The caller hung up: abandoned while waiting, or completed if connected.
     pub fn caller_left(&mut self, call: &str, now: Duration) {
-        if let Some((position, w)) = self.leave(call, Withdrawn::CallerLeft, now) {
+        if let Some((position, w)) = self.leave(call, Withdrawn::CallerLeft) {
             let kind = QueueEventKind::Abandon { position, entry_position: w.entry_position, wait_secs: now.saturating_sub(w.entered).as_secs_f64() };
             self.log(now, Some(call), None, kind);
         } else if self.connected.contains_key(call) {
@@ -403,7 +397,7 @@ impl Acd {
 
     /// The caller pressed a key to leave the queue (1: a callback instead of waiting).
     pub fn caller_key(&mut self, call: &str, key: char, now: Duration) -> bool {
-        let Some((position, w)) = self.leave(call, Withdrawn::CallerLeft, now) else { return false };
+        let Some((position, w)) = self.leave(call, Withdrawn::CallerLeft) else { return false };
         self.log(now, Some(call), None, QueueEventKind::ExitWithKey { key, position, wait_secs: now.saturating_sub(w.entered).as_secs_f64() });
         self.dispatch(now);
         true
@@ -411,7 +405,7 @@ impl Acd {
 
     /// The agent's phone was answered; the agent now hears the summary. With ring-all, the other
     /// agents' ringing stops. `false` when the offer is no longer open (withdraw the agent's leg).
-    pub fn agent_answered(&mut self, call: &str, agent: &str, now: Duration) -> bool {
+    pub fn agent_answered(&mut self, call: &str, agent: &str, _now: Duration) -> bool {
         let Some(w) = self.waiting.iter_mut().find(|w| w.call == call) else { return false };
         if !w.offered.contains(agent) {
             return false;
@@ -420,7 +414,7 @@ impl Acd {
         w.offered.retain(|a| a == agent);
         w.answered = Some(agent.to_string());
         for other in others {
-            self.free(&other, now);
+            self.free(&other);
             self.outputs.push_back(Output::Withdraw { call: call.to_string(), agent: other, why: Withdrawn::TakenElsewhere });
         }
         if let Some(a) = self.agents.get_mut(agent) {
@@ -454,7 +448,7 @@ impl Acd {
     /// (their place is kept), and this agent is not offered the call again for a while.
     pub fn agent_declined(&mut self, call: &str, agent: &str, now: Duration) {
         let cooldown = secs(self.cfg.decline_cooldown_secs);
-        if !self.take_back(call, agent, now) {
+        if !self.take_back(call, agent) {
             return;
         }
         if let Some(w) = self.waiting.iter_mut().find(|w| w.call == call) {
@@ -468,14 +462,14 @@ impl Acd {
     /// The agent's phone refused the offer or could not be reached (busy, unavailable, no
     /// registration): counted as a miss, and the next agent is tried.
     pub fn agent_unreachable(&mut self, call: &str, agent: &str, now: Duration) {
-        if self.take_back(call, agent, now) {
+        if self.take_back(call, agent) {
             self.missed(call, agent, now);
             self.dispatch(now);
         }
     }
 
     /// Ends an offer without a new event for it; `false` if there was none.
-    fn take_back(&mut self, call: &str, agent: &str, now: Duration) -> bool {
+    fn take_back(&mut self, call: &str, agent: &str) -> bool {
         let Some(w) = self.waiting.iter_mut().find(|w| w.call == call) else { return false };
         if !w.offered.remove(agent) {
             return false;
@@ -483,13 +477,13 @@ impl Acd {
         if w.answered.as_deref() == Some(agent) {
             w.answered = None;
         }
-        self.free(agent, now);
+        self.free(agent);
         true
     }
 
     /// An agent whose offer ended goes back to idle (keeping their place in the longest-idle
     /// order: an offer is not work).
-    fn free(&mut self, agent: &str, _now: Duration) {
+    fn free(&mut self, agent: &str) {
         if let Some(a) = self.agents.get_mut(agent) {
             if matches!(a.state, State::Offered(_)) {
                 a.state = State::Idle;
@@ -562,7 +556,7 @@ impl Acd {
             .filter(|(_, a)| self.agents.get(a).is_some_and(|ag| now >= ag.since + ring))
             .collect();
         for (call, agent) in late {
-            self.take_back(&call, &agent, now);
+            self.take_back(&call, &agent);
             self.outputs.push_back(Output::Withdraw { call: call.clone(), agent: agent.clone(), why: Withdrawn::RingTimeout });
             self.missed(&call, &agent, now);
         }
@@ -578,7 +572,7 @@ impl Acd {
         let max_wait = secs(self.cfg.max_wait_secs);
         let over: Vec<CallKey> = self.waiting.iter().filter(|w| now >= w.entered + max_wait).map(|w| w.call.clone()).collect();
         for call in over {
-            if let Some((position, w)) = self.leave(&call, Withdrawn::WaitOver, now) {
+            if let Some((position, w)) = self.leave(&call, Withdrawn::WaitOver) {
                 self.log(now, Some(&call), None, QueueEventKind::ExitWithTimeout { position, wait_secs: now.saturating_sub(w.entered).as_secs_f64() });
                 self.outputs.push_back(Output::WaitOver { call });
             }
@@ -702,6 +696,30 @@ impl Acd {
         Board { agents, waiting }
     }
 
+    /// What a call handed to people tells the queue (its attendant's [`DeskNote`]s); returns the
+    /// caller's position when they enter. Notes that are not the queue's (a callback to store, a
+    /// PBX to dial) change nothing here.
+    pub fn apply(&mut self, call: &str, note: DeskNote, now: Duration) -> Option<usize> {
+        match note {
+            DeskNote::Enter { priority, needs, .. } => return Some(self.enter(call, priority, needs, now)),
+            DeskNote::AgentAnswered { agent } => {
+                self.agent_answered(call, &agent, now);
+            }
+            DeskNote::Accepted { agent } => {
+                self.agent_accepted(call, &agent, now);
+            }
+            DeskNote::Declined { agent } => self.agent_declined(call, &agent, now),
+            DeskNote::Unreachable { agent } => self.agent_unreachable(call, &agent, now),
+            DeskNote::CallerKey(k) => {
+                self.caller_key(call, k, now);
+            }
+            DeskNote::CallerLeft => self.caller_left(call, now),
+            DeskNote::Completed { by } => self.completed(call, by, now),
+            DeskNote::Callback { .. } | DeskNote::Dial { .. } => {}
+        }
+        None
+    }
+
     /// The agent's status and state.
     pub fn agent(&self, name: &str) -> Option<(Status, State)> {
         self.agents.get(name).map(|a| (a.status, a.state.clone()))
@@ -710,10 +728,5 @@ impl Acd {
     /// The agent who answered the offer of `call` (hears the summary, may accept), if any.
     pub fn answered_by(&self, call: &str) -> Option<&str> {
         self.waiting.iter().find(|w| w.call == call).and_then(|w| w.answered.as_deref())
-    }
-
-    /// The agent connected to `call`, if any.
-    pub fn agent_of(&self, call: &str) -> Option<&str> {
-        self.connected.get(call).map(|c| c.agent.as_str())
     }
 }

@@ -156,7 +156,7 @@ pub struct Attendant {
 
 impl Attendant {
     /// The bot has just handed over: the caller joins the queue.
-    pub fn new(handover: Handover, now: Duration) -> Self {
+    pub fn new(handover: Handover) -> Self {
         let mut a = Self {
             stage: Stage::Waiting,
             agent: None,
@@ -177,14 +177,13 @@ impl Attendant {
         a.out(Out::Desk(enter));
         let detail = serde_json::json!({"priority": priority, "reason": a.handover.reason});
         a.out(Out::Event { kind: "queued", detail: Some(detail) });
-        let _ = now;
         a
     }
 
     /// The bot has just handed over to the company's PBX at `target`: it is called at once (the
     /// caller hears hold audio meanwhile) and the caller is bridged to it when it answers.
     pub fn direct(handover: Handover, target: &str, now: Duration) -> Self {
-        let mut a = Self::new(handover, now);
+        let mut a = Self::new(handover);
         a.outputs.clear();
         a.direct = Some(target.to_string());
         a.agent = Some(AgentSide { name: PBX.into(), leg: false, answered: None, briefs: 0, brief_at: now });
@@ -234,6 +233,12 @@ impl Attendant {
         let id = self.synth(text);
         self.to_caller.reserve(id, text);
         self.out(Out::Said(text.to_string()));
+    }
+
+    /// A fixed sentence to the caller, in their language.
+    fn say_fixed(&mut self, en: &str, zh: &str) {
+        let text = if self.is_zh() { zh } else { en };
+        self.say_to_caller(text);
     }
 
     fn say_to_agent(&mut self, text: &str) {
@@ -299,17 +304,12 @@ impl Attendant {
                     self.drop_agent();
                     self.to_caller.flush();
                     self.out(Out::Event { kind: "wait_over", detail: None });
-                    let text = if self.is_zh() {
-                        "很抱歉，我们的同事现在都很忙。如需回电，请按1。"
-                    } else {
-                        "I'm sorry, all our colleagues are still busy. To be called back as soon as someone is free, press 1."
-                    };
-                    self.say_to_caller(text);
+                    self.say_fixed("I'm sorry, all our colleagues are still busy. To be called back as soon as someone is free, press 1.", "很抱歉，我们的同事现在都很忙。如需回电，请按1。");
                     self.callback_reason = "wait_over";
                     self.stage = Stage::CallbackOffer { since: now };
                 }
             }
-            Input::CallerKey(k) => self.on_caller_key(k, now),
+            Input::CallerKey(k) => self.on_caller_key(k),
             Input::Shutdown => {
                 match self.stage {
                     Stage::Bridged { .. } => self.out(Out::Desk(DeskNote::Completed { by: CompletedBy::Caller })),
@@ -319,12 +319,7 @@ impl Attendant {
                 }
                 self.drop_agent();
                 self.to_caller.flush();
-                let text = if self.is_zh() {
-                    "很抱歉，我们现在必须结束通话。请稍后再拨。再见。"
-                } else {
-                    "I'm sorry, we have to end this call now. Please call again later. Goodbye."
-                };
-                self.say_to_caller(text);
+                self.say_fixed("I'm sorry, we have to end this call now. Please call again later. Goodbye.", "很抱歉，我们现在必须结束通话。请稍后再拨。再见。");
                 self.stage = Stage::Closing;
             }
             Input::CallerHungUp => {
@@ -401,24 +396,14 @@ impl Attendant {
                     Stage::Bridged { .. } => {
                         self.agent = None;
                         self.out(Out::Desk(DeskNote::Completed { by: CompletedBy::Agent }));
-                        let text = if self.is_zh() {
-                            "感谢您的耐心。请用按键为本次服务打分，1到5分，5分为非常满意。"
-                        } else {
-                            "Thank you for calling. Please rate this call from 1 to 5 on your keypad, 5 being the best."
-                        };
-                        self.say_to_caller(text);
+                        self.say_fixed("Thank you for calling. Please rate this call from 1 to 5 on your keypad, 5 being the best.", "感谢您的耐心。请用按键为本次服务打分，1到5分，5分为非常满意。");
                         self.stage = Stage::Rating { since: now };
                     }
                     Stage::Offered if self.direct.is_some() => {
                         // The PBX refused or could not be reached: nobody can take the call now.
                         self.agent = None;
                         self.out(Out::Event { kind: "handoff_failed", detail: None });
-                        let text = if self.is_zh() {
-                            "很抱歉，现在无法为您转接同事。请稍后再拨。再见。"
-                        } else {
-                            "I'm sorry, I could not reach a colleague right now. Please call again later. Goodbye."
-                        };
-                        self.say_to_caller(text);
+                        self.say_fixed("I'm sorry, I could not reach a colleague right now. Please call again later. Goodbye.", "很抱歉，现在无法为您转接同事。请稍后再拨。再见。");
                         self.stage = Stage::Closing;
                     }
                     Stage::Offered => {
@@ -437,7 +422,7 @@ impl Attendant {
         }
     }
 
-    fn on_caller_key(&mut self, k: char, now: Duration) {
+    fn on_caller_key(&mut self, k: char) {
         match &mut self.stage {
             Stage::Waiting | Stage::Offered if k == '1' && self.direct.is_none() => {
                 self.out(Out::Desk(DeskNote::CallerKey('1')));
@@ -461,13 +446,11 @@ impl Attendant {
             Stage::Rating { .. } if ('1'..='5').contains(&k) => {
                 let rating = k.to_digit(10).unwrap_or(0);
                 self.out(Out::Event { kind: "csat", detail: Some(serde_json::json!({"rating": rating})) });
-                let text = if self.is_zh() { "谢谢您的评价，再见。" } else { "Thank you for your rating. Goodbye." };
-                self.say_to_caller(text);
+                self.say_fixed("Thank you for your rating. Goodbye.", "谢谢您的评价，再见。");
                 self.stage = Stage::Closing;
             }
             _ => {}
         }
-        let _ = now;
     }
 
     fn ask_number(&mut self) {
@@ -522,8 +505,7 @@ impl Attendant {
                 }
             }
             Stage::Rating { since } | Stage::CallbackOffer { since } if self.to_caller.is_empty() && now >= since + KEY_WAIT => {
-                let text = if self.is_zh() { "感谢您的来电，再见。" } else { "Thank you for calling. Goodbye." };
-                self.say_to_caller(text);
+                self.say_fixed("Thank you for calling. Goodbye.", "感谢您的来电，再见。");
                 self.stage = Stage::Closing;
             }
             _ => {}

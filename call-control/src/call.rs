@@ -185,11 +185,6 @@ impl Call {
         self
     }
 
-    /// Whether the call is with people now (queued, offered, bridged).
-    pub fn is_handed_over(&self) -> bool {
-        self.attendant.is_some()
-    }
-
     /// The next thing to do, if any.
     pub fn poll(&mut self) -> Option<Output> {
         self.outputs.pop_front()
@@ -231,13 +226,7 @@ impl Call {
         // stopping): the queue hears it and an agent's leg is hung up.
         if let Some(a) = self.attendant.as_mut().filter(|a| !a.is_done()) {
             a.handle(attendant::Input::CallerHungUp, now);
-            while let Some(o) = a.poll() {
-                match o {
-                    attendant::Out::Agent(c) => self.outputs.push_back(Output::Agent(c)),
-                    attendant::Out::Desk(n) => self.outputs.push_back(Output::Desk(n)),
-                    _ => {}
-                }
-            }
+            self.from_attendant(now);
         }
         if let Some(c) = command {
             self.outputs.push_back(Output::Leg(c));
@@ -438,6 +427,11 @@ impl Call {
                 SessionOutput::Action(a) => self.on_action(a, now),
             }
         }
+        self.from_attendant(now);
+    }
+
+    /// Takes what the attendant asked for.
+    fn from_attendant(&mut self, now: Duration) {
         while let Some(o) = self.attendant.as_mut().and_then(Attendant::poll) {
             match o {
                 attendant::Out::Job { id, job } => self.outputs.push_back(Output::Job { id, job }),
@@ -479,7 +473,7 @@ impl Call {
             self.record(Entry::Action { action, at: now });
             self.attendant = Some(match &self.policy.transfer {
                 Transfer::Dial(target) => Attendant::direct(handover, target, now),
-                _ => Attendant::new(handover, now),
+                _ => Attendant::new(handover),
             });
             self.after(now);
             return;

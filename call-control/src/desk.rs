@@ -29,8 +29,6 @@ struct Caller {
     number: String,
     summary: String,
     reason: String,
-    /// The SIP Call-ID of the caller's leg.
-    sip_call_id: String,
 }
 
 /// An agent as the store has them.
@@ -46,6 +44,14 @@ struct State {
     callers: HashMap<CallKey, Caller>,
     agents: HashMap<String, AgentInfo>,
     phones: Vec<PhoneAccount>,
+}
+
+impl State {
+    /// A known caller as the console shows them.
+    fn waiting_caller(&self, call: &str, answered: bool) -> Option<WaitingCaller> {
+        let c = self.callers.get(call)?;
+        Some(WaitingCaller { call: call.to_string(), number: c.number.clone(), summary: c.summary.clone(), reason: c.reason.clone(), answered })
+    }
 }
 
 pub struct Desk {
@@ -166,36 +172,20 @@ impl Desk {
     }
 
     /// A note from a call (its store id is `call`).
-    pub(crate) fn note(&self, call: &str, note: DeskNote, control: &Sender<Control>, sip_call_id: &str) {
+    pub(crate) fn note(&self, call: &str, note: DeskNote, control: &Sender<Control>) {
         let now = self.now();
         let mut st = self.lock();
-        match note {
-            DeskNote::Enter { priority, needs, summary, caller, reason } => {
-                let entry = Caller { control: control.clone(), number: caller, summary, reason, sip_call_id: sip_call_id.to_string() };
+        let entering = match &note {
+            DeskNote::Enter { priority, summary, caller, reason, .. } => {
+                let entry = Caller { control: control.clone(), number: caller.clone(), summary: summary.clone(), reason: reason.clone() };
                 st.callers.insert(call.to_string(), entry);
-                let position = st.acd.enter(call, priority, needs, now);
-                self.sink.queue_enter(ivr_store::QueueEntry {
-                    call_id: call.to_string(),
-                    server: self.server.clone(),
-                    entered_at: jiff::Timestamp::now().to_string(),
-                    priority: i64::from(priority),
-                    entry_position: position as i64,
-                });
+                Some(i64::from(*priority))
             }
-            DeskNote::AgentAnswered { agent } => {
-                st.acd.agent_answered(call, &agent, now);
-            }
-            DeskNote::Accepted { agent } => {
-                st.acd.agent_accepted(call, &agent, now);
-            }
-            DeskNote::Declined { agent } => st.acd.agent_declined(call, &agent, now),
-            DeskNote::Unreachable { agent } => st.acd.agent_unreachable(call, &agent, now),
-            DeskNote::CallerKey(k) => {
-                st.acd.caller_key(call, k, now);
-            }
-            DeskNote::CallerLeft => st.acd.caller_left(call, now),
-            DeskNote::Completed { by } => st.acd.completed(call, by, now),
-            DeskNote::Callback { .. } | DeskNote::Dial { .. } => {}
+            _ => None,
+        };
+        if let (Some(position), Some(priority)) = (st.acd.apply(call, note, now), entering) {
+            let entered_at = jiff::Timestamp::now().to_string();
+            self.sink.queue_enter(ivr_store::QueueEntry { call_id: call.to_string(), server: self.server.clone(), entered_at, priority, entry_position: position as i64 });
         }
         self.pump(&mut st);
     }
@@ -248,32 +238,8 @@ impl Desk {
             Some((_, crate::acd::State::OnCall(call))) => (call, true),
             _ => return None,
         };
-        let c = st.callers.get(&call)?;
-        let caller = WaitingCaller {
-            call: call.clone(),
-            number: c.number.clone(),
-            summary: c.summary.clone(),
-            reason: c.reason.clone(),
-            answered: on_call || st.acd.answered_by(&call) == Some(agent),
-        };
-        Some((caller, on_call))
-    }
-
-    /// The call offered to `agent` now, if any, with what the console shows of it.
-    pub fn offered_to(&self, agent: &str) -> Option<WaitingCaller> {
-        let st = self.lock();
-        match st.acd.agent(agent) {
-            Some((_, crate::acd::State::Offered(call))) => {
-                st.callers.get(&call).map(|c| WaitingCaller {
-                    call: call.clone(),
-                    number: c.number.clone(),
-                    summary: c.summary.clone(),
-                    reason: c.reason.clone(),
-                    answered: st.acd.answered_by(&call) == Some(agent),
-                })
-            }
-            _ => None,
-        }
+        let answered = on_call || st.acd.answered_by(&call) == Some(agent);
+        Some((st.waiting_caller(&call, answered)?, on_call))
     }
 
     /// The agents and the waiting callers.
@@ -283,15 +249,7 @@ impl Desk {
         let waiting = board
             .waiting
             .iter()
-            .filter_map(|w| {
-                st.callers.get(&w.call).map(|c| WaitingCaller {
-                    call: w.call.clone(),
-                    number: c.number.clone(),
-                    summary: c.summary.clone(),
-                    reason: c.reason.clone(),
-                    answered: st.acd.answered_by(&w.call).is_some(),
-                })
-            })
+.filter_map(|w| st.waiting_caller(&w.call, st.acd.answered_by(&w.call).is_some()))
             .collect();
         (board, waiting)
     }
@@ -374,10 +332,5 @@ impl Desk {
         };
         tracing::info!(call = ?line.call_id, agent = ?line.agent, event = %line.event, "queue");
         self.sink.queue_event(line);
-    }
-
-    /// Where the caller's leg is, for the console (its SIP Call-ID).
-    pub fn sip_call_id(&self, call: &str) -> Option<String> {
-        self.lock().callers.get(call).map(|c| c.sip_call_id.clone())
     }
 }

@@ -16,7 +16,7 @@ use crate::attendant::DeskNote;
 use crate::driver::{Clock, Control, Delivery, Hooks, Jobs, Stop};
 use crate::metrics::metrics;
 use crate::server::{CallSignal, Command, Context};
-use crate::sip_leg::{media_ports, ntp_now, SipLeg};
+use crate::sip_leg::{media_ports, ntp_now, seed_of, SipLeg};
 
 /// Takes an incoming SIP call: its RTP sockets, its leg and its thread. Returns the channels the
 /// signalling thread tells it things on.
@@ -31,10 +31,7 @@ pub(crate) fn start_call(
     let ports = media_ports(ctx.local.ip())?;
     let (signal_tx, signal_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = mpsc::channel();
-    // Seeds the SSRC and the first sequence number and timestamp: differs per call and per run.
-    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
-    let seed = clock ^ u64::from(ports.0.local_addr()?.port());
-    let media = sip_bridge::rtp::media::MediaSession::new(agreed, &ctx.cfg.media, seed, ntp_now(), Duration::ZERO);
+    let media = sip_bridge::rtp::media::MediaSession::new(agreed, &ctx.cfg.media, seed_of(&ports.0), ntp_now(), Duration::ZERO);
     let mut leg = SipLeg::new(call_id.to_string(), ports, media, signal_rx, commands.clone());
     let caller_id = from.strip_prefix("sip:").and_then(|u| u.split('@').next()).map(str::to_string);
     // `end_of_turn_model` in the session's settings says whether the model is loaded.
@@ -269,7 +266,7 @@ impl Hooks for LiveHooks {
             return;
         }
         if let Some(d) = &self.desk {
-            d.note(&self.log.call.id, note, &self.control_tx, &self.call_id);
+            d.note(&self.log.call.id, note, &self.control_tx);
         }
     }
 

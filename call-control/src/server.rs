@@ -359,10 +359,11 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                     }
                 }
                 Command::Dial { call, agent, extension, caller, control } => {
-                    match dial(&ctx, &mut endpoint, &cmd_tx, &extension, &caller, now) {
-                        Ok((agent_call_id, signals, leg)) => {
+                    let placed = agent_phone(&endpoint, &extension, ctx.local, now).and_then(|to| place(&ctx, &mut endpoint, &cmd_tx, to, &caller, Vec::new(), now));
+                    match placed {
+                        Ok((agent_call_id, handle, leg)) => {
                             tracing::info!(%call, %agent, %extension, %agent_call_id, "ringing the agent");
-                            calls.insert(agent_call_id, CallHandle { signals, stop: None });
+                            calls.insert(agent_call_id, handle);
                             let _ = control.send(crate::driver::Control::AgentLeg { agent, leg: Box::new(leg) });
                         }
                         Err(why) => {
@@ -373,18 +374,20 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                         }
                     }
                 }
-                Command::DialUri { target, caller, headers, control } => match dial_uri(&ctx, &mut endpoint, &cmd_tx, &target, &caller, headers, now) {
-                    Ok((pbx_call_id, signals, leg)) => {
-                        tracing::info!(%target, %pbx_call_id, "handing over to the PBX");
-                        calls.insert(pbx_call_id, CallHandle { signals, stop: None });
-                        let _ = control.send(crate::driver::Control::AgentLeg { agent: crate::attendant::PBX.into(), leg: Box::new(leg) });
+                Command::DialUri { target, caller, headers, control } => {
+                    match pbx_address(&target).and_then(|to| place(&ctx, &mut endpoint, &cmd_tx, to, &caller, headers, now)) {
+                        Ok((pbx_call_id, handle, leg)) => {
+                            tracing::info!(%target, %pbx_call_id, "handing over to the PBX");
+                            calls.insert(pbx_call_id, handle);
+                            let _ = control.send(crate::driver::Control::AgentLeg { agent: crate::attendant::PBX.into(), leg: Box::new(leg) });
+                        }
+                        Err(why) => {
+                            tracing::warn!(%target, "cannot call the PBX: {why}");
+                            let failed = crate::attendant::Input::Agent(sip_bridge::leg::LegEvent::HungUp);
+                            let _ = control.send(crate::driver::Control::Attendant(failed));
+                        }
                     }
-                    Err(why) => {
-                        tracing::warn!(%target, "cannot call the PBX: {why}");
-                        let failed = crate::attendant::Input::Agent(sip_bridge::leg::LegEvent::HungUp);
-                        let _ = control.send(crate::driver::Control::Attendant(failed));
-                    }
-                },
+                }
                 Command::Refer(id, target) => {
                     // An agent whose phone registered here is reached where it registered.
                     let user = sip_bridge::sip::registrar::user_of(sip_bridge::sip::message::uri_of(&target));
@@ -456,64 +459,45 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
     }
 }
 
-/// Places the call to an agent's registered phone: its media sockets, the INVITE (the caller's
-/// number as caller ID), and the leg the caller's call will drive.
-fn dial(
-    ctx: &Context,
-    endpoint: &mut Endpoint,
-    commands: &Sender<Command>,
-    extension: &str,
-    caller: &str,
-    now: Duration,
-) -> Result<(String, Sender<CallSignal>, crate::sip_leg::SipLeg), String> {
-    let binding = endpoint.registrar().and_then(|r| r.lookup(extension, now)).cloned().ok_or_else(|| format!("extension {extension} is not registered"))?;
-    let ports = crate::sip_leg::media_ports(ctx.local.ip()).map_err(|e| format!("no media ports: {e}"))?;
-    let rtp = ports.0.local_addr().map_err(|e| e.to_string())?;
-    let outgoing = sip_bridge::sip::endpoint::OutgoingCall {
-        target: binding.contact.clone(),
-        peer: binding.source,
-        to: format!("sip:{extension}@{}", ctx.local.ip()),
-        caller_id: caller.to_string(),
-        rtp,
-        headers: Vec::new(),
-    };
-    let call_id = endpoint.invite(outgoing, now);
-    let (signals, signal_rx) = mpsc::channel();
-    let leg = crate::sip_leg::SipLeg::outbound(call_id.clone(), ports, ctx.cfg.media.clone(), signal_rx, commands.clone());
-    Ok((call_id, signals, leg))
+/// Where a call we place goes: its Request-URI, where the INVITE is sent, and its To.
+type Destination = (String, sip_bridge::sip::endpoint::Peer, String);
+
+/// An agent's phone: the contact its extension registered, reached where it registered from.
+fn agent_phone(endpoint: &Endpoint, extension: &str, local: SocketAddr, now: Duration) -> Result<Destination, String> {
+    let binding = endpoint.registrar().and_then(|r| r.lookup(extension, now)).ok_or_else(|| format!("extension {extension} is not registered"))?;
+    Ok((binding.contact.clone(), binding.source, format!("sip:{extension}@{}", local.ip())))
 }
 
-/// Places the hand-off call to a PBX at `target` (a SIP URI whose host is an IP address or a
-/// name this machine resolves), UDP.
-fn dial_uri(
-    ctx: &Context,
-    endpoint: &mut Endpoint,
-    commands: &Sender<Command>,
-    target: &str,
-    caller: &str,
-    headers: Vec<(sip_bridge::sip::message::HeaderName, String)>,
-    now: Duration,
-) -> Result<(String, Sender<CallSignal>, crate::sip_leg::SipLeg), String> {
+/// A PBX at `target`: a SIP URI whose host is an IP address or a name this machine resolves
+/// (port 5060 unless given), over UDP.
+fn pbx_address(target: &str) -> Result<Destination, String> {
     let uri = sip_bridge::sip::message::uri_of(target);
     let hostport = uri.split_once(':').map(|(_, r)| r).unwrap_or(uri);
     let hostport = hostport.rsplit_once('@').map(|(_, h)| h).unwrap_or(hostport);
     let hostport = hostport.split([';', '?']).next().unwrap_or_default();
     let with_port = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:5060") };
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&with_port).map_err(|e| format!("{hostport}: {e}"))?.next().ok_or_else(|| format!("{hostport}: no address"))?;
+    Ok((uri.to_string(), sip_bridge::sip::endpoint::Peer::Udp(addr), uri.to_string()))
+}
+
+/// Places a call (an agent's warm transfer or a PBX hand-off): its media sockets, the INVITE with
+/// the caller's number as caller ID, and the leg the caller's call will drive with its handle here.
+fn place(
+    ctx: &Context,
+    endpoint: &mut Endpoint,
+    commands: &Sender<Command>,
+    (target, peer, to): Destination,
+    caller: &str,
+    headers: Vec<(sip_bridge::sip::message::HeaderName, String)>,
+    now: Duration,
+) -> Result<(String, CallHandle, crate::sip_leg::SipLeg), String> {
     let ports = crate::sip_leg::media_ports(ctx.local.ip()).map_err(|e| format!("no media ports: {e}"))?;
     let rtp = ports.0.local_addr().map_err(|e| e.to_string())?;
-    let outgoing = sip_bridge::sip::endpoint::OutgoingCall {
-        target: uri.to_string(),
-        peer: sip_bridge::sip::endpoint::Peer::Udp(addr),
-        to: uri.to_string(),
-        caller_id: caller.to_string(),
-        rtp,
-        headers,
-    };
+    let outgoing = sip_bridge::sip::endpoint::OutgoingCall { target, peer, to, caller_id: caller.to_string(), rtp, headers };
     let call_id = endpoint.invite(outgoing, now);
     let (signals, signal_rx) = mpsc::channel();
     let leg = crate::sip_leg::SipLeg::outbound(call_id.clone(), ports, ctx.cfg.media.clone(), signal_rx, commands.clone());
-    Ok((call_id, signals, leg))
+    Ok((call_id, CallHandle { signals, stop: None }, leg))
 }
 
 fn signal(calls: &HashMap<String, CallHandle>, id: &str, s: CallSignal) {

@@ -53,16 +53,7 @@ impl SipLeg {
     /// The leg of a call we placed (to an agent's phone): no media until the answer says what
     /// was agreed ([`CallSignal::Answered`]).
     pub(crate) fn outbound(call_id: String, ports: (UdpSocket, UdpSocket), cfg: sip_bridge::rtp::media::MediaConfig, signals: Receiver<CallSignal>, commands: Sender<Command>) -> Self {
-        let nowhere: SocketAddr = ([0, 0, 0, 0], 0).into();
-        let placeholder = sip_bridge::sdp::Agreed {
-            codec: sip_bridge::sdp::Codec::Pcmu,
-            payload_type: 0,
-            telephone_event: None,
-            remote: nowhere,
-            remote_rtcp: nowhere,
-            direction: sip_bridge::sdp::Direction::SendRecv,
-        };
-        let media = MediaSession::new(&placeholder, &cfg, seed_of(&ports.0), ntp_now(), Duration::ZERO);
+        let media = MediaSession::new(&sip_bridge::sdp::Agreed::unknown(), &cfg, seed_of(&ports.0), ntp_now(), Duration::ZERO);
         let mut leg = Self::new(call_id, ports, media, signals, commands);
         leg.outbound = Some(cfg);
         leg

@@ -170,24 +170,11 @@ impl Hooks for Desk {
     }
     fn desk(&mut self, note: DeskNote, now: Duration) {
         match note {
-            DeskNote::Enter { priority, needs, .. } => {
-                self.acd.enter(CALL, priority, needs, now);
-            }
-            DeskNote::AgentAnswered { agent } => {
-                self.acd.agent_answered(CALL, &agent, now);
-            }
-            DeskNote::Accepted { agent } => {
-                self.acd.agent_accepted(CALL, &agent, now);
-            }
-            DeskNote::Declined { agent } => self.acd.agent_declined(CALL, &agent, now),
-            DeskNote::Unreachable { agent } => self.acd.agent_unreachable(CALL, &agent, now),
-            DeskNote::CallerKey(k) => {
-                self.acd.caller_key(CALL, k, now);
-            }
-            DeskNote::CallerLeft => self.acd.caller_left(CALL, now),
-            DeskNote::Completed { by } => self.acd.completed(CALL, by, now),
             DeskNote::Callback { number, reason } => self.callbacks.push((number, reason)),
             DeskNote::Dial { target, .. } => self.dialled.push(target),
+            note => {
+                self.acd.apply(CALL, note, now);
+            }
         }
         self.pump();
     }

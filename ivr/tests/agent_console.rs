@@ -5,20 +5,8 @@
 
 mod common;
 use common::*;
-use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
-
-fn add_agent(config: &std::path::Path, name: &str, password: &str) {
-    let mut child = ivr()
-        .args(["--config", config.to_str().unwrap(), "agents", "add", name, "--skills", "en"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
-}
 
 struct Http {
     base: String,
@@ -60,8 +48,8 @@ fn the_console_refuses_bad_sign_ins_forged_or_expired_sessions_and_changes_witho
     );
     let config = dir.join("ivr.toml");
     std::fs::write(&config, &toml).unwrap();
-    add_agent(&config, "ann", "ann-password");
-    add_agent(&config, "bob", "bob-password");
+    assert!(agents(&config, &["add", "ann"], "ann-password").0);
+    assert!(agents(&config, &["add", "bob"], "bob-password").0);
     let served = serve(&dir, &toml);
     // A new connection per request: the server may close an idle one while the test waits.
     let client = reqwest::blocking::Client::builder().pool_max_idle_per_host(0).build().unwrap();
@@ -134,14 +122,8 @@ fn an_agent_signs_in_on_the_console_in_chromium_sees_the_offered_call_and_accept
     );
     let config = dir.join("ivr.toml");
     std::fs::write(&config, &toml).unwrap();
-    let mut child = ivr()
-        .args(["--config", config.to_str().unwrap(), "agents", "add", "ann", "--extension", "2001", "--display-name", "Ann Example"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"ann-password\n").unwrap();
-    assert!(child.wait().unwrap().success());
-    assert!(ivr().args(["--config", config.to_str().unwrap(), "agents", "status", "ann", "available"]).status().unwrap().success());
+    assert!(agents(&config, &["add", "ann", "--extension", "2001", "--display-name", "Ann Example"], "ann-password").0);
+    assert!(agents(&config, &["status", "ann", "available"], "").0);
     let served = serve(&dir, &toml);
     // Ann's phone answers by itself (so the call is offered on the console too); she stays silent.
     let silence = dir.join("silence.wav");

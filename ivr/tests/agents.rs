@@ -7,43 +7,30 @@
 mod common;
 use common::*;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// `ivr agents ...` with the password on standard input; returns (success, stdout, stderr).
-fn agents(config: &Path, args: &[&str], password: &str) -> (bool, String, String) {
-    let mut child = ivr()
-        .args(["--config", config.to_str().unwrap(), "agents"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ivr agents runs");
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
 /// The server's settings: a queue, a registrar for the agents' phones (MD5 only: baresip 1.0
-/// gives up when SHA-256 is offered), the store in `dir`.
-fn queue_config(dir: &Path) -> String {
-    format!(
+/// gives up when SHA-256 is offered), the store in `dir`; written to `dir/ivr.toml`, whose path
+/// is returned with them.
+fn queue_config(dir: &Path) -> (String, PathBuf) {
+    let toml = format!(
         "[llm]\nurl = \"http://127.0.0.1:18615\"\n[sip]\n[sip.queue]\nring_timeout_secs = 20\n\
          [sip.registrar]\nrealm = \"lumen\"\nalgorithms = [\"MD5\"]\n\
          [records]\nurl = \"sqlite://{}\"\ndir = \"{}\"\n",
         dir.join("records/calls.db").display(),
         dir.join("audio").display()
-    )
+    );
+    let config = dir.join("ivr.toml");
+    std::fs::write(&config, &toml).unwrap();
+    (toml, config)
 }
 
 #[test]
 fn a_caller_asking_for_a_person_is_warm_transferred_to_a_registered_agent() {
     let dir = tempdir("warm-transfer");
-    let toml = queue_config(&dir);
-    let config = dir.join("ivr.toml");
-    std::fs::write(&config, &toml).unwrap();
+    let (toml, config) = queue_config(&dir);
     let (ok, out, err) = agents(&config, &["add", "ann", "--extension", "2001", "--skills", "en,orders"], "agentpass1");
     assert!(ok, "{out}{err}");
     let (ok, _, err) = agents(&config, &["add", "ann", "--extension", "2002"], "agentpass1");
@@ -124,9 +111,7 @@ fn a_caller_asking_for_a_person_is_warm_transferred_to_a_registered_agent() {
 #[test]
 fn a_register_without_valid_credentials_is_challenged_and_refused() {
     let dir = tempdir("agent-register");
-    let toml = queue_config(&dir);
-    let config = dir.join("ivr.toml");
-    std::fs::write(&config, &toml).unwrap();
+    let (toml, config) = queue_config(&dir);
     assert!(agents(&config, &["add", "cy", "--extension", "2003"], "agentpass3").0);
     let served = serve(&dir, &toml);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

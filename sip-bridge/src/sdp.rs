@@ -217,6 +217,14 @@ pub struct Agreed {
 }
 
 /// Picks the codec: our preference order first, among what the caller offered. None fits: 488.
+impl Agreed {
+    /// Media not agreed yet: a call we placed, before the answer.
+    pub fn unknown() -> Self {
+        let nowhere: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
+        Agreed { codec: Codec::Pcmu, payload_type: 0, telephone_event: None, remote: nowhere, remote_rtcp: nowhere, direction: Direction::SendRecv }
+    }
+}
+
 pub fn negotiate(offer: &Offer, preference: &[Codec]) -> Result<Agreed, SdpError> {
     let offered = |c: Codec| offer.formats.iter().find(|(_, name, _)| Codec::from_name(name) == Some(c)).map(|(pt, _, _)| *pt);
     let (codec, payload_type) = preference

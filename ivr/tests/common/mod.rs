@@ -387,3 +387,17 @@ pub fn wait_for(file: &Path, text: &str, secs: u64) -> bool {
     false
 }
 
+/// `ivr agents ...` with the password on standard input; returns (success, stdout, stderr).
+pub fn agents(config: &Path, args: &[&str], password: &str) -> (bool, String, String) {
+    let mut child = ivr()
+        .args(["--config", config.to_str().unwrap(), "agents"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ivr agents runs");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), format!("{password}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}

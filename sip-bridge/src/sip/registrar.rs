@@ -137,10 +137,6 @@ impl Registrar {
         Self { cfg, accounts, phones: HashMap::new(), secret, bindings: HashMap::new() }
     }
 
-    pub fn realm(&self) -> &str {
-        &self.cfg.realm
-    }
-
     /// The agents' phones (from the store), replacing the previous list; the configuration's
     /// accounts stay. A phone no longer listed keeps its binding until it expires or re-registers.
     pub fn set_phones(&mut self, phones: Vec<PhoneAccount>) {

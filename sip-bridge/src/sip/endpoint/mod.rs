@@ -145,6 +145,27 @@ struct Dialog {
     info_in_flight: bool,
 }
 
+impl Dialog {
+    /// A dialog made by `invite` (theirs or ours), before any request of ours in it.
+    fn new(state: DialogState, peer: Peer, invite: Message, local_tag: String, media: Agreed) -> Self {
+        Self {
+            state,
+            peer,
+            invite,
+            uac: None,
+            local_tag,
+            media,
+            ok: None,
+            ok_next: Duration::ZERO,
+            ok_interval: T1,
+            ok_deadline: Duration::ZERO,
+            local_cseq: 1,
+            info_digits: VecDeque::new(),
+            info_in_flight: false,
+        }
+    }
+}
+
 pub struct Endpoint {
     cfg: EndpointConfig,
     /// What we put in Via and Contact.
@@ -437,21 +458,7 @@ impl Endpoint {
         let from_uri = msg.header(HeaderName::From).map(|f| super::message::uri_of(f).to_string()).unwrap_or_default();
         self.dialogs.insert(
             call_id.clone(),
-            Dialog {
-                state: DialogState::Early,
-                peer: from,
-                invite: msg,
-                uac: None,
-                local_tag,
-                media: media.clone(),
-                ok: None,
-                ok_next: Duration::ZERO,
-                ok_interval: T1,
-                ok_deadline: Duration::ZERO,
-                local_cseq: 1,
-                info_digits: VecDeque::new(),
-                info_in_flight: false,
-            },
+            Dialog::new(DialogState::Early, from, msg, local_tag, media.clone()),
         );
         self.event(CallEvent::Incoming { call_id, from: from_uri, media });
     }

@@ -89,24 +89,8 @@ impl Endpoint {
         self.rtp.insert(call_id.clone(), call.rtp);
         let tx = InviteClientTransaction::new(bytes, call.peer.reliable(), now);
         self.outgoing.insert(branch, Outgoing { call_id: call_id.clone(), invite: m.clone(), peer: call.peer, tx, provisional: false, cancelled: false, ack: None });
-        // The dialog's media is a placeholder until the answer says what was agreed.
-        let media = placeholder_media();
-        let dialog = Dialog {
-            state: DialogState::Early,
-            peer: call.peer,
-            invite: m,
-            uac: None,
-            local_tag,
-            media,
-            ok: None,
-            ok_next: Duration::ZERO,
-            ok_interval: super::T1,
-            ok_deadline: Duration::ZERO,
-            local_cseq: 1,
-            info_digits: Default::default(),
-            info_in_flight: false,
-        };
-        self.dialogs.insert(call_id.clone(), dialog);
+        // The dialog's media is unknown until the answer says what was agreed.
+        self.dialogs.insert(call_id.clone(), Dialog::new(DialogState::Early, call.peer, m, local_tag, sdp::Agreed::unknown()));
         call_id
     }
 
@@ -219,13 +203,13 @@ impl Endpoint {
         let ack_branch = format!("z9hG4bK{}", self.token());
         if !self.dialogs.contains_key(&call_id) {
             // Hung up meanwhile: a dialog only long enough to ACK and BYE.
-            let d = Dialog { uac: Some(remote), state: DialogState::Confirmed, peer, invite, local_tag: String::new(), media: placeholder_media(), ok: None, ok_next: Duration::ZERO, ok_interval: super::T1, ok_deadline: Duration::ZERO, local_cseq: 1, info_digits: Default::default(), info_in_flight: false };
+            let mut d = Dialog::new(DialogState::Confirmed, peer, invite, String::new(), sdp::Agreed::unknown());
+            d.uac = Some(remote);
             let ack = self.in_dialog_request(&d, Method::Ack, &ack_branch);
             self.send(peer, ack.to_bytes());
             if let Some(o) = self.outgoing.get_mut(branch) {
                 o.ack = Some(ack.to_bytes());
             }
-            let mut d = d;
             d.local_cseq += 1;
             let bye_branch = format!("z9hG4bK{}", self.token());
             let bye = self.in_dialog_request(&d, Method::Bye, &bye_branch);
@@ -286,9 +270,4 @@ impl Endpoint {
             }
         }
     }
-}
-
-fn placeholder_media() -> sdp::Agreed {
-    let nowhere: SocketAddr = ([0, 0, 0, 0], 0).into();
-    sdp::Agreed { codec: sdp::Codec::Pcmu, payload_type: 0, telephone_event: None, remote: nowhere, remote_rtcp: nowhere, direction: sdp::Direction::SendRecv }
 }
