@@ -52,6 +52,10 @@ pub struct AcdConfig {
     pub decline_cooldown_secs: u32,
     /// An agent who missed an offer is not offered the same call again for this long.
     pub retry_secs: u32,
+    /// The hotline's opening hours (a tenant's `hours.toml`): outside them a caller is offered a
+    /// callback or a voicemail instead of the queue. Unset: open whenever an agent is signed in.
+    /// (Read by the live queue, which knows the clock; the queue itself is only told.)
+    pub hours: Option<std::path::PathBuf>,
 }
 
 impl Default for AcdConfig {
@@ -66,6 +70,7 @@ impl Default for AcdConfig {
             handle_time_secs: 180,
             decline_cooldown_secs: 30,
             retry_secs: 5,
+            hours: None,
         }
     }
 }
@@ -146,6 +151,29 @@ pub enum QueueEventKind {
     ExitWithTimeout { position: usize, wait_secs: f64 },
     /// The agent's status changed (`by_system`: put on break after missed offers).
     Status { status: Status, by_system: bool },
+    /// The caller could not join: the hotline is closed or no agent is signed in (Asterisk's
+    /// EXITEMPTY); the bot offers a callback or a voicemail instead.
+    Closed { why: Closed },
+}
+
+/// Why nobody can take a call now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Closed {
+    /// Outside the hotline's hours (`hours.toml`).
+    AfterHours,
+    /// Every agent is signed out.
+    NoAgents,
+}
+
+impl Closed {
+    /// As the follow-ups' reason says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Closed::AfterHours => "after_hours",
+            Closed::NoAgents => "no_agents",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -171,6 +199,8 @@ pub enum Output {
     Announce { call: CallKey, position: usize, expected_wait: Duration },
     /// The caller waited the longest allowed and has left the queue: the bot takes the call back.
     WaitOver { call: CallKey },
+    /// The caller was not queued: nobody can take the call now.
+    Closed { call: CallKey, why: Closed },
     Log(QueueEvent),
 }
 
@@ -221,6 +251,8 @@ pub struct Acd {
     last_offered: Option<String>,
     /// Average time an agent spends on a call and its wrap-up (the expected-wait estimate).
     handle_time: Duration,
+    /// Within the hotline's hours (set by the surroundings, which know the clock and the hours).
+    open: bool,
 }
 
 /// An agent as the board shows it.
@@ -264,6 +296,7 @@ impl Acd {
             outputs: VecDeque::new(),
             last_offered: None,
             handle_time,
+            open: true,
         }
     }
 
@@ -335,6 +368,23 @@ impl Acd {
     /// Agents available now or soon (status available, whatever their state).
     pub fn available(&self) -> usize {
         self.agents.values().filter(|a| a.status == Status::Available).count()
+    }
+
+    /// Whether the hotline is within its hours now (the surroundings know the clock).
+    pub fn set_open(&mut self, open: bool) {
+        self.open = open;
+    }
+
+    /// Why a caller arriving now could not be queued, if they could not: outside the hours, or
+    /// nobody signed in (an agent on break will be back; a queue with nobody at all is closed).
+    pub fn closed(&self) -> Option<Closed> {
+        if !self.open {
+            Some(Closed::AfterHours)
+        } else if self.signed_in() == 0 {
+            Some(Closed::NoAgents)
+        } else {
+            None
+        }
     }
 
     /// A caller joins the queue; returns their position.
@@ -701,7 +751,13 @@ impl Acd {
     /// PBX to dial) change nothing here.
     pub fn apply(&mut self, call: &str, note: DeskNote, now: Duration) -> Option<usize> {
         match note {
-            DeskNote::Enter { priority, needs, .. } => return Some(self.enter(call, priority, needs, now)),
+            DeskNote::Enter { priority, needs, .. } => match self.closed() {
+                None => return Some(self.enter(call, priority, needs, now)),
+                Some(why) => {
+                    self.log(now, Some(call), None, QueueEventKind::Closed { why });
+                    self.outputs.push_back(Output::Closed { call: call.to_string(), why });
+                }
+            },
             DeskNote::AgentAnswered { agent } => {
                 self.agent_answered(call, &agent, now);
             }
@@ -715,7 +771,7 @@ impl Acd {
             }
             DeskNote::CallerLeft => self.caller_left(call, now),
             DeskNote::Completed { by } => self.completed(call, by, now),
-            DeskNote::Callback { .. } | DeskNote::Dial { .. } => {}
+            DeskNote::Callback { .. } | DeskNote::Voicemail { .. } | DeskNote::Dial { .. } => {}
         }
         None
     }

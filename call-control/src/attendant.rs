@@ -2,13 +2,16 @@
 //! with hold audio and announcements, an agent's phone ringing, the agent hearing the summary
 //! (the caller hears hold audio, and their microphone reaches neither the agent nor the bot),
 //! the agent's key 1 (accept: caller and agent are bridged) or 2 (decline: back to the queue),
-//! and, at the end, the caller's keypad rating; or a callback instead of waiting.
+//! and, at the end, the caller's keypad rating; or a callback instead of waiting. When nobody
+//! can take the call (after hours, nobody signed in) the caller is offered a callback or a
+//! voicemail, recorded here and kept by the surroundings before the caller is thanked.
 //!
 //! The [`Call`](crate::call::Call) owns one once the bot's transfer action fires; the queue
 //! ([`crate::acd`]) decides who is offered the call and tells it through [`Input`]s; what it asks
 //! for comes back as [`Out`]s. Like the rest of call control it never reads a clock or a socket.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ivr_audio::FRAME_SAMPLES;
@@ -16,7 +19,7 @@ use sip_bridge::leg::{LegCommand, LegEvent};
 use voice_pipeline::session::playback::Playback;
 use voice_pipeline::session::{Job, JobId, JobResult};
 
-use crate::acd::{CompletedBy, Needs};
+use crate::acd::{Closed, CompletedBy, Needs};
 use crate::hold::HoldMusic;
 
 /// The name the PBX's leg goes by (it is not one of our agents).
@@ -31,6 +34,10 @@ const BRIEF_REPEAT: Duration = Duration::from_secs(15);
 const BRIEF_REPEATS: u32 = 3;
 /// How long the caller has to key a rating, or to answer the callback offer.
 const KEY_WAIT: Duration = Duration::from_secs(15);
+/// The longest voicemail; the recording stops there.
+pub const VOICEMAIL_MAX: Duration = Duration::from_secs(120);
+/// A voicemail shorter than this (a hang-up right after the tone) is not kept.
+const VOICEMAIL_MIN: Duration = Duration::from_millis(500);
 
 /// What the attendant is given when the bot hands over.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +72,8 @@ pub enum DeskNote {
     Completed { by: CompletedBy },
     /// A callback to keep: written to the store before the caller is told it is.
     Callback { number: String, reason: &'static str },
+    /// A voicemail to keep (16 kHz, the caller's side): stored before the caller is thanked.
+    Voicemail { audio: Arc<[f32]>, number: String, reason: &'static str },
     /// No queue here: call the company's PBX at `target` (with the summary) and bridge to it.
     Dial { target: String, priority: u8, summary: String, caller: String, reason: String },
 }
@@ -85,6 +94,8 @@ pub enum Input {
     Decision { agent: String, accept: bool },
     /// The caller waited the longest allowed.
     WaitOver,
+    /// The caller could not join the queue: nobody can take the call now.
+    Closed(Closed),
     CallerKey(char),
     CallerHungUp,
     /// The server is stopping: the caller hears a goodbye; an agent's leg is hung up.
@@ -115,6 +126,11 @@ enum Stage {
     Bridged { since: Duration },
     /// The longest wait is over: key 1 for a callback.
     CallbackOffer { since: Duration },
+    /// Nobody can take the call: key 1 for a callback, 2 for a voicemail.
+    ClosedOffer { since: Duration },
+    /// Recording a voicemail (from `started`, once the prompt and the tone have played) until
+    /// the hash key, a hang-up or [`VOICEMAIL_MAX`].
+    Voicemail { started: Option<Duration> },
     /// Confirming the number: key 1 for caller ID, or digits then #.
     CallbackNumber { keyed: String },
     /// The agent hung up: a rating from 1 to 5.
@@ -147,6 +163,8 @@ pub struct Attendant {
     callback_reason: &'static str,
     /// Handing over to a PBX: its address (no queue, no briefing: bridged when it answers).
     direct: Option<String>,
+    /// The voicemail being recorded (16 kHz).
+    message: Vec<f32>,
     next_job: JobId,
     outputs: VecDeque<Out>,
     /// The latest frame from each side (bridged audio crosses over).
@@ -165,6 +183,7 @@ impl Attendant {
             hold: HoldMusic::default(),
             callback_reason: "queue_key",
             direct: None,
+            message: Vec::new(),
             next_job: JOB_BASE,
             outputs: VecDeque::new(),
             from_caller: [0.0; FRAME_SAMPLES],
@@ -309,8 +328,30 @@ impl Attendant {
                     self.stage = Stage::CallbackOffer { since: now };
                 }
             }
-            Input::CallerKey(k) => self.on_caller_key(k),
+            Input::Closed(why) => {
+                if self.stage == Stage::Waiting && self.agent.is_none() {
+                    self.to_caller.flush();
+                    self.callback_reason = why.as_str();
+                    self.out(Out::Event { kind: "closed", detail: Some(serde_json::json!({"why": why.as_str()})) });
+                    match why {
+                        Closed::AfterHours => self.say_fixed(
+                            "I'm sorry, our colleagues are not available at this hour.",
+                            "很抱歉，现在不是人工服务时间。",
+                        ),
+                        Closed::NoAgents => self.say_fixed("I'm sorry, no colleague is available right now.", "很抱歉，现在没有同事可以接听。"),
+                    }
+                    self.say_fixed(
+                        "To be called back, press 1. To leave a message, press 2.",
+                        "如需回电，请按1。如需留言，请按2。",
+                    );
+                    self.stage = Stage::ClosedOffer { since: now };
+                }
+            }
+            Input::CallerKey(k) => self.on_caller_key(k, now),
             Input::Shutdown => {
+                if let Stage::Voicemail { started: Some(_) } = self.stage {
+                    self.keep_voicemail();
+                }
                 match self.stage {
                     Stage::Bridged { .. } => self.out(Out::Desk(DeskNote::Completed { by: CompletedBy::Caller })),
                     Stage::Waiting | Stage::Offered => self.out(Out::Desk(DeskNote::CallerLeft)),
@@ -323,6 +364,9 @@ impl Attendant {
                 self.stage = Stage::Closing;
             }
             Input::CallerHungUp => {
+                if let Stage::Voicemail { started: Some(_) } = self.stage {
+                    self.keep_voicemail();
+                }
                 match self.stage {
                     Stage::Bridged { .. } => self.out(Out::Desk(DeskNote::Completed { by: CompletedBy::Caller })),
                     Stage::Waiting | Stage::Offered => self.out(Out::Desk(DeskNote::CallerLeft)),
@@ -422,8 +466,20 @@ impl Attendant {
         }
     }
 
-    fn on_caller_key(&mut self, k: char) {
+    fn on_caller_key(&mut self, k: char, now: Duration) {
         match &mut self.stage {
+            Stage::ClosedOffer { .. } if k == '1' => self.ask_number(),
+            Stage::ClosedOffer { .. } if k == '2' => {
+                self.to_caller.flush();
+                self.say_fixed(
+                    "Please leave your message after the tone. When you are done, press the hash key or hang up.",
+                    "请在提示音后留言。留言结束请按井号键或挂机。",
+                );
+                self.tone();
+                self.stage = Stage::Voicemail { started: None };
+                self.out(Out::Event { kind: "voicemail_started", detail: None });
+            }
+            Stage::Voicemail { started: Some(_) } if k == '#' => self.end_voicemail(now),
             Stage::Waiting | Stage::Offered if k == '1' && self.direct.is_none() => {
                 self.out(Out::Desk(DeskNote::CallerKey('1')));
                 self.drop_agent();
@@ -451,6 +507,42 @@ impl Attendant {
             }
             _ => {}
         }
+    }
+
+    /// The tone before a voicemail: 0.4 s of 1 kHz.
+    fn tone(&mut self) {
+        let id = self.next_job;
+        self.next_job += 1;
+        let rate = ivr_audio::RATE as f32;
+        let tone: Vec<f32> = (0..(rate * 0.4) as usize).map(|i| 0.3 * (std::f32::consts::TAU * 1000.0 * i as f32 / rate).sin()).collect();
+        self.to_caller.reserve(id, "");
+        self.to_caller.fill_slot(id, tone.into());
+    }
+
+    /// The message is over (hash key or the longest length): kept, then the caller is thanked.
+    fn end_voicemail(&mut self, _now: Duration) {
+        let kept = self.keep_voicemail();
+        self.to_caller.flush();
+        if kept {
+            self.say_fixed("Thank you, your message has been recorded. We will call you back as soon as possible. Goodbye.", "谢谢，您的留言已录下。我们会尽快回电。再见。");
+        } else {
+            self.say_fixed("I did not hear a message. Please call again later. Goodbye.", "没有听到留言。请稍后再拨。再见。");
+        }
+        self.stage = Stage::Closing;
+    }
+
+    /// Hands the recorded message to the surroundings (which store it before anything else);
+    /// `false` if it was too short to keep.
+    fn keep_voicemail(&mut self) -> bool {
+        let message = std::mem::take(&mut self.message);
+        let seconds = message.len() as f64 / f64::from(ivr_audio::RATE);
+        if seconds < VOICEMAIL_MIN.as_secs_f64() {
+            return false;
+        }
+        let (number, reason) = (self.handover.caller.clone(), self.callback_reason);
+        self.out(Out::Desk(DeskNote::Voicemail { audio: message.into(), number, reason }));
+        self.out(Out::Event { kind: "voicemail", detail: Some(serde_json::json!({"secs": (seconds * 10.0).round() / 10.0, "reason": reason})) });
+        true
     }
 
     fn ask_number(&mut self) {
@@ -504,7 +596,8 @@ impl Attendant {
                     }
                 }
             }
-            Stage::Rating { since } | Stage::CallbackOffer { since } if self.to_caller.is_empty() && now >= since + KEY_WAIT => {
+            Stage::Voicemail { started: Some(started) } if now >= started + VOICEMAIL_MAX => self.end_voicemail(now),
+            Stage::Rating { since } | Stage::CallbackOffer { since } | Stage::ClosedOffer { since } if self.to_caller.is_empty() && now >= since + KEY_WAIT => {
                 self.say_fixed("Thank you for calling. Goodbye.", "感谢您的来电，再见。");
                 self.stage = Stage::Closing;
             }
@@ -514,12 +607,16 @@ impl Attendant {
 
     /// The caller's next frame: the agent when bridged; otherwise prompts, over hold audio
     /// while waiting (ducked while a prompt plays).
-    pub fn fill_caller(&mut self, out: &mut [f32; FRAME_SAMPLES], _now: Duration) -> bool {
+    pub fn fill_caller(&mut self, out: &mut [f32; FRAME_SAMPLES], now: Duration) -> bool {
         if self.is_bridged() {
             out.copy_from_slice(&self.from_agent);
             return true;
         }
         let filled = self.to_caller.fill(out);
+        if self.stage == (Stage::Voicemail { started: None }) && filled.samples == 0 && self.to_caller.is_empty() {
+            // The prompt and the tone are over: the message starts.
+            self.stage = Stage::Voicemail { started: Some(now) };
+        }
         if filled.samples == 0 && matches!(self.stage, Stage::Waiting | Stage::Offered) {
             self.hold.fill(out);
         }
@@ -542,6 +639,9 @@ impl Attendant {
     /// The caller's frame: heard by the agent once bridged, by no one before.
     pub fn caller_audio(&mut self, frame: &[f32; FRAME_SAMPLES]) {
         self.from_caller = *frame;
+        if let Stage::Voicemail { started: Some(_) } = self.stage {
+            self.message.extend_from_slice(frame);
+        }
     }
 
     /// The agent's frame: heard by the caller once bridged.

@@ -62,6 +62,8 @@ pub struct Desk {
     /// To the signalling thread (dialling agents, the registrar's phones).
     commands: Sender<Command>,
     realm: String,
+    /// The hotline's hours, if it has any (else always open).
+    hours: Option<dialogue::tools::Hours>,
 }
 
 /// What a waiting caller looks like on the console.
@@ -95,8 +97,12 @@ fn status_of(s: &str) -> Option<Status> {
 impl Desk {
     /// Starts the queue and its timer thread.
     pub(crate) fn start(cfg: AcdConfig, sink: RecordSink, server: String, commands: Sender<Command>, realm: String) -> std::io::Result<Arc<Desk>> {
+        let hours = match &cfg.hours {
+            Some(path) => Some(dialogue::tools::Hours::load(path).map_err(|e| std::io::Error::other(format!("[sip.queue] hours: {e}")))?),
+            None => None,
+        };
         let state = State { acd: Acd::new(cfg), callers: HashMap::new(), agents: HashMap::new(), phones: Vec::new() };
-        let desk = Arc::new(Desk { state: Mutex::new(state), started: Instant::now(), sink, server, commands, realm });
+        let desk = Arc::new(Desk { state: Mutex::new(state), started: Instant::now(), sink, server, commands, realm, hours });
         desk.reload();
         let weak = Arc::downgrade(&desk);
         std::thread::Builder::new().name("ivr-queue".into()).spawn(move || {
@@ -139,6 +145,9 @@ impl Desk {
         };
         let now = self.now();
         let mut st = self.lock();
+        if let Some(h) = &self.hours {
+            st.acd.set_open(h.hotline_open(jiff::Timestamp::now()));
+        }
         let names: Vec<String> = st.agents.keys().cloned().collect();
         for gone in names.iter().filter(|n| !agents.iter().any(|a| &a.name == *n)) {
             st.acd.remove_agent(gone, now);
@@ -287,6 +296,11 @@ impl Desk {
                 Output::WaitOver { call } => {
                     if let Some(c) = st.callers.get(&call) {
                         let _ = c.control.send(Control::Attendant(AttendantInput::WaitOver));
+                    }
+                }
+                Output::Closed { call, why } => {
+                    if let Some(c) = st.callers.remove(&call) {
+                        let _ = c.control.send(Control::Attendant(AttendantInput::Closed(why)));
                     }
                 }
                 Output::Log(e) => self.log(st, e),

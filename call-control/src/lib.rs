@@ -16,4 +16,5 @@ pub mod record;
 pub mod recording;
 pub mod server;
 pub mod sim;
+pub mod voicemail;
 mod sip_leg;

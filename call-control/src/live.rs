@@ -59,6 +59,7 @@ pub(crate) fn start_call(
         call_id: call_id.to_string(),
         ended: None,
         desk: ctx.desk.clone(),
+        voicemails: ctx.voicemails.clone(),
         control: control_rx,
         control_tx,
         commands: commands.clone(),
@@ -139,6 +140,7 @@ struct LiveHooks {
     ended: Option<EndedBy>,
     /// The agents' queue, and what it tells this call.
     desk: Option<Arc<crate::desk::Desk>>,
+    voicemails: Option<Arc<crate::voicemail::Voicemails>>,
     control: Receiver<Control>,
     /// Given to the queue with the call, for it to reach this call.
     control_tx: Sender<Control>,
@@ -238,6 +240,14 @@ impl Hooks for LiveHooks {
             };
             if !self.log.sink.follow_up(f, Duration::from_secs(5)) {
                 tracing::error!(call_id = %self.call_id, %number, "the callback request could not be stored");
+            }
+            return;
+        }
+        if let DeskNote::Voicemail { audio, number, reason } = &note {
+            // Kept (file synced, store acknowledged) before the caller is thanked.
+            let kept = self.voicemails.as_ref().is_some_and(|v| v.keep(&self.log.call.id, number, reason, audio));
+            if !kept {
+                tracing::error!(call_id = %self.call_id, %number, "the voicemail could not be kept");
             }
             return;
         }

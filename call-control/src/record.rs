@@ -24,6 +24,9 @@ enum Write {
     ReadAgents(Sender<Vec<ivr_store::Agent>>),
     /// Answered (with the result) once written: a caller is told only then.
     FollowUp(FollowUp, Sender<bool>),
+    /// A voicemail's transcript and summary.
+    FollowUpText { id: String, transcript: String, summary: String },
+    ReadUntranscribed(Sender<Vec<FollowUp>>),
     /// Answered once every write queued before it is done.
     Flush(Sender<()>),
 }
@@ -87,6 +90,17 @@ impl RecordSink {
         self.tx.send(Write::FollowUp(f, tx)).is_ok() && rx.recv_timeout(timeout).unwrap_or(false)
     }
 
+    pub fn voicemail_text(&self, id: &str, transcript: String, summary: String) {
+        let _ = self.tx.send(Write::FollowUpText { id: id.into(), transcript, summary });
+    }
+
+    /// Voicemails a previous run stored but did not transcribe (`None`: the store did not answer).
+    pub fn untranscribed_voicemails(&self, timeout: std::time::Duration) -> Option<Vec<FollowUp>> {
+        let (tx, rx) = mpsc::channel();
+        self.tx.send(Write::ReadUntranscribed(tx)).ok()?;
+        rx.recv_timeout(timeout).ok()
+    }
+
     /// Waits (up to `timeout`) until everything queued so far is written: before the process
     /// exits, so the last calls' ends are not lost.
     pub fn flush(&self, timeout: std::time::Duration) -> bool {
@@ -143,6 +157,16 @@ fn write_all(rx: Receiver<Write>, store: Store, runtime: tokio::runtime::Handle)
                     let r = store.add_follow_up(f).await;
                     let _ = done.send(r.is_ok());
                     (format!("follow-up {f:?}"), r)
+                }
+                Write::FollowUpText { id, transcript, summary } => {
+                    (format!("voicemail {id} transcript {transcript:?} summary {summary:?}"), store.set_follow_up_text(id, transcript, summary).await.map(|_| ()))
+                }
+                Write::ReadUntranscribed(reply) => {
+                    let r = store.untranscribed_voicemails().await;
+                    if let Ok(v) = &r {
+                        let _ = reply.send(v.clone());
+                    }
+                    ("reading the untranscribed voicemails".to_string(), r.map(|_| ()))
                 }
                 Write::Flush(_) => unreachable!("answered above"),
             }

@@ -168,6 +168,10 @@ impl SipServer {
             }
             None => None,
         };
+        let voicemails = match &desk {
+            Some(_) => Some(Arc::new(crate::voicemail::Voicemails::start(&records.dir.join("voicemail"), Arc::clone(&pipeline), sink.clone())?)),
+            None => None,
+        };
         let ctx = Context {
             cfg,
             session,
@@ -180,6 +184,7 @@ impl SipServer {
             sink,
             server,
             desk: desk.clone(),
+            voicemails,
         };
         let stop2 = Arc::clone(&stop);
         let (tcp_tx, tcp_rx) = mpsc::channel();
@@ -240,6 +245,8 @@ pub(crate) struct Context {
     /// This server's name in the store.
     pub(crate) server: String,
     pub(crate) desk: Option<Arc<crate::desk::Desk>>,
+    /// Where callers who cannot reach anyone leave messages (with the queue).
+    pub(crate) voicemails: Option<Arc<crate::voicemail::Voicemails>>,
 }
 
 /// Open TCP connections by id, for writing responses and requests back on them.

@@ -272,3 +272,32 @@ fn signing_out_during_an_offer_withdraws_it_and_unknown_agents_are_refused() {
     assert_eq!(board.waiting[0].call, "c1");
     assert_eq!(board.agents[0].status, Status::SignedOut);
 }
+
+#[test]
+fn a_caller_arriving_after_hours_or_with_nobody_signed_in_is_not_queued() {
+    use call_control::acd::Closed;
+    use call_control::attendant::DeskNote;
+    let enter = || DeskNote::Enter { priority: 0, needs: en(), summary: String::new(), caller: String::new(), reason: String::new() };
+    let mut q = acd(Strategy::LongestIdle);
+    // Nobody at all: closed.
+    assert_eq!(q.apply("c1", enter(), s(0)), None);
+    let out = drain(&mut q);
+    assert!(out.contains(&Output::Closed { call: "c1".into(), why: Closed::NoAgents }), "{out:?}");
+    assert_eq!(events(&out)[0].2, QueueEventKind::Closed { why: Closed::NoAgents });
+    assert_eq!(q.waiting(), 0);
+    // Someone on break: the caller waits for them.
+    q.define_agent("ann", ["en".to_string()], s(1));
+    q.set_status("ann", Status::OnBreak, s(1));
+    assert_eq!(q.apply("c2", enter(), s(2)), Some(1));
+    assert!(!drain(&mut q).iter().any(|o| matches!(o, Output::Closed { .. })));
+    // After hours, even with an available agent: closed; the waiting caller stays.
+    q.set_status("ann", Status::Available, s(3));
+    assert_eq!(offers(&drain(&mut q)), vec![("c2".into(), "ann".into())]);
+    q.set_open(false);
+    assert_eq!(q.apply("c3", enter(), s(4)), None);
+    let out = drain(&mut q);
+    assert!(out.contains(&Output::Closed { call: "c3".into(), why: Closed::AfterHours }), "{out:?}");
+    assert_eq!(q.position("c2"), Some(1), "a caller already waiting is not turned away");
+    q.set_open(true);
+    assert_eq!(q.apply("c4", enter(), s(5)), Some(2));
+}

@@ -103,6 +103,8 @@ struct Desk {
     pending: Vec<Control>,
     log: Vec<(Option<String>, QueueEventKind)>,
     callbacks: Vec<(String, &'static str)>,
+    /// Voicemails kept: (seconds, peak, reason).
+    voicemails: Vec<(f64, f32, &'static str)>,
     /// Hand-offs to a PBX asked for.
     dialled: Vec<String>,
     caller_hangs_up_when_ringing: bool,
@@ -123,7 +125,15 @@ impl Desk {
             .collect();
         // The agents signing in is not what the tests look at.
         while acd.poll().is_some() {}
-        Self { records: Collect::default(), acd, agents, pending: Vec::new(), log: Vec::new(), callbacks: Vec::new(), dialled: Vec::new(), caller_hangs_up_when_ringing: false }
+        Self { records: Collect::default(), acd, agents, pending: Vec::new(), log: Vec::new(), callbacks: Vec::new(), voicemails: Vec::new(), dialled: Vec::new(), caller_hangs_up_when_ringing: false }
+    }
+
+    /// An agent signed in but on break: callers wait (nobody signed in at all closes the queue).
+    fn busy() -> Self {
+        let mut desk = Self::new(AcdConfig::default(), &[("zed", AgentScript::default())]);
+        desk.acd.set_status("zed", Status::OnBreak, Duration::ZERO);
+        while desk.acd.poll().is_some() {}
+        desk
     }
 
     fn pump(&mut self) {
@@ -140,6 +150,7 @@ impl Desk {
                     self.pending.push(Control::Attendant(AttendantInput::Announce { position, expected_wait }))
                 }
                 AcdOutput::WaitOver { .. } => self.pending.push(Control::Attendant(AttendantInput::WaitOver)),
+                AcdOutput::Closed { why, .. } => self.pending.push(Control::Attendant(AttendantInput::Closed(why))),
                 AcdOutput::Log(e) => self.log.push((e.agent, e.kind)),
             }
         }
@@ -171,6 +182,10 @@ impl Hooks for Desk {
     fn desk(&mut self, note: DeskNote, now: Duration) {
         match note {
             DeskNote::Callback { number, reason } => self.callbacks.push((number, reason)),
+            DeskNote::Voicemail { audio, reason, .. } => {
+                let peak = audio.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                self.voicemails.push((audio.len() as f64 / RATE as f64, peak, reason));
+            }
             DeskNote::Dial { target, .. } => self.dialled.push(target),
             note => {
                 self.acd.apply(CALL, note, now);
@@ -253,7 +268,7 @@ fn the_agent_hears_the_summary_accepts_and_both_talk_then_the_caller_rates_the_c
 #[test]
 fn pressing_one_while_waiting_leaves_a_callback_on_the_callers_number() {
     // Nobody is available: the caller waits, hears their position, presses 1 and confirms.
-    let mut desk = Desk::new(AcdConfig::default(), &[]);
+    let mut desk = Desk::busy();
     let mut leg = ScriptedLeg {
         events: vec![
             (s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 }),
@@ -290,7 +305,7 @@ fn a_caller_hanging_up_while_the_agent_rings_stops_the_ringing() {
 #[test]
 fn a_waiting_caller_whose_media_stops_leaves_the_queue_as_abandoned() {
     // Nobody is available; the caller's line goes dead (no BYE) while waiting.
-    let mut desk = Desk::new(AcdConfig::default(), &[]);
+    let mut desk = Desk::busy();
     let mut leg = ScriptedLeg { events: vec![(s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 })], media_stops: Some(s(10)), ..Default::default() };
     run(&mut desk, &mut leg);
     assert_eq!(desk.records.ended().map(|(by, _)| by), Some(EndedBy::MediaTimeout));
@@ -300,7 +315,7 @@ fn a_waiting_caller_whose_media_stops_leaves_the_queue_as_abandoned() {
 
 #[test]
 fn a_waiting_caller_hears_a_goodbye_when_the_server_stops_and_leaves_the_queue() {
-    let mut desk = Desk::new(AcdConfig::default(), &[]);
+    let mut desk = Desk::busy();
     desk.records.stops = vec![(s(12), call_control::driver::Stop::Shutdown)];
     let mut leg = ScriptedLeg { events: vec![(s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 })], ..Default::default() };
     let ended = run(&mut desk, &mut leg);
@@ -308,4 +323,72 @@ fn a_waiting_caller_hears_a_goodbye_when_the_server_stops_and_leaves_the_queue()
     assert_eq!(desk.records.ended(), Some((EndedBy::Shutdown, ended)));
     assert!(ended < s(20), "{ended:?}");
     assert_eq!(desk.kinds(), ["enter", "abandon"]);
+}
+
+#[test]
+fn with_nobody_signed_in_the_caller_leaves_a_voicemail_kept_before_the_thanks() {
+    // No agent at all: the queue is closed; key 2 for a message, which starts after the prompt
+    // and the tone, and ends with the hash key.
+    let mut desk = Desk::new(AcdConfig::default(), &[]);
+    let mut leg = ScriptedLeg {
+        events: vec![
+            (s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 }),
+            (s(12), LegEvent::Key { digit: '2', via: KeyVia::Rfc4733 }),
+            (s(22), LegEvent::Key { digit: '#', via: KeyVia::Rfc4733 }),
+        ],
+        // Talking during the prompt (not recorded) and after the tone (recorded).
+        speech: vec![(s(12), s(13)), (s(17), s(20))],
+        ..Default::default()
+    };
+    let ended = run(&mut desk, &mut leg);
+    let said = desk.records.said(voice_pipeline::session::Speaker::Bot);
+    assert!(said.iter().any(|t| t.contains("no colleague is available")), "{said:?}");
+    assert!(said.iter().any(|t| t.contains("leave a message, press 2")), "{said:?}");
+    assert_eq!(desk.kinds(), ["closed"], "the caller never joined the queue");
+    assert_eq!(desk.voicemails.len(), 1, "one message kept");
+    let (secs, peak, reason) = desk.voicemails[0];
+    assert_eq!(reason, "no_agents");
+    assert!(peak > 0.2, "the caller's words are in it");
+    // From the end of the tone (the prompt is a second, the tone 0.4 s, after the key at 12 s) to
+    // the hash key at 22 s.
+    assert!((8.0..9.5).contains(&secs), "{secs}");
+    let thanked = said.iter().position(|t| t.contains("message has been recorded")).expect("thanked");
+    assert!(thanked > said.iter().position(|t| t.contains("leave your message")).unwrap());
+    assert_eq!(desk.records.events("voicemail").len(), 1);
+    assert_eq!(desk.records.ended(), Some((EndedBy::Bot, ended)));
+}
+
+#[test]
+fn after_hours_the_caller_is_offered_a_callback_instead_of_the_queue() {
+    let mut desk = Desk::new(AcdConfig::default(), &[("ann", AgentScript { answer_after: Some(s(1)), ..Default::default() })]);
+    desk.acd.set_open(false);
+    let mut leg = ScriptedLeg {
+        events: vec![
+            (s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 }),
+            (s(10), LegEvent::Key { digit: '1', via: KeyVia::Rfc4733 }),
+            (s(14), LegEvent::Key { digit: '1', via: KeyVia::Rfc4733 }),
+        ],
+        ..Default::default()
+    };
+    run(&mut desk, &mut leg);
+    let said = desk.records.said(voice_pipeline::session::Speaker::Bot);
+    assert!(said.iter().any(|t| t.contains("not available at this hour")), "{said:?}");
+    assert!(desk.agent_log("ann").rang_at.is_none(), "an available agent is not rung after hours");
+    assert_eq!(desk.callbacks, [("+4930111222".to_string(), "after_hours")]);
+    assert!(desk.voicemails.is_empty());
+    assert_eq!(desk.kinds(), ["closed"]);
+}
+
+#[test]
+fn a_caller_hanging_up_during_the_message_leaves_it_kept() {
+    let mut desk = Desk::new(AcdConfig::default(), &[]);
+    let mut leg = ScriptedLeg {
+        events: vec![(s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 }), (s(12), LegEvent::Key { digit: '2', via: KeyVia::Rfc4733 }), (s(20), LegEvent::HungUp)],
+        speech: vec![(s(16), s(19))],
+        ..Default::default()
+    };
+    run(&mut desk, &mut leg);
+    assert_eq!(desk.voicemails.len(), 1, "kept on the hang-up");
+    assert!(desk.voicemails[0].1 > 0.2);
+    assert_eq!(desk.records.ended().map(|(by, _)| by), Some(EndedBy::Caller));
 }

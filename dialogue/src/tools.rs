@@ -121,6 +121,7 @@ pub struct Hours {
     #[serde(default)]
     pub public_holidays: Vec<String>,
     pub hotline: BTreeMap<String, String>,
+    #[serde(default)]
     pub stores: BTreeMap<String, BTreeMap<String, String>>,
 }
 
@@ -142,12 +143,24 @@ impl Hours {
         (m(a)? <= minutes && minutes < m(b)?).then(|| (a.trim().to_string(), b.trim().to_string()))
     }
 
-    /// Whether the hotline and each store are open at `at`, as a sentence.
-    pub fn open_now(&self, at: jiff::Timestamp) -> ToolResult {
+    /// Whether the hotline is open at `at` (its hours that day, not a public holiday).
+    pub fn hotline_open(&self, at: jiff::Timestamp) -> bool {
+        let (local, day, minutes) = self.local(at);
+        !self.public_holidays.contains(&local.date().to_string()) && Self::open_in(&self.hotline, day, minutes).is_some()
+    }
+
+    /// `at` in the company's time zone: the time, the day's key in the tables, minutes since midnight.
+    fn local(&self, at: jiff::Timestamp) -> (jiff::Zoned, &'static str, u32) {
         let tz = jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let local = at.to_zoned(tz);
         let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][local.weekday().to_monday_zero_offset() as usize];
         let minutes = local.hour() as u32 * 60 + local.minute() as u32;
+        (local, day, minutes)
+    }
+
+    /// Whether the hotline and each store are open at `at`, as a sentence.
+    pub fn open_now(&self, at: jiff::Timestamp) -> ToolResult {
+        let (local, day, minutes) = self.local(at);
         let date = local.date().to_string();
         let holiday = self.public_holidays.contains(&date);
         let hotline = if holiday { None } else { Self::open_in(&self.hotline, day, minutes) };
@@ -355,6 +368,10 @@ mod tests {
         // 03:00 on a Wednesday: everything closed.
         let r = t.hours.open_now(at("2026-11-25T02:00:00Z"));
         assert!(r.say.contains("closed") && r.data["stores_open"].as_array().unwrap().is_empty());
+        // The queue's question agrees with the sentence's, holidays included.
+        for s in ["2026-11-24T09:30:00Z", "2026-11-29T18:00:00Z", "2026-12-25T11:00:00Z", "2026-11-25T02:00:00Z", "2026-11-28T08:30:00Z"] {
+            assert_eq!(t.hours.hotline_open(at(s)), t.hours.open_now(at(s)).data["hotline_open"] == true, "{s}");
+        }
     }
 
     /// The reply passes the grounding guard at every hour of the week (it once failed only while

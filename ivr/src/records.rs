@@ -1,6 +1,8 @@
-//! `ivr records export [--format jsonl|csv] [-o FILE]`: the call records out of the store, for
-//! reports and other tools. JSON lines: one call per line with its turns and events (the same
-//! document as `GET /api/v1/calls/{id}`). CSV: one row per line of conversation, with its call.
+//! `ivr records export [--kind calls|follow-ups|queue] [--format jsonl|csv] [-o FILE]`: the
+//! records out of the store, for reports and other tools. Calls as JSON lines: one call per line
+//! with its turns and events (the same document as `GET /api/v1/calls/{id}`); as CSV: one row per
+//! line of conversation, with its call. Follow-ups (callbacks and voicemails, open ones first) and
+//! the queue's log (in the manner of Asterisk's queue_log) as JSON lines.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +15,9 @@ use crate::config::Config;
 pub enum RecordsCommand {
     /// Every call, oldest first.
     Export {
+        /// Calls, follow-ups (callbacks and voicemails) or the queue's log.
+        #[arg(long, default_value = "calls", value_parser = ["calls", "follow-ups", "queue"])]
+        kind: String,
         #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
         format: String,
         /// Write here instead of standard output.
@@ -22,18 +27,37 @@ pub enum RecordsCommand {
 }
 
 pub fn run(cfg: &Config, command: RecordsCommand) -> anyhow::Result<std::process::ExitCode> {
-    let RecordsCommand::Export { format, output } = command;
+    let RecordsCommand::Export { kind, format, output } = command;
+    if kind != "calls" && format == "csv" {
+        anyhow::bail!("--kind {kind} is exported as JSON lines only (--format jsonl)");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let calls = runtime.block_on(async {
-        let store = ivr_store::Store::open(&cfg.records.url).await?;
-        let calls = store.all_calls().await;
-        store.close().await;
-        calls
-    })?;
+    let store = runtime.block_on(ivr_store::Store::open(&cfg.records.url)).with_context(|| format!("cannot open the store {}", cfg.records.url))?;
     let mut out: Box<dyn Write> = match &output {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    if kind != "calls" {
+        let lines: Vec<serde_json::Value> = runtime.block_on(async {
+            let r = if kind == "queue" {
+                store.queue_events(None).await.map(|v| v.iter().map(|l| serde_json::json!(l)).collect())
+            } else {
+                store.follow_ups().await.map(|v| v.iter().map(|f| serde_json::json!(f)).collect())
+            };
+            store.close().await;
+            r
+        })?;
+        for l in lines {
+            writeln!(out, "{l}")?;
+        }
+        out.flush()?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let calls = runtime.block_on(async {
+        let calls = store.all_calls().await;
+        store.close().await;
+        calls
+    })?;
     if format == "jsonl" {
         for c in &calls {
             writeln!(out, "{}", c.document())?;

@@ -181,6 +181,12 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Voicemails not yet transcribed (the server stopped before it was done), oldest first.
+    pub async fn untranscribed_voicemails(&self) -> Result<Vec<FollowUp>, StoreError> {
+        let rows = sqlx::query(&format!("{FOLLOW_UP} WHERE kind = 'voicemail' AND transcript IS NULL ORDER BY created_at")).fetch_all(&self.pool).await?;
+        rows.iter().map(follow_up_of).collect()
+    }
+
     /// Open ones first, each group oldest first.
     pub async fn follow_ups(&self) -> Result<Vec<FollowUp>, StoreError> {
         let rows = sqlx::query(&format!("{FOLLOW_UP} ORDER BY CASE WHEN status = 'open' THEN 0 ELSE 1 END, created_at")).fetch_all(&self.pool).await?;

@@ -268,7 +268,12 @@ pub fn sipp_over(scenario: &str, target: &str, vars: &[(&str, &str)], dir: &Path
 
 /// Every call in the store of the server configured by `config`, finished or not.
 pub fn all_calls(config: &Path) -> Vec<serde_json::Value> {
-    let out = ivr().arg("--config").arg(config).args(["records", "export"]).output().expect("ivr records export runs");
+    export(config, "calls")
+}
+
+/// `ivr records export --kind <kind>` of the store of the server configured by `config`.
+pub fn export(config: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let out = ivr().arg("--config").arg(config).args(["records", "export", "--kind", kind]).output().expect("ivr records export runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
