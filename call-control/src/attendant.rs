@@ -487,7 +487,8 @@ impl Attendant {
             }
             Stage::CallbackOffer { .. } if k == '1' => self.ask_number(),
             Stage::CallbackNumber { keyed } => match k {
-                '1' if keyed.is_empty() && self.handover.caller.chars().any(|c| c.is_ascii_digit()) => {
+                // 1 (or the hash key alone) confirms the caller-ID number.
+                '1' | '#' if keyed.is_empty() && self.handover.caller.chars().any(|c| c.is_ascii_digit()) => {
                     let number = self.handover.caller.clone();
                     self.callback(number);
                 }

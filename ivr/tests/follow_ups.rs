@@ -1,6 +1,7 @@
 //! When nobody can take a call: callbacks and voicemails, on loopback with real callers, and what
 //! survives `kill -9` of the server. With no agent signed in, two sipp callers ask for a person
-//! (key 0) and leave callbacks (key 1, then 1 to confirm their number); a baresip caller leaves a
+//! (key 0) and leave callbacks (key 1, then the hash key to confirm their number: sipp replays the
+//! same capture for a repeated key, which RFC 4733 takes for one event); a baresip caller leaves a
 //! voicemail (key 2, speaks after the tone, hash key). Then an agent goes on break, a fourth
 //! caller waits in the queue, and the server is killed. After the restart the callbacks and the
 //! voicemail are there with their audio and transcripts, and the waiting caller is logged as
@@ -53,7 +54,7 @@ fn callbacks_and_a_voicemail_survive_kill_9_and_the_callers_waiting_are_logged_a
         let sub = dir.join(format!("cb{n}"));
         std::fs::create_dir_all(&sub).unwrap();
         let number = format!("+49302220{n:02}");
-        let vars = [("caller", number.as_str()), ("wait1", "9000"), ("key1", "1"), ("wait2", "7000"), ("key2", "1")];
+        let vars = [("caller", number.as_str()), ("wait1", "9000"), ("key1", "1"), ("wait2", "7000"), ("key2", "pound")];
         sipp_spawn("keys-then-their-bye.xml", &served.sip, &vars, &sub, n)
     };
     let (mut c1, mut c2) = (callback(1), callback(2));

@@ -279,7 +279,7 @@ pub fn export(config: &Path, kind: &str) -> Vec<serde_json::Value> {
 }
 
 /// A sipp caller running in the background (killed when dropped).
-pub struct SippCall(std::process::Child);
+pub struct SippCall(pub std::process::Child);
 
 impl Drop for SippCall {
     fn drop(&mut self) {
