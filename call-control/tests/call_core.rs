@@ -159,6 +159,24 @@ fn a_shutdown_says_goodbye_then_hangs_up_and_a_ringing_call_is_refused() {
 }
 
 #[test]
+fn the_caller_talking_over_the_hand_over_sentence_does_not_undo_the_transfer() {
+    // Key 0 at 3 s; the caller goes on talking over "Putting you through" (which then ends in
+    // full: the bot has decided) and is transferred all the same.
+    let target = "sip:agents@pbx.example".to_string();
+    let mut leg = ScriptedLeg {
+        events: vec![(Duration::from_secs(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 })],
+        speech: vec![(ms(3100), ms(5500))],
+        ..Default::default()
+    };
+    let mut jobs = ScriptedJobs::new(&["Get me a person right now."], demo_conversation);
+    let mut hooks = Collect::default();
+    run(policy(Transfer::Refer(target.clone())), &mut leg, &mut jobs, &mut hooks);
+    assert_eq!(leg.commands.last().map(|(_, c)| c.clone()), Some(LegCommand::Transfer { target }));
+    assert!(hooks.events("barge_in").is_empty(), "{:?}", hooks.entries);
+    assert_eq!(hooks.said(Speaker::Caller).len(), 0, "no new turn: {:?}", hooks.said(Speaker::Caller));
+}
+
+#[test]
 fn the_caller_speaking_over_the_bot_stops_it() {
     // The greeting plays from about 0.2 s to 1.2 s; the caller speaks over it at 0.5 s.
     let mut leg = ScriptedLeg {

@@ -281,6 +281,8 @@ pub struct Conversation {
     heard: Vec<String>,
     style: LlmStyle,
     ended: bool,
+    /// The turn that ended the conversation (a transfer or a goodbye), said again if asked again.
+    ending: Option<Turn>,
 }
 
 /// The bot's fixed sentences.
@@ -352,6 +354,7 @@ impl Conversation {
             heard: Vec::new(),
             style: LlmStyle::Constrained,
             ended: false,
+            ending: None,
         }
     }
 
@@ -393,7 +396,10 @@ impl Conversation {
     /// Handles one caller input.
     pub fn handle(&mut self, input: Input<'_>, now: jiff::Timestamp, brain: &Brain<'_>) -> Turn {
         if self.ended {
-            return self.prompt(Prompt::Goodbye);
+            // The call was handed over or closed, but the caller was heard again (the session
+            // dropped the answer because they went on talking): the same ending again, its
+            // action included, never a goodbye that leaves the call open.
+            return self.ending.clone().unwrap_or_else(|| Turn { action: Some(Action::Hangup), ..self.prompt(Prompt::Goodbye) });
         }
         let mut turn = match input {
             Input::Dtmf(d) => self.on_dtmf(d, brain),
@@ -411,6 +417,9 @@ impl Conversation {
             }
         };
         turn.expects_digits = !self.ended && matches!(self.waiting, Waiting::OrderNumber | Waiting::Postcode | Waiting::Pin);
+        if self.ended && turn.action.is_some() {
+            self.ending = Some(turn.clone());
+        }
         turn
     }
 

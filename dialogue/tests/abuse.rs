@@ -8,7 +8,10 @@ use dialogue::Engine;
 
 fn engine() -> Engine {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let db = std::env::temp_dir().join(format!("ivr-abuse-test-{}.sqlite", std::process::id()));
+    // One database per engine: the tests run in parallel.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let db = std::env::temp_dir().join(format!("ivr-abuse-test-{}-{n}.sqlite", std::process::id()));
     let _ = std::fs::remove_file(&db);
     Engine::load(&repo.join("tenant/demo"), &repo.join("models/data/embeddings/all-MiniLM-L6-v2"), &db, DialogueConfig::default()).unwrap()
 }
@@ -81,4 +84,24 @@ fn huge_empty_and_strange_input_is_handled() {
         let t = conv.handle(Input::Dtmf(k), now(), &b);
         assert!(!matches!(t.action, Some(Action::Transfer { .. })) || k == '#', "{k}");
     }
+}
+
+#[test]
+fn a_caller_heard_again_after_the_hand_over_gets_the_same_hand_over_never_an_open_goodbye() {
+    // The session drops an answer when the caller goes on talking, and asks again with the whole
+    // turn: "I am furious." ... "Get me a person right now."
+    let engine = engine();
+    let b = engine.brain();
+    let mut conv = Conversation::new(None);
+    let first = conv.handle(Input::Speech { text: "I am furious.", language: "en" }, now(), &b);
+    assert!(matches!(first.action, Some(Action::Transfer { .. })), "{first:?}");
+    let again = conv.handle(Input::Speech { text: "I am furious. Get me a person right now.", language: "en" }, now(), &b);
+    assert_eq!(again.reply, first.reply);
+    assert_eq!(again.action, first.action, "the transfer stands");
+    // After a goodbye, anything more ends the call too.
+    let mut conv = Conversation::new(None);
+    let bye = conv.handle(Input::Speech { text: "Thanks, goodbye.", language: "en" }, now(), &b);
+    assert_eq!(bye.action, Some(Action::Hangup), "{bye:?}");
+    let more = conv.handle(Input::Speech { text: "Oh and one more thing", language: "en" }, now(), &b);
+    assert_eq!(more.action, Some(Action::Hangup));
 }

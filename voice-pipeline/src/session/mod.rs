@@ -631,7 +631,10 @@ impl CallSession {
     }
 
     fn on_audio(&mut self, frame: &[f32], now: Duration) {
-        if self.closing {
+        // Once the bot has decided to transfer or hang up, it finishes its sentence and does so:
+        // the caller talking over "I'm putting you through" neither stops it nor starts a turn
+        // (a new turn would drop the transfer, and the caller would be left with the bot).
+        if self.closing || self.after_playback.is_some() {
             return;
         }
         // A transport bug or a corrupt packet must not poison the VAD's state with NaN.
@@ -952,7 +955,8 @@ impl CallSession {
     // --- keypad -------------------------------------------------------------------------------
 
     fn on_dtmf(&mut self, d: char, now: Duration) {
-        if self.closing {
+        // As for speech: a decided transfer or hang-up is not undone by a key.
+        if self.closing || self.after_playback.is_some() {
             return;
         }
         self.quiet_since = None;
