@@ -623,8 +623,9 @@ impl Acd {
         let over: Vec<CallKey> = self.waiting.iter().filter(|w| now >= w.entered + max_wait).map(|w| w.call.clone()).collect();
         for call in over {
             if let Some((position, w)) = self.leave(&call, Withdrawn::WaitOver) {
+                // The caller is told before the line is logged (the log is the last word on a call).
+                self.outputs.push_back(Output::WaitOver { call: call.clone() });
                 self.log(now, Some(&call), None, QueueEventKind::ExitWithTimeout { position, wait_secs: now.saturating_sub(w.entered).as_secs_f64() });
-                self.outputs.push_back(Output::WaitOver { call });
             }
         }
         self.dispatch(now);

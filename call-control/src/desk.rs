@@ -294,7 +294,8 @@ impl Desk {
                     }
                 }
                 Output::WaitOver { call } => {
-                    if let Some(c) = st.callers.get(&call) {
+                    // The caller has left the queue; the bot takes them back.
+                    if let Some(c) = st.callers.remove(&call) {
                         let _ = c.control.send(Control::Attendant(AttendantInput::WaitOver));
                     }
                 }
@@ -317,10 +318,11 @@ impl Desk {
             m.remove("event");
         }
         crate::metrics::metrics().queue_events.with_label_values(&[event.as_str()]).inc();
-        // A caller who leaves the queue leaves the list of those waiting.
+        // A caller who leaves the queue leaves the list of those waiting (one whose wait is over
+        // is forgotten once told: `Output::WaitOver`).
         if let (Some(call), K::Connect { .. } | K::Abandon { .. } | K::ExitWithKey { .. } | K::ExitWithTimeout { .. }) = (&e.call, &e.kind) {
             self.sink.queue_leave(call);
-            if !matches!(e.kind, K::Connect { .. }) {
+            if !matches!(e.kind, K::Connect { .. } | K::ExitWithTimeout { .. }) {
                 st.callers.remove(call);
             }
         }

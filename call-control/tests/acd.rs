@@ -179,6 +179,11 @@ fn key_one_leaves_for_a_callback_and_the_longest_wait_ends_in_a_wait_over() {
     let out = drain(&mut q);
     assert!(out.contains(&Output::WaitOver { call: "c2".into() }));
     assert!(events(&out).contains(&(Some("c2".into()), None, QueueEventKind::ExitWithTimeout { position: 1, wait_secs: 120.0 })));
+    // The caller is told before the line is logged (the live queue forgets a caller at their
+    // last line: told after it, the caller never heard that the wait was over).
+    let told = out.iter().position(|o| matches!(o, Output::WaitOver { .. })).unwrap();
+    let logged = out.iter().position(|o| matches!(o, Output::Log(e) if matches!(e.kind, QueueEventKind::ExitWithTimeout { .. }))).unwrap();
+    assert!(told < logged);
     assert_eq!(q.waiting(), 0);
 }
 

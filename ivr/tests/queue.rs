@@ -53,14 +53,17 @@ fn three_callers_one_agent_priority_announcements_callback_missed_offers_and_can
     run_ok(&["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", silence.to_str().unwrap(), "trim", "0", "5"]);
     let agent_log = dir.join("agent.log");
     let account = format!("<sip:2001@{}>;auth_pass=agentpass1;regint=60", served.sip);
-    let _phone = Group::spawn(baresip(&dir, "agent", &silence, &account, 15692, 22000).stdout(std::fs::File::create(&agent_log).unwrap()).stderr(Stdio::null()))
+    // `-s`: the SIP messages it receives, in its log (the CANCELs are counted there).
+    let _phone = Group::spawn(baresip(&dir, "agent", &silence, &account, 15692, 22000).arg("-s").stdout(std::fs::File::create(&agent_log).unwrap()).stderr(Stdio::null()))
         .expect("baresip runs");
+    let cancels = || std::fs::read_to_string(&agent_log).unwrap_or_default().lines().filter(|l| l.trim_start().starts_with("CANCEL sip:")).count();
     assert!(wait_for(&agent_log, "200 OK", 15), "the agent's phone did not register");
     let rings = || std::fs::read_to_string(&agent_log).unwrap_or_default().matches("Incoming call").count();
 
     let uri = format!("sip:ivr@{}", served.sip);
     let baresip_caller = |name: &str, number: &str, text: &str, port: u16| {
-        let mic = caller_wav(&dir, name, text, 1.5, 100.0);
+        // After the greeting (the caller does not talk over it).
+        let mic = caller_wav(&dir, name, text, 5.5, 100.0);
         let log = dir.join(format!("{name}.log"));
         let account = format!("<sip:{number}@127.0.0.1>;regint=0");
         let g = Group::spawn(
@@ -82,14 +85,21 @@ fn three_callers_one_agent_priority_announcements_callback_missed_offers_and_can
     let vars = [("caller", "+4930111002"), ("wait1", "14000"), ("key1", "1"), ("wait2", "7000"), ("key2", "pound")];
     let mut keyer = sipp_spawn("keys-then-their-bye.xml", &served.sip, &vars, &sipp_dir, 4);
     std::thread::sleep(Duration::from_secs(4));
-    let (mut upset, upset_log) = baresip_caller("upset", "+4930111003", "This is ridiculous! I am furious. Get me a person right now!", 15696);
+    let (mut upset, upset_log) = baresip_caller("upset", "+4930111003", "This is ridiculous, I am furious. Get me a person right now.", 15696);
     assert!(wait_until(30, || queue().iter().filter(|e| e["event"] == "enter").count() == 3), "three callers in the queue: {:?}", queue());
     let q = queue();
-    let enters: Vec<&serde_json::Value> = q.iter().filter(|e| e["event"] == "enter").collect();
-    let (calm_call, keyer_call, upset_call) = (enters[0]["call_id"].as_str().unwrap().to_string(), enters[1]["call_id"].as_str().unwrap().to_string(), enters[2]["call_id"].as_str().unwrap().to_string());
-    assert_eq!(enters[2]["detail"]["priority"], 1, "the upset caller goes first: {:?}", enters[2]);
-    assert_eq!(enters[2]["detail"]["position"], 1, "ahead of the two before: {:?}", enters[2]);
-    assert_eq!(enters[1]["detail"]["position"], 2);
+    // The queue's lines name the call; the call's record names the caller.
+    let calls = all_calls(&config);
+    let call_of = |number: &str| {
+        calls.iter().find(|c| c["caller"].as_str().is_some_and(|c| c.contains(number))).and_then(|c| c["id"].as_str()).map(str::to_string).expect("the caller's call")
+    };
+    let (calm_call, keyer_call, upset_call) = (call_of("+4930111001"), call_of("+4930111002"), call_of("+4930111003"));
+    let enter_of = |call: &str| q.iter().find(|e| e["event"] == "enter" && e["call_id"] == call).cloned().expect("entered");
+    let upset_enter = enter_of(&upset_call);
+    assert_eq!(upset_enter["detail"]["priority"], 1, "the upset caller goes first: {upset_enter}");
+    assert_eq!(upset_enter["detail"]["position"], 1, "ahead of the two who came before: {upset_enter}");
+    assert_eq!(enter_of(&calm_call)["detail"]["priority"], 0);
+    assert_eq!(q.iter().filter(|e| e["event"] == "enter").last().map(|e| e["call_id"].clone()), Some(upset_call.clone().into()), "the upset caller came last");
 
     // Ann becomes available: the upset caller's call is offered first; she does not answer, the
     // next caller is tried; after two misses she is on break.
@@ -105,6 +115,7 @@ fn three_callers_one_agent_priority_announcements_callback_missed_offers_and_can
     assert_eq!(q.iter().filter(|e| e["event"] == "no_answer").count(), 2, "{q:?}");
     assert!(offered.len() >= 2 && offered[1] != upset_call, "after the miss the next caller is tried: {offered:?}");
     assert_eq!(rings(), 2, "the phone rang twice: {}", std::fs::read_to_string(&agent_log).unwrap_or_default());
+    assert_eq!(cancels(), 2, "each ring timeout cancelled the ringing");
 
     // The sipp caller left a callback meanwhile.
     assert!(keyer.0.wait().unwrap().success(), "the sipp caller's scenario failed");
@@ -122,12 +133,11 @@ fn three_callers_one_agent_priority_announcements_callback_missed_offers_and_can
     let upset_lines: Vec<String> = lines_of(&queue(), &upset_call).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
     assert_eq!(upset_lines.last().map(String::as_str), Some("abandon"));
     assert_eq!(upset_lines[upset_lines.len() - 2], "offered", "the caller left while the phone rang (no ring timeout): {upset_lines:?}");
+    assert!(wait_until(3, || cancels() == 3), "the agent's phone got CANCEL when the caller hung up");
     // Ann goes on break so that the calm caller waits out the longest wait.
     assert!(agents(&config, &["status", "ann", "on_break"], "").0);
     drop(keys);
     drop(upset);
-    let agent_said = std::fs::read_to_string(&agent_log).unwrap_or_default();
-    eprintln!("agent's phone:\n{agent_said}");
 
     // The calm caller: position announced, then the longest wait ends in a callback offer.
     assert!(wait_until(80, || lines_of(&queue(), &calm_call).iter().any(|e| e["event"] == "exit_with_timeout")), "{:?}", queue());
