@@ -479,6 +479,10 @@ impl Call {
             return;
         }
         self.ended_by = Some(by);
+        let summary = match &action {
+            Action::Transfer { summary, .. } => Some(summary.screen.clone()),
+            Action::Hangup => None,
+        };
         self.record(Entry::Action { action, at: now });
         if self.phase != Phase::Connected {
             // Not answered yet (stopping before the answer): nothing to say, refuse.
@@ -487,7 +491,11 @@ impl Call {
         }
         match (&self.policy.transfer, transfer) {
             (Transfer::Refer(target), true) => {
-                let target = target.clone();
+                // The summary travels in the Refer-To URI's headers, into the PBX's INVITE.
+                let target = match &summary {
+                    Some(summary) => crate::handoff::refer_target(target, summary, None),
+                    None => target.clone(),
+                };
                 self.end(by, Some(LegCommand::Transfer { target }), now);
             }
             (Transfer::Keypad(digits), true) => {

@@ -64,6 +64,11 @@ pub(crate) fn start_call(
         control_tx,
         commands: commands.clone(),
         webhook: ctx.cfg.handoff_webhook.clone(),
+        refer_to: match &policy.transfer {
+            Transfer::Refer(target) => Some(target.clone()),
+            _ => None,
+        },
+        caller_number: caller_id.clone().unwrap_or_default(),
         call_url: ctx.cfg.call_url.clone(),
     };
     let caller_number = caller_id.clone().unwrap_or_default();
@@ -148,10 +153,30 @@ struct LiveHooks {
     commands: Sender<Command>,
     /// Where hand-offs are POSTed, and the base of the call's URL.
     webhook: Option<String>,
+    /// The REFER target, when transfers are REFERs.
+    refer_to: Option<String>,
+    /// The caller's number (from caller ID), for the hand-off.
+    caller_number: String,
     call_url: Option<String>,
 }
 
 impl LiveHooks {
+    /// The hand-off to the CRM's webhook, if one is configured.
+    fn post_handoff(&self, priority: u8, summary: String, caller: String, reason: String, to: String) {
+        let Some(hook) = &self.webhook else { return };
+        let doc = crate::handoff::HandoffDocument {
+            call_id: self.log.call.id.clone(),
+            caller,
+            reason,
+            priority,
+            summary,
+            to,
+            call_url: self.call_url.as_ref().map(|base| format!("{base}{}", self.log.call.id)),
+            at: jiff::Timestamp::now().to_string(),
+        };
+        crate::handoff::post(hook, doc);
+    }
+
     /// The call was answered: from now on it is in the store, the metrics and the recording.
     fn begin(&mut self) {
         self.number = metrics().calls_started.get();
@@ -212,7 +237,15 @@ impl Hooks for LiveHooks {
                 }
                 self.log.event(kind, at, detail);
             }
-            Entry::Action { action, .. } => tracing::info!(%call_id, ?action, "call action"),
+            Entry::Action { action, .. } => {
+                tracing::info!(%call_id, ?action, "call action");
+                // A REFER hand-off (the queue's and the INVITE's are posted with their notes).
+                if let (Some(to), dialogue::manager::Action::Transfer { reason, priority, summary }) = (&self.refer_to, &action) {
+                    let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                    let priority = u8::from(*priority == dialogue::policy::Priority::High);
+                    self.post_handoff(priority, summary.screen.clone(), self.caller_number.clone(), reason, to.clone());
+                }
+            }
             Entry::Ended { by, .. } => self.ended = Some(by),
         }
     }
@@ -257,18 +290,8 @@ impl Hooks for LiveHooks {
             DeskNote::Dial { target, priority, summary, caller, reason } => Some((*priority, summary.clone(), caller.clone(), reason.clone(), target.clone())),
             _ => None,
         };
-        if let (Some(hook), Some((priority, summary, caller, reason, to))) = (&self.webhook, handoff) {
-            let doc = crate::handoff::HandoffDocument {
-                call_id: self.log.call.id.clone(),
-                caller,
-                reason,
-                priority,
-                summary,
-                to,
-                call_url: url.clone(),
-                at: jiff::Timestamp::now().to_string(),
-            };
-            crate::handoff::post(hook, doc);
+        if let Some((priority, summary, caller, reason, to)) = handoff {
+            self.post_handoff(priority, summary, caller, reason, to);
         }
         if let DeskNote::Dial { target, summary, caller, .. } = note {
             let headers = crate::handoff::summary_headers(&summary, url.as_deref());

@@ -143,41 +143,12 @@ fn a_register_without_valid_credentials_is_challenged_and_refused() {
     assert!(refused.starts_with("SIP/2.0 401"), "a wrong response is refused: {refused}");
 }
 
-/// Takes one HTTP request on `listener` (the CRM's webhook) and answers 204; returns its body.
-fn one_webhook(listener: std::net::TcpListener) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        use std::io::Read;
-        listener.set_nonblocking(false).unwrap();
-        let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        // Read the head, then as much body as Content-Length says.
-        loop {
-            let n = s.read(&mut chunk).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
-                if body.len() >= len {
-                    break;
-                }
-            }
-        }
-        s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-        String::from_utf8_lossy(&buf).split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
-    })
-}
-
 #[test]
 fn a_hand_off_to_a_pbx_carries_the_summary_in_its_headers_and_the_webhook_gets_it() {
     let dir = tempdir("pbx-handoff");
     let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hook_addr = hook.local_addr().unwrap();
-    let webhook = one_webhook(hook);
+    let webhook = webhook_bodies(hook, 1);
     let server = serve_sip(
         &dir,
         18616,
@@ -213,7 +184,7 @@ fn a_hand_off_to_a_pbx_carries_the_summary_in_its_headers_and_the_webhook_gets_i
     let from = header("From:").expect("From");
     assert!(from.contains("+4930111222"), "the caller's number as caller ID: {from}");
     // The CRM got the same hand-off, with a link to the call's record.
-    let doc: serde_json::Value = serde_json::from_str(&webhook.join().unwrap()).expect("a JSON hand-off");
+    let doc: serde_json::Value = serde_json::from_str(&webhook.join().unwrap()[0]).expect("a JSON hand-off");
     assert_eq!(doc["summary"].as_str(), Some(summary.as_str()));
     assert_eq!(doc["to"], "sip:queue@127.0.0.1:15390");
     let url = doc["call_url"].as_str().expect("the call's URL");

@@ -102,14 +102,27 @@ fn options_hold_dtmf_zero_and_a_hangup_from_the_bot() {
 }
 
 #[test]
-fn a_transfer_is_a_refer_to_the_configured_target() {
+fn a_transfer_is_a_refer_to_the_configured_target_carrying_the_summary() {
     let dir = tempdir("sip-refer");
-    let server = serve_sip(&dir, 18598, "transfer_target = \"sip:agent@127.0.0.1:5070\"\n");
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_addr = hook.local_addr().unwrap();
+    let webhook = webhook_bodies(hook, TRANSPORTS.len());
+    let server = serve_sip(&dir, 18598, &format!("transfer_target = \"sip:agent@127.0.0.1:5070\"\nhandoff_webhook = \"http://{hook_addr}/handoff\"\n"));
     for (n, (name, transport)) in TRANSPORTS.iter().enumerate() {
-        // The caller presses 0, accepts the REFER, reports the target answered, and is hung up on.
+        // The caller presses 0, accepts the REFER (whose Refer-To carries the summary in its
+        // X-Summary and User-to-User URI headers, or sipp fails), reports the target answered,
+        // and is hung up on.
         assert!(sipp_over("refer.xml", &server.sip, &[], &dir, transport), "{name} REFER");
         let recs = records(&server.records, n + 1, 10);
         assert_eq!(recs[n]["actions"][0]["reason"], "caller_request", "{name}: {}", recs[n]);
+    }
+    // The CRM got each hand-off.
+    let bodies = webhook.join().unwrap();
+    assert_eq!(bodies.len(), TRANSPORTS.len());
+    for b in bodies {
+        let doc: serde_json::Value = serde_json::from_str(&b).expect("a JSON hand-off");
+        assert_eq!(doc["to"], "sip:agent@127.0.0.1:5070");
+        assert!(doc["summary"].as_str().unwrap().starts_with("Goal:"), "{doc}");
     }
 }
 

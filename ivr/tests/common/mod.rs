@@ -406,3 +406,31 @@ pub fn agents(config: &Path, args: &[&str], password: &str) -> (bool, String, St
     let out = child.wait_with_output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
+
+/// The CRM's webhook: takes up to `count` POSTs on `listener` (answering 204), for at most a minute
+/// in all, and returns their bodies.
+pub fn webhook_bodies(listener: std::net::TcpListener, count: usize) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async move {
+            listener.set_nonblocking(true).expect("non-blocking");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("the listener");
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let app = axum::Router::new().fallback(axum::routing::post(move |body: String| async move {
+                let _ = tx.send(body);
+                axum::http::StatusCode::NO_CONTENT
+            }));
+            let server = tokio::spawn(async move { axum::serve(listener, app).await });
+            let mut bodies = Vec::new();
+            let until = tokio::time::Instant::now() + Duration::from_secs(60);
+            while bodies.len() < count {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(b)) => bodies.push(b),
+                    _ => break,
+                }
+            }
+            server.abort();
+            bodies
+        })
+    })
+}
