@@ -53,6 +53,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/agent/api/events", get(events))
         .route("/agent/api/calls/{id}/accept", post(accept))
         .route("/agent/api/calls/{id}/decline", post(decline))
+        .route("/agent/api/calls/{id}/transfer", post(transfer))
         .route("/agent/api/follow-ups", get(follow_ups))
         .route("/agent/api/follow-ups/{id}/done", post(follow_up_done))
         .route("/agent/api/follow-ups/{id}/audio", get(follow_up_audio))
@@ -194,6 +195,29 @@ async fn accept(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id): 
 
 async fn decline(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     decide(&c, &s.agent, &id, false).await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferTo {
+    agent: String,
+}
+
+/// `POST /agent/api/calls/{id}/transfer {"agent": "bob"}`: the agent on the call passes it to an
+/// available colleague (the caller waits on hold; the colleague hears the summary and accepts).
+/// An unknown agent is 404; not on this call or the colleague not free, 409; nothing changes.
+async fn transfer(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id): Path<String>, JsonBody(b): JsonBody<TransferTo>) -> Result<Json<serde_json::Value>, ApiError> {
+    use call_control::acd::TransferError as E;
+    let desk = c.desk.as_ref().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "this server has no queue"))?;
+    desk.transfer(&s.agent, &id, &b.agent).map_err(|e| {
+        let status = match e {
+            E::UnknownAgent => StatusCode::NOT_FOUND,
+            E::SameAgent => StatusCode::BAD_REQUEST,
+            E::NotYourCall | E::Unavailable => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, format!("cannot transfer to {:?}: {e}", b.agent))
+    })?;
+    Ok(Json(serde_json::json!({"call": id, "transferred_to": b.agent})))
 }
 
 /// `GET /agent/api/follow-ups`: callbacks and voicemails, open ones first.

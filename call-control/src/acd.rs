@@ -154,6 +154,21 @@ pub enum QueueEventKind {
     /// The caller could not join: the hotline is closed or no agent is signed in (Asterisk's
     /// EXITEMPTY); the bot offers a callback or a voicemail instead.
     Closed { why: Closed },
+    /// The agent passed the call to another agent (`to`), who is offered it first.
+    Transfer { to: String, hold_secs: f64, talk_secs: f64 },
+}
+
+/// Why an agent could not pass their call to another agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransferError {
+    #[error("there is no agent of that name")]
+    UnknownAgent,
+    #[error("the call is already yours")]
+    SameAgent,
+    #[error("you are not on this call")]
+    NotYourCall,
+    #[error("that agent is not available now")]
+    Unavailable,
 }
 
 /// Why nobody can take a call now.
@@ -201,6 +216,9 @@ pub enum Output {
     WaitOver { call: CallKey },
     /// The caller was not queued: nobody can take the call now.
     Closed { call: CallKey, why: Closed },
+    /// The agent passed the call on: the caller goes back on hold (the agent's leg is hung up)
+    /// and `to` is offered the call.
+    Transferred { call: CallKey, to: String },
     Log(QueueEvent),
 }
 
@@ -231,6 +249,8 @@ struct Waiting {
     answered: Option<String>,
     /// Agents who declined or missed it, until when they are skipped for it.
     skipped: BTreeMap<String, Duration>,
+    /// Passed on to this agent: offered to them only (until they miss or decline it).
+    only: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -402,6 +422,7 @@ impl Acd {
             offered: BTreeSet::new(),
             answered: None,
             skipped: BTreeMap::new(),
+            only: None,
         };
         // Priority first (higher first), then arrival.
         let at = self.waiting.iter().position(|o| o.priority < priority).unwrap_or(self.waiting.len());
@@ -685,6 +706,49 @@ impl Acd {
         }
     }
 
+    /// The agent on `call` passes it to agent `to`: the call ends for them (wrap-up) and goes to
+    /// the head of the queue, offered to `to` only (to anyone, should `to` miss or decline it).
+    /// On an error nothing changes.
+    pub fn transfer(&mut self, call: &str, from: &str, to: &str, now: Duration) -> Result<(), TransferError> {
+        if !self.agents.contains_key(to) {
+            return Err(TransferError::UnknownAgent);
+        }
+        if from == to {
+            return Err(TransferError::SameAgent);
+        }
+        if self.connected.get(call).is_none_or(|c| c.agent != from) {
+            return Err(TransferError::NotYourCall);
+        }
+        if !self.free_agent(to, now) {
+            return Err(TransferError::Unavailable);
+        }
+        let Some(c) = self.connected.remove(call) else { return Err(TransferError::NotYourCall) };
+        if let Some(a) = self.agents.get_mut(from) {
+            a.state = State::WrapUp;
+            a.since = now;
+            a.wrap_until = now + secs(self.cfg.wrap_up_secs);
+        }
+        let talk = now.saturating_sub(c.since);
+        self.log(now, Some(call), Some(from), QueueEventKind::Transfer { to: to.to_string(), hold_secs: c.hold.as_secs_f64(), talk_secs: talk.as_secs_f64() });
+        self.outputs.push_back(Output::Transferred { call: call.to_string(), to: to.to_string() });
+        let w = Waiting {
+            call: call.to_string(),
+            // Ahead of everyone: the caller has waited already.
+            priority: u8::MAX,
+            needs: Needs::default(),
+            entered: now,
+            entry_position: 1,
+            next_announce: now + secs(self.cfg.announce_every_secs),
+            offered: BTreeSet::new(),
+            answered: None,
+            skipped: BTreeMap::new(),
+            only: Some(to.to_string()),
+        };
+        self.waiting.insert(0, w);
+        self.dispatch(now);
+        Ok(())
+    }
+
     /// The agents to offer `w` to now, by the strategy. Skills: agents with all the call's
     /// skills; when no signed-in agent has them all, agents with its language; then anyone.
     fn choose(&self, w: &Waiting, now: Duration) -> Vec<String> {
@@ -697,6 +761,7 @@ impl Acd {
             .iter()
             .filter(|(n, _)| self.free_agent(n, now))
             .filter(|(n, _)| w.skipped.get(*n).is_none_or(|until| now >= *until))
+            .filter(|(n, _)| w.only.as_ref().filter(|o| !w.skipped.contains_key(*o)).is_none_or(|o| o == *n))
             .filter(|(_, a)| !need_language || has(a, &w.needs.language))
             .filter(|(_, a)| !need_topic || has(a, &w.needs.topic))
             .collect();

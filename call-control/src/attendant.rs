@@ -96,6 +96,8 @@ pub enum Input {
     WaitOver,
     /// The caller could not join the queue: nobody can take the call now.
     Closed(Closed),
+    /// The agent passed the call to another agent: their leg is hung up, the caller waits again.
+    TransferTo { agent: String },
     CallerKey(char),
     CallerHungUp,
     /// The server is stopping: the caller hears a goodbye; an agent's leg is hung up.
@@ -345,6 +347,14 @@ impl Attendant {
                         "如需回电，请按1。如需留言，请按2。",
                     );
                     self.stage = Stage::ClosedOffer { since: now };
+                }
+            }
+            Input::TransferTo { agent } => {
+                if self.is_bridged() {
+                    self.drop_agent();
+                    self.out(Out::Event { kind: "agent_transfer", detail: Some(serde_json::json!({"to": agent})) });
+                    self.say_fixed("Please hold while I pass you to a colleague.", "请稍候，我为您转接另一位同事。");
+                    self.stage = Stage::Waiting;
                 }
             }
             Input::CallerKey(k) => self.on_caller_key(k, now),

@@ -238,6 +238,16 @@ impl Desk {
         c.control.send(decision).map_err(|_| "the caller is gone")
     }
 
+    /// The agent passes the call they are on to agent `to` (who must be available): the caller
+    /// waits again, and `to` is offered the call first. On an error nothing changes.
+    pub fn transfer(&self, from: &str, call: &str, to: &str) -> Result<(), crate::acd::TransferError> {
+        let now = self.now();
+        let mut st = self.lock();
+        st.acd.transfer(call, from, to, now)?;
+        self.pump(&mut st);
+        Ok(())
+    }
+
     /// The call offered to `agent` now, or the one they are on (`true`), with what the console
     /// shows of it.
     pub fn call_of(&self, agent: &str) -> Option<(WaitingCaller, bool)> {
@@ -297,6 +307,11 @@ impl Desk {
                     // The caller has left the queue; the bot takes them back.
                     if let Some(c) = st.callers.remove(&call) {
                         let _ = c.control.send(Control::Attendant(AttendantInput::WaitOver));
+                    }
+                }
+                Output::Transferred { call, to } => {
+                    if let Some(c) = st.callers.get(&call) {
+                        let _ = c.control.send(Control::Attendant(AttendantInput::TransferTo { agent: to }));
                     }
                 }
                 Output::Closed { call, why } => {

@@ -306,3 +306,48 @@ fn a_caller_arriving_after_hours_or_with_nobody_signed_in_is_not_queued() {
     q.set_open(true);
     assert_eq!(q.apply("c4", enter(), s(5)), Some(2));
 }
+
+#[test]
+fn an_agent_passes_their_call_to_a_colleague_and_bad_transfers_change_nothing() {
+    use call_control::acd::TransferError;
+    let mut q = acd(Strategy::LongestIdle);
+    agent(&mut q, "ann", &["en"], s(0));
+    agent(&mut q, "bob", &["en"], s(0));
+    q.enter("c1", 0, en(), s(1));
+    let first = offers(&drain(&mut q));
+    let taker = first[0].1.clone();
+    let other = if taker == "ann" { "bob" } else { "ann" };
+    assert!(q.agent_answered("c1", &taker, s(2)) && q.agent_accepted("c1", &taker, s(3)));
+    drain(&mut q);
+    // Bad transfers: an error each, and nothing changes.
+    assert_eq!(q.transfer("c1", &taker, "nobody", s(10)), Err(TransferError::UnknownAgent));
+    assert_eq!(q.transfer("c1", &taker, &taker, s(10)), Err(TransferError::SameAgent));
+    assert_eq!(q.transfer("c1", other, &taker, s(10)), Err(TransferError::NotYourCall));
+    assert_eq!(q.transfer("no-call", &taker, other, s(10)), Err(TransferError::NotYourCall));
+    q.set_status(other, Status::OnBreak, s(10));
+    assert_eq!(q.transfer("c1", &taker, other, s(11)), Err(TransferError::Unavailable));
+    q.set_status(other, Status::Available, s(12));
+    drain(&mut q);
+    assert_eq!(q.agent(&taker).unwrap().1, State::OnCall("c1".into()), "still on the call");
+    assert_eq!(q.waiting(), 0);
+    // A caller arrives, is offered to the free colleague, who declines: the caller waits (the
+    // colleague is skipped for them a while) and the colleague is free.
+    q.enter("c2", 0, en(), s(13));
+    assert_eq!(offers(&drain(&mut q)), vec![("c2".to_string(), other.to_string())]);
+    q.agent_declined("c2", other, s(14));
+    drain(&mut q);
+    // The transfer: the taker wraps up, the call goes to the head, offered to the colleague only.
+    assert_eq!(q.transfer("c1", &taker, other, s(20)), Ok(()));
+    let out = drain(&mut q);
+    assert!(out.contains(&Output::Transferred { call: "c1".into(), to: other.to_string() }), "{out:?}");
+    assert_eq!(offers(&out), vec![("c1".to_string(), other.to_string())], "the colleague gets the transferred call first");
+    assert!(matches!(&events(&out)[0].2, QueueEventKind::Transfer { to, talk_secs, .. } if to == other && (*talk_secs - 17.0).abs() < 1e-6));
+    assert_eq!(q.agent(&taker).unwrap().1, State::WrapUp);
+    assert_eq!((q.position("c1"), q.position("c2")), (Some(1), Some(2)), "ahead of the caller waiting");
+    // The colleague declines: the call stays first, for anyone (the taker after wrap-up).
+    q.agent_answered("c1", other, s(22));
+    q.agent_declined("c1", other, s(24));
+    drain(&mut q);
+    q.on_tick(s(40));
+    assert_eq!(offers(&drain(&mut q)), vec![("c1".to_string(), taker.clone())]);
+}

@@ -108,6 +108,8 @@ struct Desk {
     /// Hand-offs to a PBX asked for.
     dialled: Vec<String>,
     caller_hangs_up_when_ringing: bool,
+    /// At this time the first agent passes the call to the second (as the console asks).
+    transfer_at: Option<(Duration, &'static str, &'static str)>,
 }
 
 const CALL: &str = "call-1";
@@ -125,7 +127,7 @@ impl Desk {
             .collect();
         // The agents signing in is not what the tests look at.
         while acd.poll().is_some() {}
-        Self { records: Collect::default(), acd, agents, pending: Vec::new(), log: Vec::new(), callbacks: Vec::new(), voicemails: Vec::new(), dialled: Vec::new(), caller_hangs_up_when_ringing: false }
+        Self { records: Collect::default(), acd, agents, pending: Vec::new(), log: Vec::new(), callbacks: Vec::new(), voicemails: Vec::new(), dialled: Vec::new(), caller_hangs_up_when_ringing: false, transfer_at: None }
     }
 
     /// An agent signed in but on break: callers wait (nobody signed in at all closes the queue).
@@ -151,6 +153,7 @@ impl Desk {
                 }
                 AcdOutput::WaitOver { .. } => self.pending.push(Control::Attendant(AttendantInput::WaitOver)),
                 AcdOutput::Closed { why, .. } => self.pending.push(Control::Attendant(AttendantInput::Closed(why))),
+                AcdOutput::Transferred { to, .. } => self.pending.push(Control::Attendant(AttendantInput::TransferTo { agent: to })),
                 AcdOutput::Log(e) => self.log.push((e.agent, e.kind)),
             }
         }
@@ -173,6 +176,10 @@ impl Hooks for Desk {
         Hooks::stop(&mut self.records, now)
     }
     fn control(&mut self, now: Duration) -> Option<Control> {
+        if let Some((_, from, to)) = self.transfer_at.filter(|(at, _, _)| now >= *at) {
+            self.transfer_at = None;
+            self.acd.transfer(CALL, from, to, now).expect("the transfer is accepted");
+        }
         if self.acd.poll_timeout().is_some_and(|t| t <= now) {
             self.acd.on_tick(now);
         }
@@ -391,4 +398,30 @@ fn a_caller_hanging_up_during_the_message_leaves_it_kept() {
     assert_eq!(desk.voicemails.len(), 1, "kept on the hang-up");
     assert!(desk.voicemails[0].1 > 0.2);
     assert_eq!(desk.records.ended().map(|(by, _)| by), Some(EndedBy::Caller));
+}
+
+#[test]
+fn an_agent_passes_the_call_to_a_colleague_who_hears_the_summary_and_accepts() {
+    // Ann takes the call, talks, then passes it to bob (the console's transfer): her leg is hung
+    // up, the caller holds, bob's phone rings, he hears the summary, keys 1 and talks.
+    let ann = AgentScript { answer_after: Some(s(1)), key: Some((s(3), '1')), speech: vec![(s(5), s(6))], hang_up_after: None };
+    let bob = AgentScript { answer_after: Some(s(2)), key: Some((s(4), '1')), speech: vec![(s(6), s(8))], hang_up_after: Some(s(12)) };
+    let mut desk = Desk::new(AcdConfig::default(), &[("ann", ann), ("bob", bob)]);
+    // Longest idle first: ann became available before bob (same time: by name).
+    desk.transfer_at = Some((s(20), "ann", "bob"));
+    let mut leg = ScriptedLeg { events: vec![(s(3), LegEvent::Key { digit: '0', via: KeyVia::Rfc4733 })], ..Default::default() };
+    leg.events.push((s(45), LegEvent::Key { digit: '5', via: KeyVia::Rfc4733 }));
+    run(&mut desk, &mut leg);
+    let ann_hung_up = desk.agent_log("ann").commands.iter().find(|(_, c)| *c == LegCommand::HangUp).map(|(t, _)| *t);
+    assert_eq!(ann_hung_up, Some(s(20)), "ann's leg is hung up at the transfer");
+    let bob_rang = desk.agent_log("bob").rang_at.expect("bob's phone rang");
+    assert!(bob_rang >= s(20) && bob_rang < s(20) + Duration::from_millis(100), "{bob_rang:?}");
+    {
+        let log = desk.agent_log("bob");
+        assert!(peak_between(&log.heard, bob_rang + s(2), bob_rang + s(4)) > 0.2, "bob hears the summary");
+    }
+    assert_eq!(desk.records.events("bridged").len(), 2, "bridged with ann, then with bob");
+    assert!(desk.records.said(voice_pipeline::session::Speaker::Bot).iter().any(|t| t.contains("pass you to a colleague")));
+    assert_eq!(desk.kinds(), ["enter", "offered", "connect", "transfer", "offered", "connect", "complete"]);
+    assert_eq!(desk.records.events("csat")[0].1.as_ref().unwrap()["rating"], 5);
 }

@@ -102,6 +102,21 @@ fn the_console_refuses_bad_sign_ins_forged_or_expired_sessions_and_changes_witho
     let (status, body, _) = http.send("POST", "/agent/api/calls/no-such-call/accept", Some(&session), Some(&csrf), None);
     assert_eq!(status, 409, "{body}");
     assert_eq!(http.send("POST", "/agent/api/follow-ups/none/done", Some(&session), Some(&csrf), None).0, 404);
+    // Passing a call to an unknown agent: 404 naming them; to oneself 400; a call bob is not on
+    // 409; without the CSRF token 403; and bob is still available, ann still signed out.
+    let transfer = |to: &str, csrf: Option<&str>| http.send("POST", "/agent/api/calls/no-such-call/transfer", Some(&session), csrf, Some(serde_json::json!({"agent": to})));
+    let (status, body, _) = transfer("nobody", Some(&csrf));
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("\"nobody\"") && body["error"]["message"].as_str().unwrap().contains("no agent"), "{body}");
+    assert_eq!(transfer("bob", Some(&csrf)).0, 400);
+    let (status, body, _) = transfer("ann", Some(&csrf));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(transfer("nobody", None).0, 403);
+    let (status, body, _) = http.send("POST", "/agent/api/calls/no-such-call/transfer", Some(&session), Some(&csrf), Some(serde_json::json!({"to": "ann"})));
+    assert_eq!(status, 422, "a body of the wrong shape: {body}");
+    let (_, board, _) = http.send("GET", "/agent/api/board", Some(&session), None, None);
+    let status_of = |name: &str| board["agents"].as_array().unwrap().iter().find(|a| a["name"] == name).map(|a| a["status"].clone());
+    assert_eq!((status_of("bob"), status_of("ann")), (Some("available".into()), Some("signed_out".into())), "{board}");
 
     // The session expires (4 s here): 401 and a clear reason.
     std::thread::sleep(Duration::from_secs(5));
@@ -162,6 +177,8 @@ fn an_agent_signs_in_on_the_console_in_chromium_sees_the_offered_call_and_accept
     std::fs::copy(&shot, artifacts.join("agent-console-on-call.png")).unwrap();
     std::fs::copy(dir.join("console-offered.png"), artifacts.join("agent-console-offered.png")).unwrap();
     assert!(page["current"].as_str().unwrap().contains("Goal:"), "the call's summary stays on screen during the call: {page}");
+    assert!(page["transfer_error"].as_str().unwrap().contains("no agent"), "a transfer to an unknown agent says so: {page}");
+    assert!(page["state_after"].as_str().unwrap().contains("on call"), "and the call goes on: {page}");
     assert!(caller.join().unwrap(), "the caller's call went wrong");
     let calls = all_calls(&config);
     let call = calls.iter().find(|c| c["caller"].as_str().is_some_and(|c| c.contains("4930111222"))).expect("the call");

@@ -26,6 +26,12 @@ try {
   await page.waitForFunction(() => document.getElementById("offered-title").textContent === "On a call", null, { timeout: 5000 });
   out.current = await page.textContent("#offered");
   out.agents = await page.textContent("#agents");
+  // Passing the call to an agent who does not exist: a clear error, and the call goes on.
+  await page.fill("#pass-to", "nobody");
+  await page.click("#pass-on button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("offered-error").textContent.includes("nobody"), null, { timeout: 5000 });
+  out.transfer_error = await page.textContent("#offered-error");
+  out.state_after = await page.textContent("#my-state");
   await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
 } catch (e) {
   out.error = String(e);
