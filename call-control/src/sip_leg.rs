@@ -201,5 +201,5 @@ pub(crate) fn seed_of(rtp: &UdpSocket) -> u64 {
 pub(crate) fn ntp_now() -> u64 {
     let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = unix.as_secs() + 2_208_988_800;
-    (secs << 32) | ((unix.subsec_nanos() as u64) << 32) / 1_000_000_000
+    (secs << 32) | (((unix.subsec_nanos() as u64) << 32) / 1_000_000_000)
 }

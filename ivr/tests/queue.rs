@@ -99,7 +99,7 @@ fn three_callers_one_agent_priority_announcements_callback_missed_offers_and_can
     assert_eq!(upset_enter["detail"]["priority"], 1, "the upset caller goes first: {upset_enter}");
     assert_eq!(upset_enter["detail"]["position"], 1, "ahead of the two who came before: {upset_enter}");
     assert_eq!(enter_of(&calm_call)["detail"]["priority"], 0);
-    assert_eq!(q.iter().filter(|e| e["event"] == "enter").last().map(|e| e["call_id"].clone()), Some(upset_call.clone().into()), "the upset caller came last");
+    assert_eq!(q.iter().rfind(|e| e["event"] == "enter").map(|e| e["call_id"].clone()), Some(upset_call.clone().into()), "the upset caller came last");
 
     // Ann becomes available: the upset caller's call is offered first; she does not answer, the
     // next caller is tried; after two misses she is on break.
