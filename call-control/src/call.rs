@@ -491,12 +491,12 @@ impl Call {
         }
         match (&self.policy.transfer, transfer) {
             (Transfer::Refer(target), true) => {
-                // The summary travels in the Refer-To URI's headers, into the PBX's INVITE.
-                let target = match &summary {
-                    Some(summary) => crate::handoff::refer_target(target, summary, None),
-                    None => target.clone(),
-                };
-                self.end(by, Some(LegCommand::Transfer { target }), now);
+                // The summary travels in the REFER's own headers (for a PBX that passes them to
+                // its agents); the Refer-To stays a plain URI every phone can dial.
+                let headers = summary
+                    .map(|s| crate::handoff::summary_headers(&s, None).into_iter().map(|(n, v)| (n.as_str().to_string(), v)).collect())
+                    .unwrap_or_default();
+                self.end(by, Some(LegCommand::Transfer { target: target.clone(), headers }), now);
             }
             (Transfer::Keypad(digits), true) => {
                 let digits = digits.clone();

@@ -35,21 +35,6 @@ pub fn summary_headers(summary: &str, call_url: Option<&str>) -> Vec<(HeaderName
     h
 }
 
-/// A REFER's target with the summary headers embedded (RFC 3261 URI headers, which the
-/// transferee copies into its INVITE to the target, as RFC 3515 describes): the PBX gets the same
-/// `X-Summary` and `User-to-User` as when we call it ourselves.
-pub fn refer_target(target: &str, summary: &str, call_url: Option<&str>) -> String {
-    // Everything but RFC 3261's unreserved characters is escaped in a header value.
-    let escape = |v: &str| -> String {
-        v.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect()
-    };
-    let headers: Vec<String> = summary_headers(summary, call_url).iter().map(|(name, value)| format!("{}={}", name.as_str(), escape(value))).collect();
-    let sep = if target.contains('?') { '&' } else { '?' };
-    format!("{target}{sep}{}", headers.join("&"))
-}
-
 /// The document POSTed to the CRM's webhook when a call is handed over.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HandoffDocument {
@@ -102,18 +87,5 @@ mod tests {
         let h = summary_headers(&long, None);
         assert!(h[0].1.len() <= SUMMARY_MAX && h[1].1.split(';').next().unwrap().len() <= 2 * UUI_MAX);
         assert_eq!(h.len(), 2);
-    }
-
-    #[test]
-    fn a_refer_target_carries_the_summary_as_escaped_uri_headers() {
-        let t = refer_target("sip:queue@pbx.example", "Goal: a person; data: +49 30 & more?", None);
-        let (uri, headers) = t.split_once('?').unwrap();
-        assert_eq!(uri, "sip:queue@pbx.example");
-        let h: Vec<&str> = headers.split('&').collect();
-        assert_eq!(h[0], "X-Summary=Goal%3A%20a%20person%3B%20data%3A%20%2B49%2030%20%26%20more%3F");
-        assert!(h[1].starts_with("User-to-User=476f616c") && h[1].ends_with("%3Bencoding%3Dhex%3Bpurpose%3Divr-summary%3Bcontent%3Dtext"), "{}", h[1]);
-        assert!(!t.contains(' ') && !t.contains('>') && !t.contains(';') && t.matches('?').count() == 1);
-        let t = refer_target("sip:q@pbx?Priority=urgent", "x", Some("http://h/c"));
-        assert!(t.starts_with("sip:q@pbx?Priority=urgent&X-Summary=x&User-to-User=78") && t.contains("&Call-Info=%3Chttp%3A%2F%2Fh%2Fc%3E"), "{t}");
     }
 }

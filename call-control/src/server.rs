@@ -86,7 +86,8 @@ pub(crate) enum Command {
     Answer(String, SocketAddr),
     Reject(String, u16, String),
     Hangup(String),
-    Refer(String, String),
+    /// REFER the call `.0` to `.1`, with these headers.
+    Refer(String, String, Vec<(String, String)>),
     /// Keypad digits by SIP INFO (the caller offered no RFC 4733 events).
     InfoDigits(String, String),
     /// Ring an agent's phone for a waiting caller (the queue's offer); the agent's leg goes to
@@ -395,11 +396,11 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                         }
                     }
                 }
-                Command::Refer(id, target) => {
+                Command::Refer(id, target, headers) => {
                     // An agent whose phone registered here is reached where it registered.
                     let user = sip_bridge::sip::registrar::user_of(sip_bridge::sip::message::uri_of(&target));
                     let registered = endpoint.registrar().and_then(|r| r.lookup(user, now)).map(|b| b.contact.clone());
-                    endpoint.refer(&id, registered.as_deref().unwrap_or(&target), now)
+                    endpoint.refer(&id, registered.as_deref().unwrap_or(&target), &headers, now)
                 }
             }
         }

@@ -167,7 +167,7 @@ impl Leg for SipLeg {
                     self.tell(Command::InfoDigits(id, digits));
                 }
             }
-            LegCommand::Transfer { target } => self.tell(Command::Refer(id, target)),
+            LegCommand::Transfer { target, headers } => self.tell(Command::Refer(id, target, headers)),
             LegCommand::HangUp => self.tell(Command::Hangup(id)),
         }
     }

@@ -48,7 +48,15 @@ fn key_zero_is_transferred_by_refer_to_the_configured_target() {
     let ended = run(policy(Transfer::Refer(target.clone())), &mut leg, &mut jobs, &mut hooks);
 
     let refer = leg.command_at(|c| matches!(c, LegCommand::Transfer { .. })).expect("REFER");
-    assert_eq!(leg.commands.last().map(|(_, c)| c.clone()), Some(LegCommand::Transfer { target }));
+    // To the target, the summary in the REFER's headers.
+    let (referred, headers) = match leg.commands.last() {
+        Some((_, LegCommand::Transfer { target, headers })) => (target.clone(), headers.clone()),
+        other => panic!("the last command is the REFER: {other:?}"),
+    };
+    assert_eq!(referred, target);
+    let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["X-Summary", "User-to-User"]);
+    assert!(headers[0].1.contains("asked for a person"), "the summary: {headers:?}");
     // The key stops the greeting; the bot says it is putting the caller through, then transfers.
     assert!(refer >= Duration::from_secs(3) + jobs.latency * 2 + Duration::from_secs(1), "after the words: {refer:?}");
     assert_eq!(hooks.ended(), Some((EndedBy::Bot, ended)));
@@ -171,7 +179,7 @@ fn the_caller_talking_over_the_hand_over_sentence_does_not_undo_the_transfer() {
     let mut jobs = ScriptedJobs::new(&["Get me a person right now."], demo_conversation);
     let mut hooks = Collect::default();
     run(policy(Transfer::Refer(target.clone())), &mut leg, &mut jobs, &mut hooks);
-    assert_eq!(leg.commands.last().map(|(_, c)| c.clone()), Some(LegCommand::Transfer { target }));
+    assert!(matches!(leg.commands.last(), Some((_, LegCommand::Transfer { target: t, .. })) if *t == target), "{:?}", leg.commands);
     assert!(hooks.events("barge_in").is_empty(), "{:?}", hooks.entries);
     assert_eq!(hooks.said(Speaker::Caller).len(), 0, "no new turn: {:?}", hooks.said(Speaker::Caller));
 }

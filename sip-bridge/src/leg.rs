@@ -49,8 +49,9 @@ pub enum LegCommand {
     /// Send keys to the party (RFC 4733, or SIP INFO where the party offered no events); the leg
     /// reports [`LegEvent::DigitsSent`] when they are out.
     SendDigits(String),
-    /// Ask the party to call `target` instead (SIP REFER); the leg then ends.
-    Transfer { target: String },
+    /// Ask the party to call `target` instead (SIP REFER, carrying `headers`, e.g. the hand-over
+    /// summary for a PBX); the leg then ends.
+    Transfer { target: String, headers: Vec<(String, String)> },
     /// End the call from our side.
     HangUp,
 }

@@ -257,12 +257,13 @@ fn an_answer_never_acknowledged_ends_the_call() {
 fn refer_asks_the_caller_to_call_the_target_and_notify_reports_progress() {
     let mut ep = endpoint(EndpointConfig::default());
     let tag = answered(&mut ep, "c-refer").to_tag().unwrap().to_string();
-    ep.refer("c-refer", "sip:agent@127.0.0.1:5070", ms(1000));
+    ep.refer("c-refer", "sip:agent@127.0.0.1:5070", &[("X-Summary".into(), "Goal: a person".into())], ms(1000));
     let (sent, _) = drain(&mut ep);
     let (to, refer) = &sent[0];
     assert_eq!(*to, caller());
     assert_eq!(refer.method(), Some(&Method::Refer));
     assert_eq!(refer.header(HeaderName::ReferTo), Some("<sip:agent@127.0.0.1:5070>"));
+    assert_eq!(refer.header(HeaderName::Other("X-Summary".into())), Some("Goal: a person"), "the headers given go in the REFER");
     assert_eq!((refer.from_tag(), refer.to_tag()), (Some(tag.as_str()), Some("caller1")));
     // Retransmitted until answered.
     ep.on_timeout(ms(1500));
@@ -291,7 +292,7 @@ fn refer_asks_the_caller_to_call_the_target_and_notify_reports_progress() {
 fn an_unanswered_refer_reports_408() {
     let mut ep = endpoint(EndpointConfig::default());
     answered(&mut ep, "c-refer2");
-    ep.refer("c-refer2", "sip:agent@127.0.0.1:5070", ms(0));
+    ep.refer("c-refer2", "sip:agent@127.0.0.1:5070", &[], ms(0));
     drain(&mut ep);
     let mut events = Vec::new();
     while let Some(t) = ep.poll_timeout() {

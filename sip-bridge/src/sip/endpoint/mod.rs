@@ -569,7 +569,8 @@ impl Endpoint {
 
     /// Blind transfer (RFC 3515): asks the caller to call `target` (a SIP URI). Progress comes as
     /// [`CallEvent::Transfer`]; the call stays up until the application hangs up.
-    pub fn refer(&mut self, call_id: &str, target: &str, now: Duration) {
+    /// `headers` go in the REFER itself (a PBX receiving it may pass them on to its agents).
+    pub fn refer(&mut self, call_id: &str, target: &str, headers: &[(String, String)], now: Duration) {
         let Some(d) = self.dialogs.get_mut(call_id) else { return };
         d.local_cseq += 1;
         let branch = format!("z9hG4bK{}", self.token());
@@ -578,6 +579,9 @@ impl Endpoint {
         refer.add_header(HeaderName::ReferTo, format!("<{target}>"));
         refer.add_header(HeaderName::ReferredBy, format!("<sip:ivr@{}>", self.local));
         refer.add_header(HeaderName::Contact, format!("<sip:ivr@{}>", self.local));
+        for (name, value) in headers {
+            refer.add_header(HeaderName::Other(name.clone()), value.clone());
+        }
         let peer = d.peer;
         self.send_request(call_id, peer, refer, branch, now);
     }
