@@ -253,6 +253,23 @@ struct Waiting {
     only: Option<String>,
 }
 
+impl Waiting {
+    fn new(call: &str, priority: u8, needs: Needs, now: Duration) -> Self {
+        Waiting {
+            call: call.to_string(),
+            priority,
+            needs,
+            entered: now,
+            entry_position: 0,
+            next_announce: now,
+            offered: BTreeSet::new(),
+            answered: None,
+            skipped: BTreeMap::new(),
+            only: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Connected {
     agent: String,
@@ -412,18 +429,8 @@ impl Acd {
         if let Some(p) = self.position(call) {
             return p;
         }
-        let w = Waiting {
-            call: call.to_string(),
-            priority,
-            needs: Needs { language: needs.language.map(|s| s.to_lowercase()), topic: needs.topic.map(|s| s.to_lowercase()) },
-            entered: now,
-            entry_position: 0,
-            next_announce: now,
-            offered: BTreeSet::new(),
-            answered: None,
-            skipped: BTreeMap::new(),
-            only: None,
-        };
+        let needs = Needs { language: needs.language.map(|s| s.to_lowercase()), topic: needs.topic.map(|s| s.to_lowercase()) };
+        let w = Waiting::new(call, priority, needs, now);
         // Priority first (higher first), then arrival.
         let at = self.waiting.iter().position(|o| o.priority < priority).unwrap_or(self.waiting.len());
         self.waiting.insert(at, w);
@@ -587,7 +594,14 @@ impl Acd {
     }
 
     fn complete(&mut self, call: &str, by: CompletedBy, now: Duration) {
-        let Some(c) = self.connected.remove(call) else { return };
+        let Some((c, talk)) = self.end_talk(call, now) else { return };
+        self.log(now, Some(call), Some(&c.agent), QueueEventKind::Complete { by, hold_secs: c.hold.as_secs_f64(), talk_secs: talk.as_secs_f64() });
+    }
+
+    /// The agent's talk on `call` is over (hung up, or passed on): they wrap up. Returns the
+    /// connection and the talk time.
+    fn end_talk(&mut self, call: &str, now: Duration) -> Option<(Connected, Duration)> {
+        let c = self.connected.remove(call)?;
         let talk = now.saturating_sub(c.since);
         let wrap = secs(self.cfg.wrap_up_secs);
         if let Some(a) = self.agents.get_mut(&c.agent) {
@@ -598,7 +612,7 @@ impl Acd {
         // A moving average of what a call costs an agent (talk and wrap-up).
         let sample = talk + wrap;
         self.handle_time = (self.handle_time * 3 + sample) / 4;
-        self.log(now, Some(call), Some(&c.agent), QueueEventKind::Complete { by, hold_secs: c.hold.as_secs_f64(), talk_secs: talk.as_secs_f64() });
+        Some((c, talk))
     }
 
     /// When [`Self::on_tick`] must next run (it may run more often).
@@ -722,28 +736,14 @@ impl Acd {
         if !self.free_agent(to, now) {
             return Err(TransferError::Unavailable);
         }
-        let Some(c) = self.connected.remove(call) else { return Err(TransferError::NotYourCall) };
-        if let Some(a) = self.agents.get_mut(from) {
-            a.state = State::WrapUp;
-            a.since = now;
-            a.wrap_until = now + secs(self.cfg.wrap_up_secs);
-        }
-        let talk = now.saturating_sub(c.since);
+        let Some((c, talk)) = self.end_talk(call, now) else { return Err(TransferError::NotYourCall) };
         self.log(now, Some(call), Some(from), QueueEventKind::Transfer { to: to.to_string(), hold_secs: c.hold.as_secs_f64(), talk_secs: talk.as_secs_f64() });
         self.outputs.push_back(Output::Transferred { call: call.to_string(), to: to.to_string() });
-        let w = Waiting {
-            call: call.to_string(),
-            // Ahead of everyone: the caller has waited already.
-            priority: u8::MAX,
-            needs: Needs::default(),
-            entered: now,
-            entry_position: 1,
-            next_announce: now + secs(self.cfg.announce_every_secs),
-            offered: BTreeSet::new(),
-            answered: None,
-            skipped: BTreeMap::new(),
-            only: Some(to.to_string()),
-        };
+        // Ahead of everyone (the caller has waited already), announced at the usual interval.
+        let mut w = Waiting::new(call, u8::MAX, Needs::default(), now);
+        w.entry_position = 1;
+        w.next_announce = now + secs(self.cfg.announce_every_secs);
+        w.only = Some(to.to_string());
         self.waiting.insert(0, w);
         self.dispatch(now);
         Ok(())

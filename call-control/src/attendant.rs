@@ -357,7 +357,7 @@ impl Attendant {
                     self.stage = Stage::Waiting;
                 }
             }
-            Input::CallerKey(k) => self.on_caller_key(k, now),
+            Input::CallerKey(k) => self.on_caller_key(k),
             Input::Shutdown => {
                 if let Stage::Voicemail { started: Some(_) } = self.stage {
                     self.keep_voicemail();
@@ -476,7 +476,7 @@ impl Attendant {
         }
     }
 
-    fn on_caller_key(&mut self, k: char, now: Duration) {
+    fn on_caller_key(&mut self, k: char) {
         match &mut self.stage {
             Stage::ClosedOffer { .. } if k == '1' => self.ask_number(),
             Stage::ClosedOffer { .. } if k == '2' => {
@@ -489,7 +489,7 @@ impl Attendant {
                 self.stage = Stage::Voicemail { started: None };
                 self.out(Out::Event { kind: "voicemail_started", detail: None });
             }
-            Stage::Voicemail { started: Some(_) } if k == '#' => self.end_voicemail(now),
+            Stage::Voicemail { started: Some(_) } if k == '#' => self.end_voicemail(),
             Stage::Waiting | Stage::Offered if k == '1' && self.direct.is_none() => {
                 self.out(Out::Desk(DeskNote::CallerKey('1')));
                 self.drop_agent();
@@ -531,7 +531,7 @@ impl Attendant {
     }
 
     /// The message is over (hash key or the longest length): kept, then the caller is thanked.
-    fn end_voicemail(&mut self, _now: Duration) {
+    fn end_voicemail(&mut self) {
         let kept = self.keep_voicemail();
         self.to_caller.flush();
         if kept {
@@ -607,7 +607,7 @@ impl Attendant {
                     }
                 }
             }
-            Stage::Voicemail { started: Some(started) } if now >= started + VOICEMAIL_MAX => self.end_voicemail(now),
+            Stage::Voicemail { started: Some(started) } if now >= started + VOICEMAIL_MAX => self.end_voicemail(),
             Stage::Rating { since } | Stage::CallbackOffer { since } | Stage::ClosedOffer { since } if self.to_caller.is_empty() && now >= since + KEY_WAIT => {
                 self.say_fixed("Thank you for calling. Goodbye.", "感谢您的来电，再见。");
                 self.stage = Stage::Closing;

@@ -454,7 +454,7 @@ impl Call {
         }
         self.event("action", now, serde_json::to_value(&action).ok());
         if let Action::Transfer { reason, .. } = &action {
-            let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let reason = reason.name();
             self.event("transfer", now, Some(serde_json::json!({"reason": reason})));
         }
         let by = if self.shutting_down { EndedBy::Shutdown } else { EndedBy::Bot };
@@ -463,12 +463,12 @@ impl Call {
             (&self.policy.transfer, &action, self.phase, self.shutting_down)
         {
             let handover = Handover {
-                priority: u8::from(*priority == dialogue::policy::Priority::High),
+                priority: priority.rank(),
                 needs: crate::acd::Needs { language: Some(self.language.clone()), topic: topic_of(*reason).map(str::to_string) },
                 summary: summary.screen.clone(),
                 caller: self.caller.clone(),
                 language: self.language.clone(),
-                reason: serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                reason: reason.name(),
             };
             self.record(Entry::Action { action, at: now });
             self.attendant = Some(match &self.policy.transfer {

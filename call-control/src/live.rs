@@ -50,6 +50,7 @@ pub(crate) fn start_call(
     let (control_tx, control_rx) = mpsc::channel();
     let (link, replies) = CallLink::new(caller_id.as_deref());
     let mut jobs = LiveJobs { pipeline: Arc::clone(&ctx.pipeline), link, replies };
+    let caller_number = caller_id.clone().unwrap_or_default();
     let mut hooks = LiveHooks {
         log: CallLog::new(ctx.sink.clone(), call_id, from, &ctx.server),
         stop: stop_rx,
@@ -68,10 +69,9 @@ pub(crate) fn start_call(
             Transfer::Refer(target) => Some(target.clone()),
             _ => None,
         },
-        caller_number: caller_id.clone().unwrap_or_default(),
+        caller_number: caller_number.clone(),
         call_url: ctx.cfg.call_url.clone(),
     };
-    let caller_number = caller_id.clone().unwrap_or_default();
     let active = Arc::clone(&ctx.active);
     active.fetch_add(1, Ordering::Relaxed);
     let spawned = std::thread::Builder::new().name("ivr-call".into()).spawn(move || {
@@ -241,9 +241,7 @@ impl Hooks for LiveHooks {
                 tracing::info!(%call_id, ?action, "call action");
                 // A REFER hand-off (the queue's and the INVITE's are posted with their notes).
                 if let (Some(to), dialogue::manager::Action::Transfer { reason, priority, summary }) = (&self.refer_to, &action) {
-                    let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                    let priority = u8::from(*priority == dialogue::policy::Priority::High);
-                    self.post_handoff(priority, summary.screen.clone(), self.caller_number.clone(), reason, to.clone());
+                    self.post_handoff(priority.rank(), summary.screen.clone(), self.caller_number.clone(), reason.name(), to.clone());
                 }
             }
             Entry::Ended { by, .. } => self.ended = Some(by),

@@ -24,6 +24,11 @@ impl TransferReason {
         serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
     }
 
+    /// Its name in records and hand-offs ("caller_request"): what [`Self::parse`] reads.
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Self::CallerRequest => "asked for a person",
@@ -47,6 +52,13 @@ impl TransferReason {
 pub enum Priority {
     Normal,
     High,
+}
+
+impl Priority {
+    /// As the agents' queue ranks callers (higher first).
+    pub fn rank(self) -> u8 {
+        u8::from(self == Priority::High)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

@@ -128,15 +128,7 @@ fn the_console_refuses_bad_sign_ins_forged_or_expired_sessions_and_changes_witho
 #[test]
 fn an_agent_signs_in_on_the_console_in_chromium_sees_the_offered_call_and_accepts_it() {
     let dir = tempdir("console-browser");
-    let toml = format!(
-        "[llm]\nurl = \"http://127.0.0.1:18618\"\n[sip]\n[sip.queue]\nring_timeout_secs = 30\n\
-         [sip.registrar]\nrealm = \"lumen\"\nalgorithms = [\"MD5\"]\n\
-         [records]\nurl = \"sqlite://{}\"\ndir = \"{}\"\n",
-        dir.join("records/calls.db").display(),
-        dir.join("audio").display()
-    );
-    let config = dir.join("ivr.toml");
-    std::fs::write(&config, &toml).unwrap();
+    let (toml, config) = queue_config(&dir, 18618, "", "ring_timeout_secs = 30\n");
     assert!(agents(&config, &["add", "ann", "--extension", "2001", "--display-name", "Ann Example"], "ann-password").0);
     assert!(agents(&config, &["status", "ann", "available"], "").0);
     let served = serve(&dir, &toml);

@@ -11,26 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// The server's settings: a queue, a registrar for the agents' phones (MD5 only: baresip 1.0
-/// gives up when SHA-256 is offered), the store in `dir`; written to `dir/ivr.toml`, whose path
-/// is returned with them.
-fn queue_config(dir: &Path) -> (String, PathBuf) {
-    let toml = format!(
-        "[llm]\nurl = \"http://127.0.0.1:18615\"\n[sip]\n[sip.queue]\nring_timeout_secs = 20\n\
-         [sip.registrar]\nrealm = \"lumen\"\nalgorithms = [\"MD5\"]\n\
-         [records]\nurl = \"sqlite://{}\"\ndir = \"{}\"\n",
-        dir.join("records/calls.db").display(),
-        dir.join("audio").display()
-    );
-    let config = dir.join("ivr.toml");
-    std::fs::write(&config, &toml).unwrap();
-    (toml, config)
+/// The server's settings (a queue whose phones ring 20 s).
+fn config(dir: &Path) -> (String, PathBuf) {
+    common::queue_config(dir, 18615, "", "ring_timeout_secs = 20\n")
 }
 
 #[test]
 fn a_caller_asking_for_a_person_is_warm_transferred_to_a_registered_agent() {
     let dir = tempdir("warm-transfer");
-    let (toml, config) = queue_config(&dir);
+    let (toml, config) = config(&dir);
     let (ok, out, err) = agents(&config, &["add", "ann", "--extension", "2001", "--skills", "en,orders"], "agentpass1");
     assert!(ok, "{out}{err}");
     let (ok, _, err) = agents(&config, &["add", "ann", "--extension", "2002"], "agentpass1");
@@ -111,7 +100,7 @@ fn a_caller_asking_for_a_person_is_warm_transferred_to_a_registered_agent() {
 #[test]
 fn a_register_without_valid_credentials_is_challenged_and_refused() {
     let dir = tempdir("agent-register");
-    let (toml, config) = queue_config(&dir);
+    let (toml, config) = config(&dir);
     assert!(agents(&config, &["add", "cy", "--extension", "2003"], "agentpass3").0);
     let served = serve(&dir, &toml);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -16,16 +16,7 @@ use std::time::{Duration, Instant};
 
 /// A queue with a registrar; media may be silent for two minutes (sipp callers send only keys).
 fn config(dir: &Path) -> (String, PathBuf) {
-    let toml = format!(
-        "[llm]\nurl = \"http://127.0.0.1:18619\"\n[sip]\nrtp_timeout_secs = 120\n[sip.queue]\n\
-         [sip.registrar]\nrealm = \"lumen\"\nalgorithms = [\"MD5\"]\n\
-         [records]\nurl = \"sqlite://{}\"\ndir = \"{}\"\n",
-        dir.join("records/calls.db").display(),
-        dir.join("audio").display()
-    );
-    let config = dir.join("ivr.toml");
-    std::fs::write(&config, &toml).unwrap();
-    (toml, config)
+    queue_config(dir, 18619, "rtp_timeout_secs = 120\n", "")
 }
 
 /// Polls `ivr records export --kind <kind>` until `f` finds what it wants (or `secs` pass).

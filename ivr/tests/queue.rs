@@ -33,16 +33,8 @@ fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn three_callers_one_agent_priority_announcements_callback_missed_offers_and_cancel() {
     let dir = tempdir("queue");
-    let toml = format!(
-        "[llm]\nurl = \"http://127.0.0.1:18620\"\n[sip]\nrtp_timeout_secs = 120\n\
-         [sip.queue]\nring_timeout_secs = 6\nmax_misses = 2\nretry_secs = 1\nannounce_every_secs = 20\nmax_wait_secs = 50\n\
-         [sip.registrar]\nrealm = \"lumen\"\nalgorithms = [\"MD5\"]\n\
-         [records]\nurl = \"sqlite://{}\"\ndir = \"{}\"\n",
-        dir.join("records/calls.db").display(),
-        dir.join("audio").display()
-    );
-    let config = dir.join("ivr.toml");
-    std::fs::write(&config, &toml).unwrap();
+    let queue = "ring_timeout_secs = 6\nmax_misses = 2\nretry_secs = 1\nannounce_every_secs = 20\nmax_wait_secs = 50\n";
+    let (toml, config) = queue_config(&dir, 18620, "rtp_timeout_secs = 120\n", queue);
     assert!(agents(&config, &["add", "ann", "--extension", "2001"], "agentpass1").0);
     assert!(agents(&config, &["status", "ann", "on_break"], "").0);
     let served = serve(&dir, &toml);
@@ -85,7 +77,7 @@ fn three_callers_one_agent_priority_announcements_callback_missed_offers_and_can
     let vars = [("caller", "+4930111002"), ("wait1", "14000"), ("key1", "1"), ("wait2", "7000"), ("key2", "pound")];
     let mut keyer = sipp_spawn("keys-then-their-bye.xml", &served.sip, &vars, &sipp_dir, 4);
     std::thread::sleep(Duration::from_secs(4));
-    let (mut upset, upset_log) = baresip_caller("upset", "+4930111003", "This is ridiculous, I am furious. Get me a person right now.", 15696);
+    let (mut upset, _upset_log) = baresip_caller("upset", "+4930111003", "This is ridiculous, I am furious. Get me a person right now.", 15696);
     assert!(wait_until(30, || queue().iter().filter(|e| e["event"] == "enter").count() == 3), "three callers in the queue: {:?}", queue());
     let q = queue();
     // The queue's lines name the call; the call's record names the caller.
@@ -151,5 +143,4 @@ fn three_callers_one_agent_priority_announcements_callback_missed_offers_and_can
     eprintln!("the calm caller heard: {text}");
     assert!(text.contains("in the queue"), "the position is announced: {text}");
     assert!(text.contains("called back") || text.contains("call back"), "the callback offer: {text}");
-    let _ = upset_log;
 }

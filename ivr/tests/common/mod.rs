@@ -434,3 +434,20 @@ pub fn webhook_bodies(listener: std::net::TcpListener, count: usize) -> std::thr
         })
     })
 }
+
+/// A server with the agents' queue: `[sip]` with `sip` lines, `[sip.queue]` with `queue` lines, a
+/// registrar for the agents' phones (MD5 only: baresip 1.0 gives up when SHA-256 is offered), the
+/// LLM worker on `llm_port`, the store and recordings in `dir`; written to `dir/ivr.toml`, whose
+/// path is returned with the text.
+pub fn queue_config(dir: &Path, llm_port: u16, sip: &str, queue: &str) -> (String, PathBuf) {
+    let toml = format!(
+        "[llm]\nurl = \"http://127.0.0.1:{llm_port}\"\n[sip]\n{sip}[sip.queue]\n{queue}\
+         [sip.registrar]\nrealm = \"lumen\"\nalgorithms = [\"MD5\"]\n\
+         [records]\nurl = \"sqlite://{}\"\ndir = \"{}\"\n",
+        dir.join("records/calls.db").display(),
+        dir.join("audio").display()
+    );
+    let config = dir.join("ivr.toml");
+    std::fs::write(&config, &toml).unwrap();
+    (toml, config)
+}
