@@ -9,3 +9,4 @@ pub mod leg;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod webrtc;
