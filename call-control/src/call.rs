@@ -254,6 +254,7 @@ impl Call {
                     let via = match via {
                         KeyVia::Rfc4733 => "rfc4733",
                         KeyVia::Info => "info",
+                        KeyVia::Page => "page",
                         KeyVia::Script => "script",
                     };
                     self.event("key", now, Some(serde_json::json!({"key": digit.to_string(), "via": via})));

@@ -5,6 +5,8 @@
 
 pub mod acd;
 pub mod attendant;
+pub mod browser;
+pub mod browser_leg;
 pub mod call;
 pub mod desk;
 pub mod driver;

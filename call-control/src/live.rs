@@ -18,6 +18,29 @@ use crate::metrics::metrics;
 use crate::server::{CallSignal, Command, Context};
 use crate::sip_leg::{media_ports, ntp_now, seed_of, SipLeg};
 
+/// A leg as the live server drives it: a SIP call's or a browser's.
+pub(crate) trait LiveLeg: sip_bridge::leg::Leg + Send + 'static {
+    /// The call is over: say goodbye on the media (RTCP BYE) where there is such a thing.
+    fn close(&mut self) {}
+    /// The media's counters for the call's record.
+    fn media_stats(&self) -> serde_json::Value;
+}
+
+impl LiveLeg for SipLeg {
+    fn close(&mut self) {
+        SipLeg::close(self)
+    }
+    fn media_stats(&self) -> serde_json::Value {
+        serde_json::to_value(self.stats()).unwrap_or_default()
+    }
+}
+
+impl LiveLeg for crate::browser_leg::BrowserLeg {
+    fn media_stats(&self) -> serde_json::Value {
+        serde_json::to_value(self.stats()).unwrap_or_default()
+    }
+}
+
 /// Takes an incoming SIP call: its RTP sockets, its leg and its thread. Returns the channels the
 /// signalling thread tells it things on.
 pub(crate) fn start_call(
@@ -30,22 +53,61 @@ pub(crate) fn start_call(
     // RTP and RTCP sockets on the SIP address's interface: an even port and the next one.
     let ports = media_ports(ctx.local.ip())?;
     let (signal_tx, signal_rx) = mpsc::channel();
-    let (stop_tx, stop_rx) = mpsc::channel();
     let media = sip_bridge::rtp::media::MediaSession::new(agreed, &ctx.cfg.media, seed_of(&ports.0), ntp_now(), Duration::ZERO);
-    let mut leg = SipLeg::new(call_id.to_string(), ports, media, signal_rx, commands.clone());
+    let leg = SipLeg::new(call_id.to_string(), ports, media, signal_rx, commands.clone());
     let caller_id = from.strip_prefix("sip:").and_then(|u| u.split('@').next()).map(str::to_string);
+    let transfer = match (&ctx.desk, &ctx.cfg.transfer_target, &ctx.cfg.transfer_dtmf) {
+        (Some(_), _, _) => Transfer::Queue,
+        (None, Some(target), _) if ctx.cfg.transfer_method.eq_ignore_ascii_case("invite") => Transfer::Dial(target.clone()),
+        (None, Some(target), _) => Transfer::Refer(target.clone()),
+        (None, None, Some(digits)) => Transfer::Keypad(digits.clone()),
+        (None, None, None) => Transfer::HangUp,
+    };
+    let (stop_tx, stop_rx) = mpsc::channel();
+    spawn_call(ctx, commands, call_id, from, caller_id, leg, transfer, None, stop_rx)?;
+    Ok((signal_tx, stop_tx))
+}
+
+/// Takes a browser's call (its offer already answered): the same call as a phone's, except that a
+/// transfer always goes through this server (the queue, or a call it places to the transfer
+/// target), since a browser cannot be REFERred or key a PBX, and that what is said goes to the
+/// page as captions. The server's stop reaches the call on `stop`.
+pub(crate) fn start_browser_call(
+    ctx: &Context,
+    commands: &Sender<Command>,
+    call_id: &str,
+    from: String,
+    leg: crate::browser_leg::BrowserLeg,
+    page: Sender<crate::browser_leg::ToPage>,
+    stop: Receiver<Stop>,
+) -> std::io::Result<()> {
+    let transfer = match (&ctx.desk, &ctx.cfg.transfer_target) {
+        (Some(_), _) => Transfer::Queue,
+        (None, Some(target)) => Transfer::Dial(target.clone()),
+        (None, None) => Transfer::HangUp,
+    };
+    spawn_call(ctx, commands, call_id, from, None, leg, transfer, Some(page), stop)
+}
+
+/// The call's thread: the driver over `leg` with the live jobs and hooks.
+#[allow(clippy::too_many_arguments)]
+fn spawn_call<L: LiveLeg>(
+    ctx: &Context,
+    commands: &Sender<Command>,
+    call_id: &str,
+    from: String,
+    caller_id: Option<String>,
+    mut leg: L,
+    transfer: Transfer,
+    page: Option<Sender<crate::browser_leg::ToPage>>,
+    stop_rx: Receiver<Stop>,
+) -> std::io::Result<()> {
     // `end_of_turn_model` in the session's settings says whether the model is loaded.
     let session = CallSession::new(ctx.session.clone(), ctx.vad.clone()).with_llm(true).with_turn_model(true);
     let policy = CallPolicy {
         ring: Duration::from_millis(ctx.cfg.ring_ms as u64),
         media_timeout: Duration::from_secs(ctx.cfg.rtp_timeout_secs as u64),
-        transfer: match (&ctx.desk, &ctx.cfg.transfer_target, &ctx.cfg.transfer_dtmf) {
-            (Some(_), _, _) => Transfer::Queue,
-            (None, Some(target), _) if ctx.cfg.transfer_method.eq_ignore_ascii_case("invite") => Transfer::Dial(target.clone()),
-            (None, Some(target), _) => Transfer::Refer(target.clone()),
-            (None, None, Some(digits)) => Transfer::Keypad(digits.clone()),
-            (None, None, None) => Transfer::HangUp,
-        },
+        transfer,
     };
     let (control_tx, control_rx) = mpsc::channel();
     let (link, replies) = CallLink::new(caller_id.as_deref());
@@ -71,22 +133,27 @@ pub(crate) fn start_call(
         },
         caller_number: caller_number.clone(),
         call_url: ctx.cfg.call_url.clone(),
+        page,
     };
     let active = Arc::clone(&ctx.active);
+    let browsers = Arc::clone(&ctx.browsers);
     active.fetch_add(1, Ordering::Relaxed);
     let spawned = std::thread::Builder::new().name("ivr-call".into()).spawn(move || {
         let mut clock = WallClock { started: Instant::now() };
         let call = Call::new(session, policy, Duration::ZERO).with_caller(&caller_number);
         let at = crate::driver::run(call, &mut leg, &mut jobs, &mut clock, &mut hooks);
         leg.close();
-        hooks.finish(at, &leg.stats());
+        hooks.finish(at, leg.media_stats());
+        if hooks.page.is_some() {
+            browsers.lock().unwrap_or_else(|p| p.into_inner()).remove(&hooks.call_id);
+        }
         active.fetch_sub(1, Ordering::Relaxed);
     });
     if let Err(e) = spawned {
         ctx.active.fetch_sub(1, Ordering::Relaxed);
         return Err(e);
     }
-    Ok((signal_tx, stop_tx))
+    Ok(())
 }
 
 /// Call time from the thread's start; waiting sleeps.
@@ -158,6 +225,8 @@ struct LiveHooks {
     /// The caller's number (from caller ID), for the hand-off.
     caller_number: String,
     call_url: Option<String>,
+    /// A browser caller's page: captions and the call's events go there.
+    page: Option<Sender<crate::browser_leg::ToPage>>,
 }
 
 impl LiveHooks {
@@ -177,6 +246,23 @@ impl LiveHooks {
         crate::handoff::post(hook, doc);
     }
 
+    /// A browser caller sees what is said (captions) and what happens (transfer, queue, ...).
+    fn tell_page(&self, entry: &Entry) {
+        let Some(page) = &self.page else { return };
+        let json = match entry {
+            Entry::Said { who, text, at } => {
+                let who = match who {
+                    Speaker::Caller => "caller",
+                    Speaker::Bot => "bot",
+                };
+                serde_json::json!({"type": "caption", "who": who, "text": text, "at": at.as_secs_f64()})
+            }
+            Entry::Event { kind, at, detail } => serde_json::json!({"type": "event", "kind": kind, "at": at.as_secs_f64(), "detail": detail}),
+            _ => return,
+        };
+        let _ = page.send(crate::browser_leg::ToPage::Message(json.to_string()));
+    }
+
     /// The call was answered: from now on it is in the store, the metrics and the recording.
     fn begin(&mut self) {
         self.number = metrics().calls_started.get();
@@ -187,7 +273,7 @@ impl LiveHooks {
         self.log.start();
     }
 
-    fn finish(&mut self, at: Duration, media: &sip_bridge::rtp::media::MediaStats) {
+    fn finish(&mut self, at: Duration, media: serde_json::Value) {
         self.recording = None;
         if !self.log.started {
             // Never answered (cancelled while ringing, refused while stopping): no record.
@@ -209,6 +295,7 @@ impl Hooks for LiveHooks {
             }
             self.begin();
         }
+        self.tell_page(&entry);
         let call_id = &self.call_id;
         match entry {
             Entry::Said { who, text, at } => {
@@ -382,13 +469,13 @@ impl CallLog {
         self.sink.event(&self.call.id, ivr_store::Event { seq, at_secs: at.as_secs_f64(), kind: kind.into(), detail });
     }
 
-    fn end(&mut self, by: EndedBy, at: Duration, media: &sip_bridge::rtp::media::MediaStats) {
+    fn end(&mut self, by: EndedBy, at: Duration, media: serde_json::Value) {
         self.event("hangup", at, Some(serde_json::json!({"by": by.as_str()})));
         let end = ivr_store::CallEnd {
             ended_at: jiff::Timestamp::now().to_string(),
             duration_secs: at.as_secs_f64(),
             ended_by: by.as_str().to_string(),
-            media: serde_json::to_value(media).ok(),
+            media: Some(media),
         };
         self.sink.end_call(&self.call.id, end);
     }

@@ -98,6 +98,8 @@ pub(crate) enum Command {
     DialUri { target: String, caller: String, headers: Vec<(sip_bridge::sip::message::HeaderName, String)>, control: Sender<crate::driver::Control> },
     /// The agents' phones that may register (from the store).
     Phones(Vec<sip_bridge::sip::registrar::PhoneAccount>),
+    /// A browser's call, its offer answered: start it (the server's stop reaches it on `stop`).
+    Browser { call_id: String, from: String, leg: Box<crate::browser_leg::BrowserLeg>, page: Sender<crate::browser_leg::ToPage>, stop: Receiver<Stop> },
 }
 
 /// What the signalling thread tells a call's leg.
@@ -120,7 +122,7 @@ struct CallHandle {
 
 /// Where a server is in its life: taking calls, refusing new ones while the calls in progress go
 /// on, or ending those too.
-const RUNNING: u8 = 0;
+pub(crate) const RUNNING: u8 = 0;
 const DRAINING: u8 = 1;
 const CLOSING: u8 = 2;
 
@@ -131,6 +133,8 @@ pub struct SipServer {
     stop: Arc<AtomicBool>,
     state: Arc<AtomicU8>,
     active: Arc<AtomicUsize>,
+    commands: Sender<Command>,
+    browsers: crate::browser::Registry,
 }
 
 impl SipServer {
@@ -160,6 +164,7 @@ impl SipServer {
         let stop = Arc::new(AtomicBool::new(false));
         let state = Arc::new(AtomicU8::new(RUNNING));
         let active = Arc::new(AtomicUsize::new(0));
+        let browsers: crate::browser::Registry = Arc::default();
         let server = records.server.clone().unwrap_or_default();
         let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
         let desk = match &cfg.queue {
@@ -186,8 +191,10 @@ impl SipServer {
             server,
             desk: desk.clone(),
             voicemails,
+            browsers: Arc::clone(&browsers),
         };
         let stop2 = Arc::clone(&stop);
+        let commands = cmd_tx.clone();
         let (tcp_tx, tcp_rx) = mpsc::channel();
         let connections: Connections = Arc::default();
         {
@@ -196,8 +203,13 @@ impl SipServer {
         }
         std::thread::Builder::new()
             .name("ivr-sip".into())
-            .spawn(move || signalling(socket, tcp_rx, connections, ctx, (cmd_tx, cmd_rx), stop2))?;
-        Ok(SipServer { local, desk, stop, state, active })
+            .spawn(move || signalling(socket, tcp_rx, connections, ctx, (commands, cmd_rx), stop2))?;
+        Ok(SipServer { local, desk, stop, state, active, commands: cmd_tx, browsers })
+    }
+
+    /// Browser (WebRTC) calls through this server: same session, queue and records as SIP calls.
+    pub fn browser_calls(&self, cfg: sip_bridge::webrtc::WebRtcConfig) -> crate::browser::BrowserCalls {
+        crate::browser::BrowserCalls::new(cfg, self.commands.clone(), Arc::clone(&self.state), Arc::clone(&self.browsers))
     }
 
     /// Calls in progress on this server.
@@ -248,6 +260,8 @@ pub(crate) struct Context {
     pub(crate) desk: Option<Arc<crate::desk::Desk>>,
     /// Where callers who cannot reach anyone leave messages (with the queue).
     pub(crate) voicemails: Option<Arc<crate::voicemail::Voicemails>>,
+    /// Browser calls in progress.
+    pub(crate) browsers: crate::browser::Registry,
 }
 
 /// Open TCP connections by id, for writing responses and requests back on them.
@@ -342,6 +356,9 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                     let _ = stop.send(s);
                 }
             }
+            for c in ctx.browsers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                let _ = c.stop.send(s);
+            }
         }
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => endpoint.on_message(&buf[..n], Peer::Udp(from), started.elapsed()),
@@ -394,6 +411,12 @@ fn signalling(socket: UdpSocket, tcp: Receiver<TcpMessage>, connections: Connect
                             let failed = crate::attendant::Input::Agent(sip_bridge::leg::LegEvent::HungUp);
                             let _ = control.send(crate::driver::Control::Attendant(failed));
                         }
+                    }
+                }
+                Command::Browser { call_id, from, leg, page, stop } => {
+                    if let Err(e) = crate::live::start_browser_call(&ctx, &cmd_tx, &call_id, from, *leg, page, stop) {
+                        tracing::error!(%call_id, "cannot take the browser call: {e}");
+                        ctx.browsers.lock().unwrap_or_else(|p| p.into_inner()).remove(&call_id);
                     }
                 }
                 Command::Refer(id, target, headers) => {

@@ -21,6 +21,8 @@ pub struct Config {
     pub session: voice_pipeline::session::SessionConfig,
     /// Phone calls: where SIP listens, codecs, call limit, RTP timeout, jitter buffer.
     pub sip: call_control::server::SipConfig,
+    /// Browser calls (WebRTC) on the HTTP port's `/call`.
+    pub webrtc: sip_bridge::webrtc::WebRtcConfig,
     /// Call recordings (stereo WAV per call) and where they go.
     pub records: call_control::recording::RecordsConfig,
     /// The agents' console at /agent.

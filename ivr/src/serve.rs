@@ -109,6 +109,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let sip_server = call_control::server::SipServer::start(sip_cfg.clone(), &records, sink, session_cfg, vad.clone(), pipeline)
         .with_context(|| format!("cannot listen for SIP on {}", sip_cfg.listen))?;
     let sip_local = sip_server.local;
+    let browser = sip_server.browser_calls(cfg.webrtc.clone());
     let console = agent_desk::Console::new(store.clone(), sip_server.desk.clone(), Duration::from_secs(cfg.console.session_secs.max(1)));
     {
         let engine = Arc::clone(&engine);
@@ -155,12 +156,12 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let records = format!("; call records in {}", records.url);
     runtime.block_on(async move {
         eprintln!(
-            "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz, /metrics){records}.",
+            "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz, /metrics, /agent, /call){records}.",
             started.elapsed().as_secs_f64(),
             listener.local_addr()?
         );
         let limits = ivr_web::Limits::default();
-        let app = ivr_web::finish(router(health, store).merge(agent_desk::router(console)), &limits);
+        let app = ivr_web::finish(router(health, store).merge(agent_desk::router(console)).merge(caller_web::router(browser)), &limits);
         ivr_web::serve(listener, app, limits, ivr_web::shutdown_signal()).await
     })?;
     // Stopped taking HTTP requests; now the calls: refuse new ones, let these finish, then end them.

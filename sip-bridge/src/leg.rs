@@ -20,6 +20,8 @@ pub enum KeyVia {
     Rfc4733,
     /// SIP INFO.
     Info,
+    /// A browser's keypad, over the WebRTC data channel.
+    Page,
     /// The simulator's or a test's script.
     Script,
 }
