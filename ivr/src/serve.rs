@@ -110,6 +110,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
         .with_context(|| format!("cannot listen for SIP on {}", sip_cfg.listen))?;
     let sip_local = sip_server.local;
     let browser = sip_server.browser_calls(cfg.webrtc.clone());
+    let browser_health = browser.clone();
     let console = agent_desk::Console::new(store.clone(), sip_server.desk.clone(), Duration::from_secs(cfg.console.session_secs.max(1)));
     {
         let engine = Arc::clone(&engine);
@@ -147,6 +148,9 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
             "calls_active": m.calls_active.get(), "calls_total": m.calls_started.get(),
             "frames_out": m.frames_out.get(), "frames_late": m.frames_late.get(),
             "phones_registered": m.phones_registered.get()});
+        v["browser"] = serde_json::json!({"calls_active": browser_health.active()});
+        // Tasks alive on the HTTP runtime: a leak of per-request work shows here.
+        v["http"] = serde_json::json!({"tasks": ivr_web::tokio::runtime::Handle::try_current().map(|h| h.metrics().num_alive_tasks()).ok()});
         v
     });
 

@@ -67,3 +67,127 @@ fn a_browser_caller_hears_the_answer_and_sees_the_captions() {
     assert_eq!(recs[0]["media"]["codec"], "opus", "{}", recs[0]);
     assert!(recs[0]["media"]["packets_in"].as_u64().unwrap() > 500, "{}", recs[0]);
 }
+
+/// The server process's threads (by name) and its open sockets (a socket's fd links to
+/// "socket:[inode]"; the store's files come and go with its connection pool, so they are left out).
+fn threads_and_sockets(pid: u32) -> (Vec<String>, Vec<String>) {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    names.sort();
+    let mut sockets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|f| std::fs::read_link(f.path()).ok())
+        .map(|p| p.display().to_string())
+        .filter(|p| p.starts_with("socket:"))
+        .collect();
+    sockets.sort();
+    (names, sockets)
+}
+
+/// POSTs `body` as an offer with `content_type`: the status and the JSON body.
+fn post_offer(http: &str, content_type: &str, body: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::blocking::Client::new().post(format!("http://{http}/call/sessions")).header("Content-Type", content_type).body(body.to_string()).send().unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_str(&r.text().unwrap()).unwrap_or_default())
+}
+
+#[test]
+fn bad_offers_and_abandoned_sessions_leak_nothing_and_sip_goes_on() {
+    let dir = tempdir("browser-abandon");
+    let server = serve_sip(&dir, 18622, "rtp_timeout_secs = 8\n[webrtc]\nconnect_timeout_secs = 4\n");
+    let http = server.http.clone();
+    // Warm up the HTTP side (its first connections and tasks) before the baseline.
+    assert_eq!(health(&http)["browser"]["calls_active"], 0);
+    let (threads_before, sockets_before) = threads_and_sockets(server.pid());
+    let tasks_before = health(&http)["http"]["tasks"].as_u64().unwrap();
+
+    // Malformed offers and signalling: clear errors, nothing started.
+    let message = |v: &serde_json::Value| v["error"]["message"].as_str().unwrap_or_default().to_string();
+    let (status, body) = post_offer(&http, "application/sdp", "hello, I am not SDP");
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body).contains("no audio"), "{body}");
+    let (status, body) = post_offer(&http, "application/sdp", "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=garbage\r\n");
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body).contains("offer"), "{body}");
+    let (status, body) = post_offer(&http, "application/sdp", "");
+    assert_eq!((status, message(&body).as_str()), (400, "the offer is empty"), "{body}");
+    let (status, body) = post_offer(&http, "application/json", "{\"sdp\": \"v=0\"}");
+    assert_eq!(status, 415, "{body}");
+    assert!(message(&body).contains("application/sdp"), "{body}");
+    let r = reqwest::blocking::Client::new().delete(format!("http://{http}/call/sessions/0123456789abcdef")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.text().unwrap().contains("no browser call"));
+    let r = reqwest::blocking::Client::new().patch(format!("http://{http}/call/sessions/0123456789abcdef")).body("a=candidate").send().unwrap();
+    assert_eq!(r.status().as_u16(), 405, "no trickle ICE: the answer has every candidate");
+    assert_eq!(health(&http)["browser"]["calls_active"], 0, "bad offers start nothing");
+
+    // 50 sessions opened and abandoned (30 never connect, 20 connect and vanish with the browser)
+    // while a phone caller asks a question and must hear the answer.
+    let silence = dir.join("silence.wav");
+    run_ok(&["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", silence.to_str().unwrap(), "trim", "0", "30"]);
+    let question = caller_ulaw(&dir, "How long do I have to return something?");
+    let phone = {
+        let (sip, d, q) = (server.sip.clone(), dir.clone(), question.clone());
+        std::thread::spawn(move || sipp("call-question.xml", &sip, &[("question", q.to_str().unwrap()), ("listen_ms", "16000")], &d))
+    };
+    let out = output_in_group(
+        std::process::Command::new("node")
+            .arg(repo().join("ivr/tests/browser/abandon.mjs"))
+            .current_dir(repo())
+            .env("BASE_URL", format!("http://{http}"))
+            .env("MIC_WAV", &silence)
+            .env("OFFERED", "30")
+            .env("CONNECTED", "20"),
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let page: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(page.get("failure").is_none(), "{page}");
+    assert!(page["statuses"].as_array().unwrap().iter().all(|s| s == 201), "every offer answered: {page}");
+    let connected = page["states"].as_array().unwrap().iter().filter(|s| *s == "connected").count();
+    assert_eq!(connected, 20, "{page}");
+    assert!(phone.join().unwrap(), "the phone call went wrong while browsers came and went");
+    let recs = records(&server.records, 1, 20);
+    let phone_call = recs.iter().find(|c| c["caller"] != "browser").expect("the phone call's record");
+    assert!(said(phone_call, "bot").join(" ").contains("30 days"), "the phone caller got the answer: {phone_call}");
+
+    // Every abandoned session ends on its own: never connected ones at the connect timeout, the
+    // vanished ones when their media stops; then the threads, sockets and tasks are back.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while health(&http)["browser"]["calls_active"] != 0 && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(health(&http)["browser"]["calls_active"], 0, "abandoned browser sessions still open");
+    // The HTTP runtime's blocking threads ("ivr-io"; the offers were handled on them, and the
+    // store's pool opens its connections on them) linger 10 s after their last use, and the
+    // store's pool ("sqlx-sqlite-wor") grows and shrinks on its own: the blocking threads must be
+    // back to the baseline at some moment (a stuck one never would be), and every other thread
+    // (a call's, a socket's) must be gone.
+    let named = |names: &[String], prefix: &str| names.iter().filter(|n| n.starts_with(prefix)).count();
+    let ours = |names: &[String]| names.iter().filter(|n| !n.starts_with("sqlx-sqlite") && !n.starts_with("ivr-io")).cloned().collect::<Vec<_>>();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut after = threads_and_sockets(server.pid());
+    let mut io_back = false;
+    loop {
+        io_back |= named(&after.0, "ivr-io") <= named(&threads_before, "ivr-io");
+        if (io_back && ours(&after.0) == ours(&threads_before) && after.1 == sockets_before) || std::time::Instant::now() > until {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        after = threads_and_sockets(server.pid());
+    }
+    assert!(io_back, "the HTTP runtime's blocking threads never went back to {}: {:?}", named(&threads_before, "ivr-io"), after.0);
+    assert_eq!(ours(&after.0), ours(&threads_before), "threads before and after");
+    assert_eq!(after.1, sockets_before, "the server's sockets before and after");
+    let tasks_after = health(&http)["http"]["tasks"].as_u64().unwrap();
+    assert!(tasks_after <= tasks_before, "HTTP tasks before {tasks_before}, after {tasks_after}");
+    // The connected ones were answered calls: each has its record, ended by the media timeout or
+    // the browser's going away, not left open.
+    let browser_calls = all_calls(&server.records).into_iter().filter(|c| c["caller"] == "browser").collect::<Vec<_>>();
+    assert_eq!(browser_calls.len(), 20, "one record per connected browser session");
+    assert!(browser_calls.iter().all(|c| !c["ended_at"].is_null()), "all ended");
+}

@@ -190,6 +190,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self._served.child.id()
+    }
+
     /// Sends the server a signal (e.g. "TERM").
     pub fn signal(&self, name: &str) {
         let ok = std::process::Command::new("kill").args([&format!("-{name}"), &self._served.child.id().to_string()]).status().unwrap().success();
