@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use call_control::acd::Status;
+use call_control::browser::{BrowserCallError, BrowserCalls};
 use call_control::desk::Desk;
 use ivr_web::axum::extract::{Path, State};
 use ivr_web::axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use ivr_web::axum::response::{Html, IntoResponse, Response};
+use ivr_web::axum::body::Bytes;
 use ivr_web::axum::routing::{get, post};
 use ivr_web::axum::{Json, Router};
 use ivr_web::{ApiError, JsonBody};
@@ -30,13 +32,15 @@ pub struct Console {
     pub store: ivr_store::Store,
     /// The live queue (none when the server has no `[sip.queue]`).
     pub desk: Option<Arc<Desk>>,
+    /// Answers the browser's offer when an agent takes calls in the console.
+    pub browser: Option<BrowserCalls>,
     limiter: Limiter,
     session_ttl: Duration,
 }
 
 impl Console {
-    pub fn new(store: ivr_store::Store, desk: Option<Arc<Desk>>, session_ttl: Duration) -> Arc<Self> {
-        Arc::new(Self { store, desk, limiter: Limiter::default(), session_ttl })
+    pub fn new(store: ivr_store::Store, desk: Option<Arc<Desk>>, browser: Option<BrowserCalls>, session_ttl: Duration) -> Arc<Self> {
+        Arc::new(Self { store, desk, browser, limiter: Limiter::default(), session_ttl })
     }
 }
 
@@ -54,6 +58,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/agent/api/calls/{id}/accept", post(accept))
         .route("/agent/api/calls/{id}/decline", post(decline))
         .route("/agent/api/calls/{id}/transfer", post(transfer))
+        .route("/agent/api/device", post(set_device))
+        .route("/agent/api/calls/{id}/media", post(answer_in_browser).delete(hang_up_in_browser))
         .route("/agent/api/follow-ups", get(follow_ups))
         .route("/agent/api/follow-ups/{id}/done", post(follow_up_done))
         .route("/agent/api/follow-ups/{id}/audio", get(follow_up_audio))
@@ -107,7 +113,67 @@ async fn logout(State(c): State<Arc<Console>>, Changing(s): Changing) -> Result<
 /// `GET /agent/api/me`: the agent and the session's CSRF token (after a reload of the page).
 async fn me(State(c): State<Arc<Console>>, s: Signed) -> Result<Json<serde_json::Value>, ApiError> {
     let agent = c.store.agent(&s.agent).await.map_err(internal)?.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "no such agent any more"))?;
-    Ok(Json(serde_json::json!({"agent": agent, "csrf": s.csrf})))
+    let device = if c.desk.as_ref().is_some_and(|d| d.in_browser(&s.agent)) { "browser" } else { "phone" };
+    Ok(Json(serde_json::json!({"agent": agent, "csrf": s.csrf, "device": device})))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Device {
+    device: String,
+}
+
+/// `POST /agent/api/device {"device": "browser" | "phone"}`: where the agent takes calls. In the
+/// browser, an offered call rings in the console; the agent answers it there (the console sends
+/// its WebRTC offer to `/agent/api/calls/{id}/media`), hears the summary and accepts.
+async fn set_device(State(c): State<Arc<Console>>, Changing(s): Changing, JsonBody(b): JsonBody<Device>) -> Result<Json<serde_json::Value>, ApiError> {
+    let desk = c.desk.as_ref().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "this server has no queue"))?;
+    let in_browser = match b.device.as_str() {
+        "browser" if c.browser.is_some() => true,
+        "browser" => return Err(ApiError::new(StatusCode::CONFLICT, "this server takes no browser calls")),
+        "phone" => false,
+        other => return Err(ApiError::bad_request(format!("unknown device {other:?}: \"browser\" or \"phone\""))),
+    };
+    desk.set_browser(&s.agent, in_browser);
+    tracing::info!(agent = %s.agent, device = %b.device, "agent's device");
+    Ok(Json(serde_json::json!({"agent": s.agent, "device": b.device})))
+}
+
+/// `POST /agent/api/calls/{id}/media` with the console's SDP offer (`application/sdp`): the agent
+/// answers, in the browser, the call ringing there; the SDP answer comes back (201).
+async fn answer_in_browser(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let desk = c.desk.clone().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "this server has no queue"))?;
+    let browser = c.browser.clone().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "this server takes no browser calls"))?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !content_type.trim().to_ascii_lowercase().starts_with("application/sdp") {
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("the offer must be sent as application/sdp, not {content_type:?}")));
+    }
+    let sdp = String::from_utf8(body.to_vec()).map_err(|e| ApiError::bad_request(format!("the offer is not UTF-8: {e}")))?;
+    let agent = s.agent.clone();
+    let answered = ivr_web::tokio::task::spawn_blocking(move || {
+        let (media, answer) = browser.accept(&sdp)?;
+        desk.answer_in_browser(&agent, &id, media).map_err(|why| BrowserCallError::Refused(why.to_string()))?;
+        Ok::<_, BrowserCallError>(answer)
+    })
+    .await
+    .map_err(internal)?;
+    match answered {
+        Ok(answer) => Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/sdp")], answer).into_response()),
+        Err(BrowserCallError::Offer(e)) => Err(ApiError::bad_request(e.to_string())),
+        Err(BrowserCallError::Refused(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// `DELETE /agent/api/calls/{id}/media`: the agent hangs up in the browser (before accepting, a
+/// decline; on the call, the end of the agent's part).
+async fn hang_up_in_browser(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let desk = c.desk.as_ref().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "this server has no queue"))?;
+    if desk.hang_up_browser(&s.agent, &id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no browser call {id} for {}", s.agent)))
+    }
 }
 
 #[derive(serde::Deserialize)]

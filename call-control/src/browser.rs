@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sip_bridge::webrtc::{BrowserSession, IceServer, OfferError, WebRtcConfig};
 
-use crate::browser_leg::{BrowserLeg, ToPage};
+use crate::browser_leg::{BrowserLeg, BrowserMedia, ToPage};
 use crate::driver::Stop;
 use crate::server::Command;
 
@@ -24,6 +24,9 @@ pub enum BrowserCallError {
     /// The server is stopping (503: another server takes the call).
     #[error("the server is not taking calls (it is stopping)")]
     Stopping,
+    /// The offer's call is not there to answer (409: it stopped ringing, or was never offered).
+    #[error("{0}")]
+    Refused(String),
     /// No socket for the media (500).
     #[error("no socket for the call's media: {0}")]
     Socket(#[from] std::io::Error),
@@ -62,21 +65,29 @@ impl BrowserCalls {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Takes a browser's offer: a media socket, the answer, and the call started on its own thread
-    /// (answered like a phone call). `from` says who called (for the record), e.g. the page's
-    /// address. Returns the call's id and the SDP answer.
-    pub fn offer(&self, sdp: &str, from: &str) -> Result<(String, String), BrowserCallError> {
-        if self.state.load(Ordering::Relaxed) != crate::server::RUNNING {
-            return Err(BrowserCallError::Stopping);
-        }
+    /// Answers an offer: a media socket on the configured address and the session. The caller's
+    /// page and the agents' console both come through here.
+    pub fn accept(&self, sdp: &str) -> Result<(BrowserMedia, String), BrowserCallError> {
         let socket = UdpSocket::bind((self.cfg.bind, 0))?;
         let local = socket.local_addr()?;
         let epoch = Instant::now();
         let (session, answer) = BrowserSession::accept(sdp, &self.cfg, local, epoch, Duration::ZERO)?;
+        Ok((BrowserMedia { session, socket, epoch }, answer))
+    }
+
+    /// Takes a browser caller's offer: the media (see [`Self::accept`]) and the call started on
+    /// its own thread, answered like a phone call. `from` says who called (for the record).
+    /// Returns the call's id and the SDP answer.
+    pub fn offer(&self, sdp: &str, from: &str) -> Result<(String, String), BrowserCallError> {
+        if self.state.load(Ordering::Relaxed) != crate::server::RUNNING {
+            return Err(BrowserCallError::Stopping);
+        }
+        let (media, answer) = self.accept(sdp)?;
+        let local = media.socket.local_addr()?;
         let id = new_id();
         let (page_tx, page_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = mpsc::channel();
-        let leg = BrowserLeg::new(session, socket, epoch, page_rx);
+        let leg = BrowserLeg::new(media, page_rx);
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), BrowserEntry { page: page_tx.clone(), stop: stop_tx });
         let start = Command::Browser { call_id: id.clone(), from: from.to_string(), leg: Box::new(leg), page: page_tx, stop: stop_rx };
         if self.commands.send(start).is_err() {

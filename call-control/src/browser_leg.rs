@@ -1,7 +1,11 @@
 //! A browser's call as a [`Leg`]: its UDP socket and its sans-IO `webrtc::BrowserSession`. The
-//! signalling (the HTTP offer/answer) is over before the leg exists, so unlike a SIP leg it needs
-//! no signalling thread: a hang-up from the page's DELETE comes on a channel, and the call's
-//! captions and state go to the page over the session's data channel.
+//! signalling is HTTP (an offer/answer), so unlike a SIP leg it needs no signalling thread: a
+//! hang-up from the page's DELETE comes on a channel, and the call's captions and state go to the
+//! page over the session's data channel.
+//!
+//! A caller's leg exists once its offer is answered. An agent's leg (a warm transfer to an agent
+//! whose device is the console in their browser) exists first, "ringing", while the console shows
+//! the call; the agent's answer (the console's offer) brings its media later, on a channel.
 
 use std::collections::VecDeque;
 use std::net::UdpSocket;
@@ -21,12 +25,19 @@ pub enum ToPage {
     HangUp,
 }
 
+/// An accepted offer: the session, its socket and the instant its call time counts from.
+pub struct BrowserMedia {
+    pub session: BrowserSession,
+    pub socket: UdpSocket,
+    pub epoch: Instant,
+}
+
 pub struct BrowserLeg {
-    session: BrowserSession,
-    socket: UdpSocket,
+    media: Option<BrowserMedia>,
+    /// An agent's leg before the agent answered in the browser: where the media will come from.
+    pending: Option<Receiver<BrowserMedia>>,
     /// The session's call time is measured from when the offer was accepted; the driver's from
-    /// when the call's thread started: the difference, fixed at the first tick.
-    epoch: Instant,
+    /// when the call's thread started: the difference, fixed at the first tick with media.
     offset: Option<Duration>,
     inbox: Receiver<ToPage>,
     events: VecDeque<LegEvent>,
@@ -38,59 +49,94 @@ pub struct BrowserLeg {
 }
 
 impl BrowserLeg {
-    /// `epoch` is the instant the session's call time counts from.
-    pub fn new(session: BrowserSession, socket: UdpSocket, epoch: Instant, inbox: Receiver<ToPage>) -> Self {
-        let _ = socket.set_nonblocking(true);
-        Self { session, socket, epoch, offset: None, inbox, events: VecDeque::new(), buf: vec![0u8; 2048], answered: false, connected_early: false, ended: false }
+    /// A caller's leg: its offer is answered, the call waits for our answer (ringing).
+    pub fn new(media: BrowserMedia, inbox: Receiver<ToPage>) -> Self {
+        let _ = media.socket.set_nonblocking(true);
+        Self { media: Some(media), pending: None, offset: None, inbox, events: VecDeque::new(), buf: vec![0u8; 2048], answered: false, connected_early: false, ended: false }
+    }
+
+    /// An agent's leg, ringing until the agent answers in the browser (`media` brings the
+    /// session); connected as soon as its media is.
+    pub fn ringing(media: Receiver<BrowserMedia>, inbox: Receiver<ToPage>) -> Self {
+        Self { media: None, pending: Some(media), offset: None, inbox, events: VecDeque::new(), buf: vec![0u8; 2048], answered: true, connected_early: false, ended: false }
     }
 
     pub fn stats(&self) -> BrowserStats {
-        self.session.stats()
+        self.media.as_ref().map(|m| m.session.stats()).unwrap_or_default()
     }
 
     /// The session's time for the driver's `now`.
     fn session_time(&mut self, now: Duration) -> Duration {
-        let offset = *self.offset.get_or_insert_with(|| self.epoch.elapsed().saturating_sub(now));
+        let Some(m) = &self.media else { return now };
+        let offset = *self.offset.get_or_insert_with(|| m.epoch.elapsed().saturating_sub(now));
         now + offset
     }
 
     fn message(&mut self, json: serde_json::Value, now: Duration) {
         let t = self.session_time(now);
-        self.session.send_message(json.to_string(), t);
+        if let Some(m) = &mut self.media {
+            m.session.send_message(json.to_string(), t);
+        }
         self.flush();
     }
 
     fn flush(&mut self) {
-        while let Some((to, bytes)) = self.session.poll_transmit() {
-            if let Err(e) = self.socket.send_to(&bytes, to) {
+        let Some(m) = &mut self.media else { return };
+        while let Some((to, bytes)) = m.session.poll_transmit() {
+            if let Err(e) = m.socket.send_to(&bytes, to) {
                 tracing::debug!(%to, "WebRTC send: {e}");
             }
         }
     }
 
     fn end(&mut self, why: &'static str, now: Duration) {
-        if !self.ended {
-            self.message(serde_json::json!({"type": "state", "state": "ended"}), now);
-            self.session.close(why);
-            self.flush();
+        if self.ended {
+            return;
         }
+        self.message(serde_json::json!({"type": "state", "state": "ended"}), now);
+        match &mut self.media {
+            Some(m) => m.session.close(why),
+            None => {
+                // Never answered: nothing to close but the ringing.
+                self.pending = None;
+                self.ended = true;
+            }
+        }
+        self.flush();
     }
 
     /// Takes in what arrived: datagrams, the timers, what the server has for the page.
     fn pump(&mut self, now: Duration) {
-        let t = self.session_time(now);
-        while let Ok((n, from)) = self.socket.recv_from(&mut self.buf) {
-            self.session.on_datagram(&self.buf[..n], from, t);
+        if let Some(media) = self.pending.as_ref().and_then(|p| p.try_recv().ok()) {
+            let _ = media.socket.set_nonblocking(true);
+            self.media = Some(media);
+            self.pending = None;
         }
-        self.session.on_tick(t);
         while let Ok(m) = self.inbox.try_recv() {
-            match m {
-                ToPage::Message(json) => self.session.send_message(json, t),
-                ToPage::HangUp => self.session.close("the page ended the session"),
+            match (m, &mut self.media) {
+                (ToPage::Message(json), Some(media)) => {
+                    let t = now + self.offset.unwrap_or_default();
+                    media.session.send_message(json, t);
+                }
+                (ToPage::Message(_), None) => {}
+                (ToPage::HangUp, Some(media)) => media.session.close("the page ended the session"),
+                (ToPage::HangUp, None) => self.end("the agent declined in the console", now),
             }
         }
+        let t = self.session_time(now);
+        let Some(m) = &mut self.media else {
+            if self.ended && !self.events.contains(&LegEvent::HungUp) {
+                self.events.push_back(LegEvent::HungUp);
+            }
+            return;
+        };
+        while let Ok((n, from)) = m.socket.recv_from(&mut self.buf) {
+            m.session.on_datagram(&self.buf[..n], from, t);
+        }
+        m.session.on_tick(t);
         self.flush();
-        while let Some(e) = self.session.poll_event() {
+        let Some(m) = &mut self.media else { return };
+        while let Some(e) = m.session.poll_event() {
             match e {
                 BrowserEvent::Connected if self.answered => self.events.push_back(LegEvent::Connected),
                 BrowserEvent::Connected => self.connected_early = true,
@@ -116,18 +162,23 @@ impl Leg for BrowserLeg {
     }
 
     fn receive(&mut self, frame: &mut [f32; FRAME_SAMPLES], _now: Duration) {
-        self.session.next_frame(frame);
+        match &mut self.media {
+            Some(m) => m.session.next_frame(frame),
+            None => frame.fill(0.0),
+        }
     }
 
     fn send(&mut self, frame: &[f32; FRAME_SAMPLES], speaking: bool, now: Duration) {
         let t = self.session_time(now);
-        self.session.send_frame(frame, speaking, t);
+        if let Some(m) = &mut self.media {
+            m.session.send_frame(frame, speaking, t);
+        }
         self.flush();
     }
 
     fn silent_for(&self, now: Duration) -> Duration {
         let t = now + self.offset.unwrap_or_default();
-        self.session.silent_for(t)
+        self.media.as_ref().map(|m| m.session.silent_for(t)).unwrap_or_default()
     }
 
     fn command(&mut self, command: LegCommand, now: Duration) {

@@ -6,8 +6,8 @@
 //! (re)loaded from the store every few seconds, so `ivr agents` and the console take effect on a
 //! running server.
 
-use std::collections::HashMap;
-use std::sync::mpsc::Sender;
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use sip_bridge::sip::registrar::PhoneAccount;
 
 use crate::acd::{Acd, AcdConfig, Board, CallKey, Output, QueueEvent, Status};
 use crate::attendant::{DeskNote, Input as AttendantInput};
+use crate::browser_leg::{BrowserLeg, BrowserMedia, ToPage};
 use crate::driver::Control;
 use crate::record::RecordSink;
 use crate::server::Command;
@@ -44,6 +45,17 @@ struct State {
     callers: HashMap<CallKey, Caller>,
     agents: HashMap<String, AgentInfo>,
     phones: Vec<PhoneAccount>,
+    /// Agents who take calls in the console (their browser) rather than on a phone.
+    in_browser: HashSet<String>,
+    /// An agent's browser leg while it rings: the offered call, and where its media and hang-up go.
+    ringing: HashMap<String, RingingBrowser>,
+}
+
+/// The console's side of an agent's browser leg that rings.
+struct RingingBrowser {
+    call: CallKey,
+    media: Sender<BrowserMedia>,
+    inbox: Sender<ToPage>,
 }
 
 impl State {
@@ -101,7 +113,7 @@ impl Desk {
             Some(path) => Some(dialogue::tools::Hours::load(path).map_err(|e| std::io::Error::other(format!("[sip.queue] hours: {e}")))?),
             None => None,
         };
-        let state = State { acd: Acd::new(cfg), callers: HashMap::new(), agents: HashMap::new(), phones: Vec::new() };
+        let state = State { acd: Acd::new(cfg), callers: HashMap::new(), agents: HashMap::new(), phones: Vec::new(), in_browser: HashSet::new(), ringing: HashMap::new() };
         let desk = Arc::new(Desk { state: Mutex::new(state), started: Instant::now(), sink, server, commands, realm, hours });
         desk.reload();
         let weak = Arc::downgrade(&desk);
@@ -221,6 +233,50 @@ impl Desk {
         known
     }
 
+    /// Where the agent takes calls: in the console (`true`: their browser) or on their phone.
+    pub fn set_browser(&self, agent: &str, in_browser: bool) {
+        let mut st = self.lock();
+        if in_browser {
+            st.in_browser.insert(agent.to_string());
+        } else {
+            st.in_browser.remove(agent);
+            st.ringing.remove(agent);
+        }
+    }
+
+    /// Whether the agent takes calls in the browser.
+    pub fn in_browser(&self, agent: &str) -> bool {
+        self.lock().in_browser.contains(agent)
+    }
+
+    /// The agent answers, in the browser, the call ringing there (`call`): its media goes to the
+    /// caller's call, which drives it from now on. An error says why not.
+    pub fn answer_in_browser(&self, agent: &str, call: &str, media: BrowserMedia) -> Result<(), &'static str> {
+        let mut st = self.lock();
+        match st.ringing.get(agent) {
+            Some(r) if r.call == call => {}
+            _ => return Err("this call is not ringing in your browser"),
+        }
+        let r = st.ringing.remove(agent).ok_or("this call is not ringing in your browser")?;
+        r.media.send(media).map_err(|_| "the caller is gone")?;
+        // The leg's hang-up (the agent's) stays reachable while the call lasts.
+        st.ringing.insert(agent.to_string(), RingingBrowser { call: r.call, media: mpsc::channel().0, inbox: r.inbox });
+        Ok(())
+    }
+
+    /// The agent hangs up (or declines) the browser leg of `call`; false when there is none.
+    pub fn hang_up_browser(&self, agent: &str, call: &str) -> bool {
+        let mut st = self.lock();
+        match st.ringing.get(agent) {
+            Some(r) if r.call == call => {
+                let sent = r.inbox.send(ToPage::HangUp).is_ok();
+                st.ringing.remove(agent);
+                sent
+            }
+            _ => false,
+        }
+    }
+
     /// The agent accepts or declines, on the console, the call they are offered (their phone has
     /// answered and they hear the summary). An error says why not.
     pub fn decide(&self, agent: &str, call: &str, accept: bool) -> Result<(), &'static str> {
@@ -281,6 +337,15 @@ impl Desk {
                     let Some(c) = st.callers.get(&call).cloned() else { continue };
                     let extension = st.agents.get(&agent).and_then(|a| a.extension.clone());
                     let _ = c.control.send(Control::Attendant(AttendantInput::Offered { agent: agent.clone() }));
+                    if st.in_browser.contains(&agent) {
+                        // Rings in the console; the agent's answer there brings the media.
+                        let (media_tx, media_rx) = mpsc::channel();
+                        let (inbox_tx, inbox_rx) = mpsc::channel();
+                        let leg = BrowserLeg::ringing(media_rx, inbox_rx);
+                        st.ringing.insert(agent.clone(), RingingBrowser { call: call.clone(), media: media_tx, inbox: inbox_tx });
+                        let _ = c.control.send(Control::AgentLeg { agent, leg: Box::new(leg) });
+                        continue;
+                    }
                     match extension {
                         Some(extension) => {
                             let dial = Command::Dial { call: call.clone(), agent, extension, caller: c.number.clone(), control: c.control.clone() };

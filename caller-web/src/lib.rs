@@ -54,7 +54,7 @@ async fn offer(State(calls): State<BrowserCalls>, headers: HeaderMap, body: Byte
         }
         Err(BrowserCallError::Offer(e)) => Err(ApiError::bad_request(e.to_string())),
         Err(e @ BrowserCallError::Stopping) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
-        Err(e @ BrowserCallError::Socket(_)) => Err(ApiError::internal(e.to_string())),
+        Err(e @ (BrowserCallError::Socket(_) | BrowserCallError::Refused(_))) => Err(ApiError::internal(e.to_string())),
     }
 }
 

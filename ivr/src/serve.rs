@@ -111,7 +111,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let sip_local = sip_server.local;
     let browser = sip_server.browser_calls(cfg.webrtc.clone());
     let browser_health = browser.clone();
-    let console = agent_desk::Console::new(store.clone(), sip_server.desk.clone(), Duration::from_secs(cfg.console.session_secs.max(1)));
+    let console = agent_desk::Console::new(store.clone(), sip_server.desk.clone(), Some(browser.clone()), Duration::from_secs(cfg.console.session_secs.max(1)));
     {
         let engine = Arc::clone(&engine);
         std::thread::spawn(move || loop {

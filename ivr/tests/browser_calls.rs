@@ -17,28 +17,35 @@ fn browser_mic(dir: &Path, name: &str, text: &str, lead: f32, tail: f32) -> Path
     out
 }
 
-/// Runs `ivr/tests/browser/caller.mjs` against `http` with `env`; returns what the page showed
-/// and the path of what it heard.
-fn browser_call(dir: &Path, http: &str, mic: &Path, listen_ms: u64, env: &[(&str, &str)]) -> (serde_json::Value, PathBuf) {
-    let heard = dir.join("browser-heard.wav");
-    let shot = dir.join("browser-call.png");
+/// Runs `ivr/tests/browser/<script>` with `env`; what the page showed (its last JSON line).
+fn node(script: &str, env: &[(&str, &std::ffi::OsStr)]) -> serde_json::Value {
     let mut cmd = std::process::Command::new("node");
-    cmd.arg(repo().join("ivr/tests/browser/caller.mjs"))
-        .current_dir(repo())
-        .env("CALL_URL", format!("http://{http}/call"))
-        .env("MIC_WAV", mic)
-        .env("LISTEN_MS", listen_ms.to_string())
-        .env("OUT_WAV", &heard)
-        .env("SCREENSHOT", &shot);
+    cmd.arg(repo().join("ivr/tests/browser").join(script)).current_dir(repo());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = output_in_group(&mut cmd).expect("node runs (scripts/setup.sh installs nodejs and playwright-core)");
     let text = String::from_utf8_lossy(&out.stdout);
-    let page: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Keeps a screenshot with the test's artifacts.
+fn keep(shot: &Path, name: &str) {
     let artifacts = repo().join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let _ = std::fs::copy(&shot, artifacts.join("browser-call.png"));
+    let _ = std::fs::copy(shot, artifacts.join(name));
+}
+
+/// Runs `ivr/tests/browser/caller.mjs` against `http` with `env`; returns what the page showed
+/// and the path of what it heard.
+fn browser_call(dir: &Path, http: &str, mic: &Path, listen_ms: u64, env: &[(&str, &str)]) -> (serde_json::Value, PathBuf) {
+    let heard = dir.join("browser-heard.wav");
+    let shot = dir.join("browser-call.png");
+    let (url, listen) = (format!("http://{http}/call"), listen_ms.to_string());
+    let mut all: Vec<(&str, &std::ffi::OsStr)> = vec![("CALL_URL", url.as_ref()), ("MIC_WAV", mic.as_os_str()), ("LISTEN_MS", listen.as_ref()), ("OUT_WAV", heard.as_os_str()), ("SCREENSHOT", shot.as_os_str())];
+    all.extend(env.iter().map(|(k, v)| (*k, std::ffi::OsStr::new(v))));
+    let page = node("caller.mjs", &all);
+    keep(&shot, "browser-call.png");
     (page, heard)
 }
 
@@ -134,18 +141,8 @@ fn bad_offers_and_abandoned_sessions_leak_nothing_and_sip_goes_on() {
         let (sip, d, q) = (server.sip.clone(), dir.clone(), question.clone());
         std::thread::spawn(move || sipp("call-question.xml", &sip, &[("question", q.to_str().unwrap()), ("listen_ms", "16000")], &d))
     };
-    let out = output_in_group(
-        std::process::Command::new("node")
-            .arg(repo().join("ivr/tests/browser/abandon.mjs"))
-            .current_dir(repo())
-            .env("BASE_URL", format!("http://{http}"))
-            .env("MIC_WAV", &silence)
-            .env("OFFERED", "30")
-            .env("CONNECTED", "20"),
-    )
-    .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let page: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let base = format!("http://{http}");
+    let page = node("abandon.mjs", &[("BASE_URL", base.as_ref()), ("MIC_WAV", silence.as_os_str()), ("OFFERED", "30".as_ref()), ("CONNECTED", "20".as_ref())]);
     assert!(page.get("failure").is_none(), "{page}");
     assert!(page["statuses"].as_array().unwrap().iter().all(|s| s == 201), "every offer answered: {page}");
     let connected = page["states"].as_array().unwrap().iter().filter(|s| *s == "connected").count();
@@ -190,4 +187,62 @@ fn bad_offers_and_abandoned_sessions_leak_nothing_and_sip_goes_on() {
     let browser_calls = all_calls(&server.records).into_iter().filter(|c| c["caller"] == "browser").collect::<Vec<_>>();
     assert_eq!(browser_calls.len(), 20, "one record per connected browser session");
     assert!(browser_calls.iter().all(|c| !c["ended_at"].is_null()), "all ended");
+}
+
+#[test]
+fn a_browser_agent_takes_a_warm_transfer_from_a_phone_caller() {
+    let dir = tempdir("browser-agent");
+    let (toml, config) = queue_config(&dir, 18623, "", "ring_timeout_secs = 30\n");
+    // A console-only agent: no extension, no phone; calls ring in the browser.
+    assert!(agents(&config, &["add", "ann", "--skills", "en"], "agentpass1").0);
+    assert!(agents(&config, &["status", "ann", "available"], "").0);
+    let served = serve(&dir, &toml);
+    // The agent's microphone: quiet while the summary plays and the agent accepts, then a greeting.
+    let wav8 = caller_wav(&dir, "agent", "Hello, you are speaking with customer service. How can I help?", 16.0, 25.0);
+    let agent_mic = dir.join("agent-48k.wav");
+    run_ok(&["sox", wav8.to_str().unwrap(), "-r", "48000", agent_mic.to_str().unwrap()]);
+    // The phone caller asks for a person, waits, and says what the problem is once connected.
+    let p = |n: &str| dir.join(n).display().to_string();
+    caller_wav(&dir, "ask", "I want to talk to a person.", 7.0, 32.0);
+    caller_wav(&dir, "problem", "My parcel arrived broken yesterday.", 0.0, 10.0);
+    run_ok(&["sox", &p("ask.wav"), &p("problem.wav"), &p("caller.wav")]);
+    let console = {
+        let (url, mic, out, shot) = (format!("http://{}/agent", served.http), agent_mic.clone(), dir.join("agent-heard.wav"), dir.join("agent-browser.png"));
+        std::thread::spawn(move || {
+            node(
+                "agent.mjs",
+                &[("CONSOLE_URL", url.as_ref()), ("AGENT", "ann".as_ref()), ("PASSWORD", "agentpass1".as_ref()), ("MIC_WAV", mic.as_os_str()), ("SUMMARY_MS", "9000".as_ref()), ("LISTEN_MS", "60000".as_ref()), ("OUT_WAV", out.as_os_str()), ("SCREENSHOT", shot.as_os_str())],
+            )
+        })
+    };
+    // Give the console time to sign in and choose the browser before the caller asks.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let uri = format!("sip:ivr@{}", served.sip);
+    let out = output_in_group(baresip(&dir, "caller", &dir.join("caller.wav"), "<sip:+4930111222@127.0.0.1>;regint=0", 15296, 21700).args(["-e", &format!("/dial {uri}"), "-t", "90"])).expect("baresip runs");
+    let page = console.join().unwrap();
+    keep(&dir.join("agent-browser.png"), "agent-browser-on-call.png");
+    keep(&dir.join("agent-browser-ringing.png"), "agent-browser-ringing.png");
+    assert!(page.get("failure").is_none(), "{page}\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(page["offered"].as_str().unwrap().contains("+4930111222"), "the call rang in the console with the caller's number: {page}");
+    assert!(page["on_call"].as_str().unwrap().contains("on call"), "{page}");
+    assert!(page.get("still_on_call").is_none(), "the caller's hang-up ended the agent's audio: {page}");
+
+    let agent_text = heard(&dir.join("agent-heard.wav"));
+    let caller_heard = baresip_heard(&dir, "caller");
+    assert_eq!(caller_heard.len(), 1);
+    let caller_text = heard(&caller_heard[0]);
+    eprintln!("agent heard: {agent_text}\ncaller heard: {caller_text}");
+    // The agent heard the summary and how to accept, then (bridged) the caller's problem.
+    assert!(agent_text.contains("person"), "the summary names the caller's request: {agent_text}");
+    assert!(agent_text.contains("accept"), "the agent is told how to accept: {agent_text}");
+    assert!(agent_text.contains("broken") || agent_text.contains("parcel"), "the agent hears the caller once bridged: {agent_text}");
+    // The caller heard the bot, then the agent's browser microphone; never the summary.
+    assert!(caller_text.contains("customer service") || caller_text.contains("speaking with"), "the caller hears the agent: {caller_text}");
+    assert!(!caller_text.contains("accept"), "the summary is not spoken to the caller: {caller_text}");
+    let calls = all_calls(&config);
+    let call = calls.iter().find(|c| c["caller"].as_str().is_some_and(|c| c.contains("4930111222"))).expect("the caller's record");
+    let kinds: Vec<&str> = call["events"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
+    for k in ["queued", "agent_answered", "bridged"] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
 }

@@ -5,7 +5,7 @@
 // call when HANGUP=server), saves a screenshot and prints what the page showed as one JSON line.
 // Environment: CALL_URL, MIC_WAV, LISTEN_MS, OUT_WAV, SCREENSHOT, [KEYS, KEYS_AT_MS, HANGUP].
 import { chromium } from "playwright-core";
-import { writeFileSync } from "node:fs";
+import { startRecording, saveRecording } from "./record.mjs";
 
 const listen = Number(process.env.LISTEN_MS || "20000");
 const browser = await chromium.launch({
@@ -29,16 +29,7 @@ try {
   // Record the remote audio from the moment it arrives, with the call time of its first sample.
   await page.waitForFunction(() => window.ivrCall.remoteStream !== null || window.ivrCall.error, null, { timeout: 20000 });
   out.error_early = await page.evaluate(() => window.ivrCall.error);
-  await page.evaluate(() => {
-    const ctx = new AudioContext({ sampleRate: 48000 });
-    const source = ctx.createMediaStreamSource(window.ivrCall.remoteStream);
-    const tap = ctx.createScriptProcessor(4096, 1, 1);
-    window.recorded = [];
-    tap.onaudioprocess = (e) => window.recorded.push(new Float32Array(e.inputBuffer.getChannelData(0)));
-    source.connect(tap);
-    tap.connect(ctx.destination);
-    window.recordCtx = ctx;
-  });
+  await startRecording(page, "ivrCall");
   await page.waitForFunction(() => window.ivrCall.state === "connected", null, { timeout: 20000 });
   out.connected_state = await page.textContent("#state");
   const started = Date.now();
@@ -58,19 +49,7 @@ try {
   out.events = await page.evaluate(() => window.ivrCall.events);
   await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
   // The recording as 16-bit mono WAV.
-  const samples = await page.evaluate(() => {
-    const all = window.recorded.flatMap((b) => Array.from(b));
-    return all.map((s) => Math.max(-32768, Math.min(32767, Math.round(s * 32767))));
-  });
-  const data = Buffer.alloc(samples.length * 2);
-  samples.forEach((s, i) => data.writeInt16LE(s, i * 2));
-  const header = Buffer.alloc(44);
-  header.write("RIFF", 0); header.writeUInt32LE(36 + data.length, 4); header.write("WAVE", 8);
-  header.write("fmt ", 12); header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(48000, 24); header.writeUInt32LE(96000, 28); header.writeUInt16LE(2, 32); header.writeUInt16LE(16, 34);
-  header.write("data", 36); header.writeUInt32LE(data.length, 40);
-  writeFileSync(process.env.OUT_WAV, Buffer.concat([header, data]));
-  out.recorded_secs = samples.length / 48000;
+  out.recorded_secs = await saveRecording(page, process.env.OUT_WAV);
   if (process.env.HANGUP !== "server") {
     await page.click("#hangup");
     await page.waitForFunction(() => window.ivrCall.state === "ended", null, { timeout: 5000 });
