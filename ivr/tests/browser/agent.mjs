@@ -47,7 +47,7 @@ try {
   // Until the caller hangs up (the server ends the agent's audio) or the time is up.
   await page.waitForFunction(() => window.agentCall.state === "ended", null, { timeout: Number(process.env.LISTEN_MS || "60000") }).catch(() => { out.still_on_call = true; });
   out.audio_state = await page.textContent("#audio-state");
-  out.recorded_secs = await saveRecording(page, process.env.OUT_WAV);
+  out.recorded_secs = await saveRecording(page, process.env.OUT_WAV, process.env.OUT_STEREO);
 } catch (e) {
   out.failure = String(e);
 } finally {

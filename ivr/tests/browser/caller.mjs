@@ -29,7 +29,7 @@ try {
   // Record the remote audio from the moment it arrives, with the call time of its first sample.
   await page.waitForFunction(() => window.ivrCall.remoteStream !== null || window.ivrCall.error, null, { timeout: 20000 });
   out.error_early = await page.evaluate(() => window.ivrCall.error);
-  await startRecording(page, "ivrCall");
+  out.recording_started_ms = await startRecording(page, "ivrCall");
   await page.waitForFunction(() => window.ivrCall.state === "connected", null, { timeout: 20000 });
   out.connected_state = await page.textContent("#state");
   const started = Date.now();
@@ -45,12 +45,24 @@ try {
   } else {
     await page.waitForTimeout(Math.max(0, listen - (Date.now() - started)));
   }
+  // The browser's own view of the audio it received: its jitter buffer's average delay.
+  out.inbound = await page.evaluate(async () => {
+    if (!window.ivrCall.pc) return null;
+    const stats = await window.ivrCall.pc.getStats();
+    for (const s of stats.values()) {
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        return { jitter_buffer_ms: s.jitterBufferEmittedCount ? Math.round((1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount) : null, packets: s.packetsReceived, lost: s.packetsLost, jitter_ms: Math.round(1000 * (s.jitter || 0)), concealed: s.concealedSamples, codec: s.codecId };
+      }
+    }
+    return null;
+  });
   out.captions = await page.evaluate(() => window.ivrCall.captions);
   out.events = await page.evaluate(() => window.ivrCall.events);
   await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
   // The recording as 16-bit mono WAV.
-  out.recorded_secs = await saveRecording(page, process.env.OUT_WAV);
-  if (process.env.HANGUP !== "server") {
+  out.recorded_secs = await saveRecording(page, process.env.OUT_WAV, process.env.OUT_STEREO);
+  out.ended_by_server = await page.evaluate(() => window.ivrCall.state === "ended");
+  if (process.env.HANGUP !== "server" && !out.ended_by_server) {
     await page.click("#hangup");
     await page.waitForFunction(() => window.ivrCall.state === "ended", null, { timeout: 5000 });
   }

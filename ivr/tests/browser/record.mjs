@@ -1,33 +1,52 @@
-// Records what a page receives on a WebRTC stream (Web Audio taps the remote stream at 48 kHz
-// in the page) and writes it as a 16-bit mono WAV: the tests transcribe it with the project's STT.
+// Records what a page receives on a WebRTC stream and what its microphone sends, in the page,
+// on one Web Audio clock (48 kHz): the remote stream is written as a mono WAV (the tests
+// transcribe it with the project's STT), and both as a stereo WAV (left: the microphone as sent,
+// right: what was heard), whose common time line gives the voice-to-voice latency the caller
+// experiences, the browser's jitter buffer and playout included.
 import { writeFileSync } from "node:fs";
 
-/// Starts recording the stream `window[holder].remoteStream` of `page`.
+/// Starts recording `window[holder].remoteStream` (and `.localStream`, when there is one);
+/// returns the wall-clock time (ms since 1970) of the recording's first sample, about.
 export async function startRecording(page, holder) {
-  await page.evaluate((holder) => {
+  return await page.evaluate((holder) => {
     const ctx = new AudioContext({ sampleRate: 48000 });
-    const source = ctx.createMediaStreamSource(window[holder].remoteStream);
-    const tap = ctx.createScriptProcessor(4096, 1, 1);
-    window.recorded = [];
-    tap.onaudioprocess = (e) => window.recorded.push(new Float32Array(e.inputBuffer.getChannelData(0)));
-    source.connect(tap);
+    const merge = ctx.createChannelMerger(2);
+    ctx.createMediaStreamSource(window[holder].remoteStream).connect(merge, 0, 1);
+    if (window[holder].localStream) ctx.createMediaStreamSource(window[holder].localStream).connect(merge, 0, 0);
+    const tap = ctx.createScriptProcessor(4096, 2, 2);
+    window.recorded = { mic: [], heard: [] };
+    tap.onaudioprocess = (e) => {
+      window.recorded.mic.push(new Float32Array(e.inputBuffer.getChannelData(0)));
+      window.recorded.heard.push(new Float32Array(e.inputBuffer.getChannelData(1)));
+    };
+    merge.connect(tap);
     tap.connect(ctx.destination);
+    return Date.now();
   }, holder);
 }
 
-/// Writes what was recorded to `path`; returns its length in seconds.
-export async function saveRecording(page, path) {
-  const samples = await page.evaluate(() => {
-    const all = window.recorded.flatMap((b) => Array.from(b));
-    return all.map((s) => Math.max(-32768, Math.min(32767, Math.round(s * 32767))));
-  });
-  const data = Buffer.alloc(samples.length * 2);
-  samples.forEach((s, i) => data.writeInt16LE(s, i * 2));
+function wav(channels) {
+  const n = channels[0].length, k = channels.length;
+  const data = Buffer.alloc(n * 2 * k);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < k; c++) data.writeInt16LE(channels[c][i], (i * k + c) * 2);
+  }
   const header = Buffer.alloc(44);
   header.write("RIFF", 0); header.writeUInt32LE(36 + data.length, 4); header.write("WAVE", 8);
-  header.write("fmt ", 12); header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(48000, 24); header.writeUInt32LE(96000, 28); header.writeUInt16LE(2, 32); header.writeUInt16LE(16, 34);
+  header.write("fmt ", 12); header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(k, 22);
+  header.writeUInt32LE(48000, 24); header.writeUInt32LE(48000 * 2 * k, 28); header.writeUInt16LE(2 * k, 32); header.writeUInt16LE(16, 34);
   header.write("data", 36); header.writeUInt32LE(data.length, 40);
-  writeFileSync(path, Buffer.concat([header, data]));
-  return samples.length / 48000;
+  return Buffer.concat([header, data]);
+}
+
+/// Writes what was heard to `path` (mono) and, when `stereo` is given, the microphone and what
+/// was heard there; returns the length in seconds.
+export async function saveRecording(page, path, stereo) {
+  const [mic, heard] = await page.evaluate(() => {
+    const pcm = (blocks) => blocks.flatMap((b) => Array.from(b)).map((s) => Math.max(-32768, Math.min(32767, Math.round(s * 32767))));
+    return [pcm(window.recorded.mic), pcm(window.recorded.heard)];
+  });
+  writeFileSync(path, wav([heard]));
+  if (stereo) writeFileSync(stereo, wav([mic, heard]));
+  return heard.length / 48000;
 }

@@ -351,6 +351,29 @@ pub fn heard(wav: &Path) -> String {
     out.to_lowercase()
 }
 
+/// What the project's STT hears in a recording, speech segment by speech segment (`ivr vad`
+/// finds them; each is cut out with 0.3 s around it and transcribed on its own), lower-cased and
+/// joined. Long recordings that are mostly silence (a caller on hold, an agent waiting) make
+/// Whisper's 30 s windows hallucinate over the silence; segments do not.
+pub fn heard_segments(wav: &Path) -> String {
+    let vad = ivr_ok(&["vad", wav.to_str().unwrap()]);
+    let mut parts = Vec::new();
+    for (i, line) in vad.lines().enumerate() {
+        let mut t = line.split_whitespace().filter_map(|x| x.parse::<f64>().ok());
+        let (Some(start), Some(end)) = (t.next(), t.next()) else { continue };
+        let from = (start - 0.3).max(0.0);
+        let part = wav.with_file_name(format!("{}-seg{i:03}.wav", wav.file_stem().unwrap().to_string_lossy()));
+        run_ok(&["sox", wav.to_str().unwrap(), part.to_str().unwrap(), "trim", &format!("{from:.2}"), &format!("{:.2}", end + 0.3 - from)]);
+        parts.push(part);
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    let args: Vec<&str> = std::iter::once("transcribe").chain(parts.iter().map(|p| p.to_str().unwrap())).collect();
+    let out = ivr_ok(&args);
+    out.lines().filter_map(|l| l.split_once(']').map(|(_, text)| text.trim().to_lowercase())).collect::<Vec<_>>().join(" ")
+}
+
 /// A baresip configured in `dir/name` with `mic` as its microphone and account line `account`,
 /// recording both directions of each call (module sndfile) into `dir/name/rec`.
 pub fn baresip(dir: &Path, name: &str, mic: &Path, account: &str, sip_port: u16, rtp_port: u16) -> Command {
