@@ -360,11 +360,9 @@ impl BrowserSession {
 
     fn on_event(&mut self, e: Event, now: Duration) {
         match e {
-            Event::Connected => {
-                if !self.connected {
-                    self.connected = true;
-                    self.events.push_back(BrowserEvent::Connected);
-                }
+            Event::Connected if !self.connected => {
+                self.connected = true;
+                self.events.push_back(BrowserEvent::Connected);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.close("the browser went away"),
             Event::MediaAdded(m) if m.kind == MediaKind::Audio && self.audio.is_none() => {
@@ -390,11 +388,9 @@ impl BrowserSession {
                     }
                 }
             }
-            Event::ChannelOpen(id, label) => {
-                if label == CONTROL_CHANNEL {
-                    self.channel = Some(id);
-                    self.flush_outbox();
-                }
+            Event::ChannelOpen(id, label) if label == CONTROL_CHANNEL => {
+                self.channel = Some(id);
+                self.flush_outbox();
             }
             Event::ChannelData(d) if Some(d.id) == self.channel => match serde_json::from_slice::<PageMessage>(&d.data) {
                 Ok(PageMessage::Key { key }) => match key.chars().next() {
