@@ -68,11 +68,21 @@ impl BrowserCalls {
     /// Answers an offer: a media socket on the configured address and the session. The caller's
     /// page and the agents' console both come through here.
     pub fn accept(&self, sdp: &str) -> Result<(BrowserMedia, String), BrowserCallError> {
-        let socket = UdpSocket::bind((self.cfg.bind, 0))?;
-        let local = socket.local_addr()?;
-        let epoch = Instant::now();
-        let (session, answer) = BrowserSession::accept(sdp, &self.cfg, local, epoch, Duration::ZERO)?;
-        Ok((BrowserMedia { session, socket, epoch }, answer))
+        let offers = &crate::metrics::metrics().browser_offers;
+        let accepted = (|| {
+            let socket = UdpSocket::bind((self.cfg.bind, 0))?;
+            let local = socket.local_addr()?;
+            let epoch = Instant::now();
+            let (session, answer) = BrowserSession::accept(sdp, &self.cfg, local, epoch, Duration::ZERO)?;
+            Ok((BrowserMedia { session, socket, epoch }, answer))
+        })();
+        let result = match &accepted {
+            Ok(_) => "answered",
+            Err(BrowserCallError::Offer(_)) => "refused",
+            Err(_) => "unavailable",
+        };
+        offers.with_label_values(&[result]).inc();
+        accepted
     }
 
     /// Takes a browser caller's offer: the media (see [`Self::accept`]) and the call started on

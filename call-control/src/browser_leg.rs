@@ -138,10 +138,19 @@ impl BrowserLeg {
         let Some(m) = &mut self.media else { return };
         while let Some(e) = m.session.poll_event() {
             match e {
-                BrowserEvent::Connected if self.answered => self.events.push_back(LegEvent::Connected),
-                BrowserEvent::Connected => self.connected_early = true,
+                BrowserEvent::Connected => {
+                    let m = crate::metrics::metrics();
+                    m.browser_sessions.with_label_values(&["connected"]).inc();
+                    m.browser_connect.observe(t.as_secs_f64());
+                    if self.answered {
+                        self.events.push_back(LegEvent::Connected);
+                    } else {
+                        self.connected_early = true;
+                    }
+                }
                 BrowserEvent::Key(digit) => self.events.push_back(LegEvent::Key { digit, via: KeyVia::Page }),
                 BrowserEvent::Closed(why) => {
+                    crate::metrics::metrics().browser_sessions.with_label_values(&[why.replace(' ', "_").as_str()]).inc();
                     if !self.ended {
                         tracing::info!(why, "browser call closed");
                         self.ended = true;

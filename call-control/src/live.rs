@@ -114,7 +114,7 @@ fn spawn_call<L: LiveLeg>(
     let mut jobs = LiveJobs { pipeline: Arc::clone(&ctx.pipeline), link, replies };
     let caller_number = caller_id.clone().unwrap_or_default();
     let mut hooks = LiveHooks {
-        log: CallLog::new(ctx.sink.clone(), call_id, from, &ctx.server),
+        log: CallLog::new(ctx.sink.clone(), page.is_none().then_some(call_id), from, &ctx.server),
         stop: stop_rx,
         recorder: ctx.recorder.clone(),
         recording: None,
@@ -421,7 +421,8 @@ struct CallLog {
 }
 
 impl CallLog {
-    fn new(sink: crate::record::RecordSink, sip_call_id: &str, from: String, server: &str) -> Self {
+    /// `sip_call_id`: the SIP Call-ID of a phone call (none for a browser's).
+    fn new(sink: crate::record::RecordSink, sip_call_id: Option<&str>, from: String, server: &str) -> Self {
         // The store's own id: a SIP Call-ID may come again (another server, a retry).
         let mut nonce = [0u8; 8];
         if getrandom::fill(&mut nonce).is_err() {
@@ -429,7 +430,7 @@ impl CallLog {
         }
         let started_at = jiff::Timestamp::now().to_string();
         let id = format!("{}-{}", started_at.replace([':', '.'], "").trim_end_matches('Z'), nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let call = ivr_store::NewCall { id, sip_call_id: Some(sip_call_id.to_string()), caller: from, started_at, server: server.to_string(), recording: None };
+        let call = ivr_store::NewCall { id, sip_call_id: sip_call_id.map(str::to_string), caller: from, started_at, server: server.to_string(), recording: None };
         Self { sink, call, started: false, next_turn: 0, next_event: 0, last_caller_turn: None }
     }
 

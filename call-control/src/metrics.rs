@@ -28,6 +28,13 @@ pub struct CallMetrics {
     /// due: the machine's scheduling), `work` (from waking to the end of the tick's work: this
     /// call's own cost). Late frames with a small `work` are the scheduler's, not the call's.
     pub tick: HistogramVec,
+    /// Browser offers by result: answered, refused (a bad offer), unavailable (stopping, no socket).
+    pub browser_offers: IntCounterVec,
+    /// Browser sessions by how they ended: connected (ICE and DTLS came up) is counted when they
+    /// do; the rest when they end (hung up, never connected, went away, ...).
+    pub browser_sessions: IntCounterVec,
+    /// Seconds from a browser's offer to its media connecting (ICE and DTLS).
+    pub browser_connect: prometheus::Histogram,
 }
 
 /// Buckets from 0.1 ms to 100 ms: a tick's parts.
@@ -51,6 +58,9 @@ static METRICS: LazyLock<CallMetrics> = LazyLock::new(|| {
             queue_events: register_int_counter_vec!("ivr_queue_events_total", "Queue log events by kind", &["event"])?,
             turn_stage: register_histogram_vec!("ivr_turn_stage_seconds", "Time per stage of a caller's turn", &["stage"], STAGE_BUCKETS.to_vec())?,
             tick: register_histogram_vec!("ivr_tick_seconds", "A call's 20 ms tick: late wake-up and own work", &["part"], TICK_BUCKETS.to_vec())?,
+            browser_offers: register_int_counter_vec!("ivr_browser_offers_total", "Browser (WebRTC) offers by result", &["result"])?,
+            browser_sessions: register_int_counter_vec!("ivr_browser_sessions_total", "Browser sessions: connected, and how they ended", &["event"])?,
+            browser_connect: prometheus::register_histogram!("ivr_browser_connect_seconds", "From a browser's offer to its media connecting", STAGE_BUCKETS.to_vec())?,
         })
     };
     m().expect("call metrics register once")

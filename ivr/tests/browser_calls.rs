@@ -73,6 +73,8 @@ fn a_browser_caller_hears_the_answer_and_sees_the_captions() {
     assert_eq!(recs[0]["caller"], "browser", "{}", recs[0]);
     assert_eq!(recs[0]["media"]["codec"], "opus", "{}", recs[0]);
     assert!(recs[0]["media"]["packets_in"].as_u64().unwrap() > 500, "{}", recs[0]);
+    // RTCP with the browser: its receiver reports give the round trip.
+    assert!(recs[0]["media"]["round_trip_ms"].as_f64().is_some_and(|ms| ms < 100.0), "{}", recs[0]);
 }
 
 /// The server process's threads (by name) and its open sockets (a socket's fd links to
@@ -333,6 +335,13 @@ fn server_voice_to_voice(call: &serde_json::Value) -> Option<f64> {
 fn voice_to_voice_of_a_browser_call_next_to_a_phone_call() {
     let dir = tempdir("browser-latency");
     let server = serve_sip(&dir, 18625, "");
+    // scripts/bench-browser.sh sets IVR_PCAP to capture both calls on the wire (loopback) and
+    // read the server's share there too.
+    let capture = std::env::var("IVR_PCAP").ok().map(|pcap| {
+        let g = Group::spawn(std::process::Command::new("tshark").args(["-q", "-i", "lo", "-f", "udp", "-w", &pcap]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null())).expect("tshark runs");
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        g
+    });
     let question = "How long do I have to return something?";
     let mic = browser_mic(&dir, "browser", question, 6.0, 10.0);
     let stereo = dir.join("browser-both.wav");
@@ -350,6 +359,7 @@ fn voice_to_voice_of_a_browser_call_next_to_a_phone_call() {
     let enc = PathBuf::from(dec.to_str().unwrap().replace("-dec.wav", "-enc.wav"));
     let phone = caller_voice_to_voice(&enc, &dec).expect("the phone caller's question and answer");
 
+    drop(capture);
     let calls = records(&server.records, 2, 10);
     let of = |who: &str| calls.iter().find(|c| (c["caller"] == "browser") == (who == "browser")).and_then(server_voice_to_voice);
     let (browser_server, phone_server) = (of("browser").expect("the browser call's turn"), of("phone").expect("the phone call's turn"));

@@ -157,7 +157,7 @@ fn a_browser_call_connects_carries_audio_keys_and_captions() {
     let mut enc = BrowserAudio::new(BrowserCodec::Opus, &MediaConfig::default()).unwrap();
     let mut events = Vec::new();
     server.send_message(r#"{"type":"caption","who":"bot","text":"Hello"}"#.into(), Duration::ZERO);
-    let heard = run(epoch, 0, 150, &mut browser, &mut enc, &mut server, &mut events, &|i| Some(tone(i, 300.0)), &|i| tone(i, 700.0));
+    let heard = run(epoch, 0, 400, &mut browser, &mut enc, &mut server, &mut events, &|i| Some(tone(i, 300.0)), &|i| tone(i, 700.0));
     assert_eq!(events.first(), Some(&BrowserEvent::Connected), "{events:?}");
     assert!(browser.connected && browser.channel.is_some());
     // The server heard the browser's tone at about its level, once the jitter buffer filled.
@@ -183,10 +183,10 @@ fn a_browser_call_connects_carries_audio_keys_and_captions() {
         browser.rtc.channel(ch).unwrap().write(false, m.as_bytes()).unwrap();
     }
     events.clear();
-    run(epoch, 150, 10, &mut browser, &mut enc, &mut server, &mut events, &|_| None, &|_| [0.0; FRAME_SAMPLES]);
+    run(epoch, 400, 10, &mut browser, &mut enc, &mut server, &mut events, &|_| None, &|_| [0.0; FRAME_SAMPLES]);
     assert_eq!(events, vec![BrowserEvent::Key('7'), BrowserEvent::Closed("the caller hung up")]);
     assert_eq!(server.stats().bad_messages, 2);
-    assert!(server.stats().packets_in >= 140, "{:?}", server.stats());
+    assert!(server.stats().packets_in >= 390, "{:?}", server.stats());
     assert_eq!(server.stats().codec, Some(BrowserCodec::Opus));
 }
 
@@ -234,4 +234,21 @@ fn bad_offers_are_refused_with_a_reason() {
         let junk: String = (0..(n % 97)).map(|i| char::from(b"v=0\r\nm=audio a:c= 1\n"[((i * 7 + n) % 20) as usize])).collect();
         let _ = accept(&format!("m=audio{junk}"));
     }
+}
+
+/// A connected browser whose media stops (the tab closed without a word) is gone.
+#[test]
+fn a_browser_whose_media_stops_is_gone() {
+    let (epoch, mut browser, mut server, _) = connect("opus");
+    let mut enc = BrowserAudio::new(BrowserCodec::Opus, &MediaConfig::default()).unwrap();
+    let mut events = Vec::new();
+    run(epoch, 0, 100, &mut browser, &mut enc, &mut server, &mut events, &|i| Some(tone(i, 300.0)), &|i| tone(i, 700.0));
+    assert_eq!(events, vec![BrowserEvent::Connected]);
+    // The browser sends nothing more (and answers nothing): 8 s later the session is closed.
+    events.clear();
+    for s in 3..=11u64 {
+        server.on_tick(Duration::from_secs(s));
+        events.extend(std::iter::from_fn(|| server.poll_event()));
+    }
+    assert_eq!(events, vec![BrowserEvent::Closed("the browser's media stopped")]);
 }

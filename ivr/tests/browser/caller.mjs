@@ -59,13 +59,13 @@ try {
   out.captions = await page.evaluate(() => window.ivrCall.captions);
   out.events = await page.evaluate(() => window.ivrCall.events);
   await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
-  // The recording as 16-bit mono WAV.
-  out.recorded_secs = await saveRecording(page, process.env.OUT_WAV, process.env.OUT_STEREO);
+  // Hang up first (the call ends when the caller is done), then save what was recorded.
   out.ended_by_server = await page.evaluate(() => window.ivrCall.state === "ended");
   if (process.env.HANGUP !== "server" && !out.ended_by_server) {
     await page.click("#hangup");
     await page.waitForFunction(() => window.ivrCall.state === "ended", null, { timeout: 5000 });
   }
+  out.recorded_secs = await saveRecording(page, process.env.OUT_WAV, process.env.OUT_STEREO);
   out.state = await page.evaluate(() => window.ivrCall.state);
   out.state_text = await page.textContent("#state");
   out.error = await page.evaluate(() => window.ivrCall.error);

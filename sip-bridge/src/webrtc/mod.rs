@@ -52,6 +52,9 @@ pub struct WebRtcConfig {
     pub ice_servers: Vec<IceServer>,
     /// A session whose browser has not connected (ICE and DTLS) in this time is closed.
     pub connect_timeout_secs: u32,
+    /// A connected browser sends audio all the time (silence too): one whose media stops this
+    /// long (the tab closed, the laptop slept, the network went) is gone, and the call ends.
+    pub media_timeout_secs: u32,
     /// Jitter buffer of the browser's audio.
     pub media: MediaConfig,
 }
@@ -63,6 +66,7 @@ impl Default for WebRtcConfig {
             public_ip: None,
             ice_servers: Vec::new(),
             connect_timeout_secs: 15,
+            media_timeout_secs: 8,
             media: MediaConfig::default(),
         }
     }
@@ -116,6 +120,9 @@ pub struct BrowserStats {
     /// Data channel messages that were not a [`PageMessage`].
     pub bad_messages: u64,
     pub codec: Option<BrowserCodec>,
+    /// From the browser's RTCP receiver reports: the round trip and the share of our packets lost.
+    pub round_trip_ms: Option<f64>,
+    pub remote_loss: Option<f32>,
 }
 
 /// The label of the data channel the page opens for keys and captions.
@@ -136,6 +143,7 @@ pub struct BrowserSession {
     connected: bool,
     closed: bool,
     connect_by: Duration,
+    media_timeout: Duration,
     last_media: Option<Duration>,
     started: Duration,
     seq: u64,
@@ -164,6 +172,8 @@ impl BrowserSession {
             .enable_opus(true)
             .enable_pcmu(true)
             .set_rtp_mode(true)
+            // RTCP's round trip and loss, as for a phone call.
+            .set_stats_interval(Some(Duration::from_secs(2)))
             .build(epoch + now);
         let host = Candidate::host(local, "udp").map_err(|e| OfferError::Address(format!("{local}: {e}")))?;
         rtc.add_local_candidate(host);
@@ -186,6 +196,7 @@ impl BrowserSession {
             connected: false,
             closed: false,
             connect_by: now + Duration::from_secs(cfg.connect_timeout_secs.max(1) as u64),
+            media_timeout: Duration::from_secs(cfg.media_timeout_secs.max(1) as u64),
             last_media: None,
             started: now,
             seq: u64::from(epoch.elapsed().subsec_nanos() & 0x7fff),
@@ -250,6 +261,9 @@ impl BrowserSession {
         self.drive(now);
         if !self.connected && now >= self.connect_by {
             self.close("the browser never connected");
+        }
+        if self.connected && self.last_media.is_some() && self.silent_for(now) >= self.media_timeout {
+            self.close("the browser's media stopped");
         }
     }
 
@@ -402,6 +416,14 @@ impl BrowserSession {
             },
             Event::ChannelClose(id) if Some(id) == self.channel => self.close("the page closed the call"),
             Event::ChannelBufferedAmountLow(_) => self.flush_outbox(),
+            Event::MediaEgressStats(s) => {
+                if let Some(rtt) = s.rtt {
+                    self.stats.round_trip_ms = Some(rtt.as_secs_f64() * 1000.0);
+                }
+                if let Some(loss) = s.loss {
+                    self.stats.remote_loss = Some(loss);
+                }
+            }
             _ => {}
         }
     }
