@@ -20,11 +20,15 @@ for i in $(seq "$runs"); do
   IVR_PCAP="$pcap" scripts/sandbox.sh cargo test --release --offline -p ivr --test browser_calls -- --test-threads=1 \
     voice_to_voice_of_a_browser_call_next_to_a_phone_call >"$out/test-$i.log" 2>&1 || { echo "run $i failed: $out/test-$i.log"; exit 1; }
   echo "caller-experienced: $(cat target/test-artifacts/voice-to-voice-browser-vs-phone.json)"
-  tshark -r "$pcap" --enable-heuristic rtp_udp -T fields -E separator=, \
-    -e frame.time_epoch -e udp.srcport -e udp.dstport -e udp.length -e stun.type -e rtp.p_type -e rtp.payload > "$out/fields-$i.csv" 2>/dev/null
-  python3 - "$out/fields-$i.csv" <<'PY'
+  tshark -r "$pcap" -T fields -E separator=, -e frame.time_epoch -e udp.srcport -e udp.dstport -e udp.length -e udp.payload \
+    2>/dev/null | cut -c1-80 > "$out/udp-$i.csv"
+  tshark -r "$pcap" -d udp.port==21900-21920,rtp -T fields -E separator=, -e frame.time_epoch -e udp.srcport -e udp.dstport -e rtp.p_type -e rtp.payload \
+    > "$out/phone-$i.csv" 2>/dev/null
+  python3 - "$out/udp-$i.csv" "$out/phone-$i.csv" <<'PY'
 import sys
-rows = [l.rstrip("\n").split(",") for l in open(sys.argv[1])]
+udp = [l.rstrip("\n").split(",") for l in open(sys.argv[1])]
+phone_rows = [l.rstrip("\n").split(",") for l in open(sys.argv[2])]
+
 def silent(payload):
     b = bytes.fromhex(payload.replace(":", ""))
     return len(b) > 0 and all(x in (0xFF, 0x7F) for x in b)
@@ -42,18 +46,24 @@ def voice_to_voice(up, down, speech_up, speech_down):
     answer = next(float(r[0]) for r in down if float(r[0]) > end and speech_down(r))
     return 1000 * (answer - end)
 
-# The browser: the server's media port is where the browser's STUN binding requests go.
-stun = [r for r in rows if r[4] == "0x0001"]
-server_port = stun[0][2]
-srtp = [r for r in rows if r[5] == "111" and server_port in (r[1], r[2])]
-opus = lambda r: int(r[3]) - 8 - 12 - 10  # UDP length - UDP header - RTP header - SRTP tag
-up = [r for r in srtp if r[2] == server_port]
-down = [r for r in srtp if r[1] == server_port]
-browser = voice_to_voice(up, down, lambda r: opus(r) > 40, lambda r: opus(r) > 40)
-# The phone: baresip's RTP port 21900 (G.711 PCMU, payload type 0).
-phone_up = [r for r in rows if r[5] == "0" and r[1] == "21900" and r[6]]
-phone_down = [r for r in rows if r[5] == "0" and r[2] == "21900" and r[6]]
-phone = voice_to_voice(phone_up, phone_down, lambda r: not silent(r[6]), lambda r: not silent(r[6]))
-print(f"on the wire: browser {browser:.0f} ms, phone {phone:.0f} ms (question's last speech packet -> answer's first)")
+# The browser: the server's media port is where the browser's STUN binding requests (0x0001)
+# go; its SRTP packets are RTP version 2 with payload type 111 (Opus) in the clear header. Opus
+# at these rates makes silence packets of 74-83 UDP bytes and speech ones of 120-140.
+server_port = next(r[2] for r in udp if len(r) > 4 and r[4].startswith("0001"))
+def opus(r):
+    if len(r) < 5 or len(r[4]) < 4:
+        return False
+    b0, b1 = int(r[4][0:2], 16), int(r[4][2:4], 16)
+    return b0 >> 6 == 2 and b1 & 0x7F == 111
+up = [r for r in udp if r[2] == server_port and opus(r)]
+down = [r for r in udp if r[1] == server_port and opus(r)]
+loud = lambda r: int(r[3]) > 100
+browser = voice_to_voice(up, down, loud, loud)
+# The phone: baresip's RTP ports 21900-21920 (G.711 PCMU, payload type 0).
+baresip = lambda p: 21900 <= int(p) <= 21920
+phone_up = [r for r in phone_rows if r[3] == "0" and baresip(r[1]) and r[4]]
+phone_down = [r for r in phone_rows if r[3] == "0" and baresip(r[2]) and r[4]]
+phone = voice_to_voice(phone_up, phone_down, lambda r: not silent(r[4]), lambda r: not silent(r[4]))
+print(f"on the wire: browser {browser:.0f} ms, phone {phone:.0f} ms (the question's last speech packet -> the answer's first)")
 PY
 done

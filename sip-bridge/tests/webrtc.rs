@@ -252,3 +252,16 @@ fn a_browser_whose_media_stops_is_gone() {
     }
     assert_eq!(events, vec![BrowserEvent::Closed("the browser's media stopped")]);
 }
+
+/// The browser's audio reaches the server's frames with little delay: a tone that starts at
+/// frame 100 is heard within a few frames (the jitter buffer's least delay and the codec's).
+#[test]
+fn the_browsers_audio_is_heard_within_a_few_frames() {
+    let (epoch, mut browser, mut server, _) = connect("opus");
+    let mut enc = BrowserAudio::new(BrowserCodec::Opus, &MediaConfig::default()).unwrap();
+    let mut events = Vec::new();
+    let heard = run(epoch, 0, 200, &mut browser, &mut enc, &mut server, &mut events, &|i| Some(if i >= 100 { tone(i, 300.0) } else { [0.0; FRAME_SAMPLES] }), &|_| [0.0; FRAME_SAMPLES]);
+    let first = heard.chunks(FRAME_SAMPLES).position(|f| rms(f) > 0.05).expect("the tone is heard");
+    eprintln!("tone sent from frame 100, heard from frame {first}");
+    assert!(first <= 100 + 4, "heard from frame {first}");
+}

@@ -3,8 +3,9 @@
 //!
 //! Sequence numbers are extended past their 16-bit wrap; a new SSRC (the caller's phone switched
 //! streams, or a transfer) starts over. The playout delay follows the measured inter-arrival jitter
-//! (RFC 3550 A.8): it grows at once when packets come late, and shrinks slowly (one frame dropped at
-//! a time) when the line is calm, so steady calls keep a short delay.
+//! (RFC 3550 A.8): it grows at once when packets come late, and shrinks slowly (one frame at a
+//! time) when the line is calm, so steady calls keep a short delay; a backlog that stays for half a
+//! second (a burst after a stall) is cut back to the target at once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -189,8 +190,12 @@ impl JitterBuffer {
             self.deep_for = 0;
         }
         if self.deep_for >= 25 {
+            // A backlog that stays (a burst after the machine or the network stalled) is cut
+            // back to the target at once: dropping one frame at a time would keep the caller
+            // a quarter of a second behind for many seconds.
             self.deep_for = 0;
-            if let Some((&k, _)) = self.packets.iter().next() {
+            while self.packets.len() as u32 > self.target + 1 {
+                let Some((&k, _)) = self.packets.iter().next() else { break };
                 self.packets.remove(&k);
                 self.stats.dropped += 1;
                 self.next = Some(k + 1);
@@ -346,6 +351,27 @@ mod tests {
         }
         assert!(b.target() < jittery, "{} vs {jittery}", b.target());
         assert!(b.depth() <= b.target() as usize + 3);
+    }
+
+    #[test]
+    fn a_backlog_after_a_stall_is_cut_back_to_the_target() {
+        let mut b = jb();
+        // A steady line, then the reader stalls for half a second: 25 frames arrive at once.
+        for i in 0..50u16 {
+            b.push(pkt(i, i as u32 * 160), ms(i as u64 * 20));
+            let _ = b.pop();
+        }
+        for i in 50..75u16 {
+            b.push(pkt(i, i as u32 * 160), ms(1500));
+        }
+        assert!(b.depth() >= 24);
+        // Steady again: within about half a second the delay is back near the target.
+        for i in 75..110u16 {
+            b.push(pkt(i, i as u32 * 160), ms(1500 + (i as u64 - 74) * 20));
+            let _ = b.pop();
+        }
+        assert!(b.depth() <= b.target() as usize + 3, "depth {} target {}", b.depth(), b.target());
+        assert!(b.stats().dropped >= 15, "{:?}", b.stats());
     }
 
     #[test]

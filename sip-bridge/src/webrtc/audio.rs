@@ -66,6 +66,7 @@ pub struct BrowserAudio {
     inbound: VecDeque<f32>,
     /// One decoded packet at the codec's rate (Opus may carry up to 120 ms).
     scratch: Vec<f32>,
+    deepest: u32,
 }
 
 impl BrowserAudio {
@@ -93,6 +94,7 @@ impl BrowserAudio {
             down: Resampler::new(RATE, rate),
             inbound: VecDeque::with_capacity(FRAME_SAMPLES * 4),
             scratch: vec![0.0; (rate as usize) * 120 / 1000],
+            deepest: 0,
         })
     }
 
@@ -104,9 +106,20 @@ impl BrowserAudio {
         self.jitter.stats()
     }
 
+    /// The jitter buffer's playout delay now.
+    pub fn playout_delay_ms(&self) -> u32 {
+        self.jitter.target() * 20
+    }
+
+    /// The most frames the jitter buffer has held.
+    pub fn deepest_frames(&self) -> u32 {
+        self.deepest
+    }
+
     /// A media packet from the browser (its RTP header's fields and payload).
     pub fn push(&mut self, seq: u16, timestamp: u32, payload: Vec<u8>, now: Duration) {
         self.jitter.push(Packet { ssrc: 0, seq, timestamp, payload }, now);
+        self.deepest = self.deepest.max(self.jitter.depth() as u32);
     }
 
     /// The browser's next 20 ms at 16 kHz (call once per frame time).

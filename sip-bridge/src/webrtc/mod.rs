@@ -123,6 +123,9 @@ pub struct BrowserStats {
     /// From the browser's RTCP receiver reports: the round trip and the share of our packets lost.
     pub round_trip_ms: Option<f64>,
     pub remote_loss: Option<f32>,
+    /// The jitter buffer's playout delay at the end, and the most frames it held.
+    pub playout_delay_ms: u32,
+    pub deepest_frames: u32,
 }
 
 /// The label of the data channel the page opens for keys and captions.
@@ -220,6 +223,8 @@ impl BrowserSession {
             s.concealed = j.concealed;
             s.late = j.late;
             s.codec = Some(a.codec());
+            s.playout_delay_ms = a.playout_delay_ms();
+            s.deepest_frames = a.deepest_frames();
         }
         s
     }
