@@ -107,8 +107,12 @@ fn post_offer(http: &str, content_type: &str, body: &str) -> (u16, serde_json::V
 #[test]
 fn bad_offers_and_abandoned_sessions_leak_nothing_and_sip_goes_on() {
     let dir = tempdir("browser-abandon");
-    let server = serve_sip(&dir, 18622, "rtp_timeout_secs = 8\n[webrtc]\nconnect_timeout_secs = 4\n");
+    let server = serve_sip(&dir, 18622, "rtp_timeout_secs = 8\n[webrtc]\nconnect_timeout_secs = 4\nice_servers = [{ urls = [\"stun:stun.example.com:3478\"] }]\n");
     let http = server.http.clone();
+    // The page gets the configured STUN/TURN servers for its RTCPeerConnection.
+    let (status, config) = get(&http, "/call/config");
+    assert_eq!(status, 200);
+    assert_eq!(config["iceServers"][0]["urls"][0], "stun:stun.example.com:3478", "{config}");
     // Warm up the HTTP side (its first connections and tasks) before the baseline.
     assert_eq!(health(&http)["browser"]["calls_active"], 0);
     let (threads_before, sockets_before) = threads_and_sockets(server.pid());
@@ -206,7 +210,7 @@ fn a_browser_agent_takes_a_warm_transfer_from_a_phone_caller() {
     // The phone caller asks for a person, waits, and says what the problem is once connected.
     let p = |n: &str| dir.join(n).display().to_string();
     caller_wav(&dir, "ask", "I want to talk to a person.", 7.0, 32.0);
-    caller_wav(&dir, "problem", "My parcel arrived broken yesterday.", 0.0, 10.0);
+    caller_wav(&dir, "problem", "I need help with my delivery, it is very late.", 0.0, 10.0);
     run_ok(&["sox", &p("ask.wav"), &p("problem.wav"), &p("caller.wav")]);
     let console = {
         let (url, mic, out, shot) = (format!("http://{}/agent", served.http), agent_mic.clone(), dir.join("agent-heard.wav"), dir.join("agent-browser.png"));
@@ -237,7 +241,7 @@ fn a_browser_agent_takes_a_warm_transfer_from_a_phone_caller() {
     // The agent heard the summary and how to accept, then (bridged) the caller's problem.
     assert!(agent_text.contains("person"), "the summary names the caller's request: {agent_text}");
     assert!(agent_text.contains("accept"), "the agent is told how to accept: {agent_text}");
-    assert!(agent_text.contains("broken") || agent_text.contains("parcel"), "the agent hears the caller once bridged: {agent_text}");
+    assert!(agent_text.contains("delivery") || agent_text.contains("late"), "the agent hears the caller once bridged: {agent_text}");
     // The caller heard the bot, then the agent's browser microphone; never the summary.
     assert!(caller_text.contains("customer service") || caller_text.contains("speaking with"), "the caller hears the agent: {caller_text}");
     assert!(!caller_text.contains("accept"), "the summary is not spoken to the caller: {caller_text}");
@@ -267,7 +271,7 @@ fn a_browser_caller_keys_zero_and_is_bridged_to_a_phone_agent() {
     let mut keys = agent.0.stdin.take().unwrap();
     // The browser caller (Opus) presses 0 on the page's keypad after the greeting, waits, and
     // tells the agent the problem.
-    let mic = browser_mic(&dir, "caller", "My parcel arrived broken yesterday.", 30.0, 12.0);
+    let mic = browser_mic(&dir, "caller", "I need help with my delivery, it is very late.", 30.0, 12.0);
     let caller = {
         let (dir, http, mic) = (dir.clone(), served.http.clone(), mic.clone());
         std::thread::spawn(move || browser_call(&dir, &http, &mic, 50_000, &[("KEYS", "0"), ("KEYS_AT_MS", "5000")]))
@@ -292,7 +296,7 @@ fn a_browser_caller_keys_zero_and_is_bridged_to_a_phone_agent() {
     assert!(caller_text.contains("colleague"), "the browser caller heard the hand-over: {caller_text}");
     assert!(caller_text.contains("customer service") || caller_text.contains("speaking with"), "the browser caller hears the phone agent: {caller_text}");
     assert!(agent_text.contains("accept"), "the agent heard the summary: {agent_text}");
-    assert!(agent_text.contains("broken") || agent_text.contains("parcel"), "the phone agent hears the browser caller: {agent_text}");
+    assert!(agent_text.contains("delivery") || agent_text.contains("late"), "the phone agent hears the browser caller: {agent_text}");
     let calls = all_calls(&config);
     let call = calls.iter().find(|c| c["caller"] == "browser").expect("the browser call's record");
     let kinds: Vec<&str> = call["events"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();

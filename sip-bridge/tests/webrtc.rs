@@ -265,3 +265,16 @@ fn the_browsers_audio_is_heard_within_a_few_frames() {
     eprintln!("tone sent from frame 100, heard from frame {first}");
     assert!(first <= 100 + 4, "heard from frame {first}");
 }
+
+/// Behind a 1:1 NAT the configured public address is the candidate (ICE-lite offers host
+/// candidates only), on the socket's port.
+#[test]
+fn the_public_address_is_offered_behind_a_nat() {
+    let epoch = Instant::now();
+    let (_b, offer, _p) = Browser::offer(epoch, "opus");
+    let cfg = WebRtcConfig { public_ip: Some("203.0.113.7".parse().unwrap()), ..Default::default() };
+    let (_, answer) = BrowserSession::accept(&offer, &cfg, SERVER.parse().unwrap(), epoch, Duration::ZERO).unwrap();
+    let candidates: Vec<&str> = answer.lines().filter(|l| l.starts_with("a=candidate:")).collect();
+    assert_eq!(candidates.len(), 1, "{candidates:?}");
+    assert!(candidates[0].contains("203.0.113.7 40000 typ host"), "{candidates:?}");
+}

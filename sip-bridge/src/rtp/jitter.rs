@@ -3,9 +3,10 @@
 //!
 //! Sequence numbers are extended past their 16-bit wrap; a new SSRC (the caller's phone switched
 //! streams, or a transfer) starts over. The playout delay follows the measured inter-arrival jitter
-//! (RFC 3550 A.8): it grows at once when packets come late, and shrinks slowly (one frame at a
-//! time) when the line is calm, so steady calls keep a short delay; a backlog that stays for half a
-//! second (a burst after a stall) is cut back to the target at once.
+//! (RFC 3550 A.8): it grows at once when packets come late, and shrinks slowly (one frame dropped at
+//! a time) when the line is calm, so steady calls keep a short delay. A backlog (a burst after a
+//! stall) can be cut back to the target at once with [`JitterBuffer::trim`], which the caller of
+//! the buffer does only in a pause, where dropping frames is not heard.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -172,6 +173,22 @@ impl JitterBuffer {
         }
     }
 
+    /// Cuts a backlog (more than two frames over the target) back to the target; returns how many
+    /// frames were dropped. Meant for a pause in the speech: the frames dropped are not heard.
+    pub fn trim(&mut self) -> u32 {
+        let mut dropped = 0;
+        if self.next.is_some() && self.packets.len() as u32 > self.target + 2 {
+            while self.packets.len() as u32 > self.target {
+                let Some((&k, _)) = self.packets.iter().next() else { break };
+                self.packets.remove(&k);
+                self.stats.dropped += 1;
+                self.next = Some(k + 1);
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
     /// The next 20 ms to play (call once per frame time).
     pub fn pop(&mut self) -> Playout {
         let Some(next) = self.next else {
@@ -190,12 +207,8 @@ impl JitterBuffer {
             self.deep_for = 0;
         }
         if self.deep_for >= 25 {
-            // A backlog that stays (a burst after the machine or the network stalled) is cut
-            // back to the target at once: dropping one frame at a time would keep the caller
-            // a quarter of a second behind for many seconds.
             self.deep_for = 0;
-            while self.packets.len() as u32 > self.target + 1 {
-                let Some((&k, _)) = self.packets.iter().next() else { break };
+            if let Some((&k, _)) = self.packets.iter().next() {
                 self.packets.remove(&k);
                 self.stats.dropped += 1;
                 self.next = Some(k + 1);
@@ -354,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn a_backlog_after_a_stall_is_cut_back_to_the_target() {
+    fn a_backlog_after_a_stall_is_trimmed_to_the_target_in_a_pause() {
         let mut b = jb();
         // A steady line, then the reader stalls for half a second: 25 frames arrive at once.
         for i in 0..50u16 {
@@ -365,13 +378,15 @@ mod tests {
             b.push(pkt(i, i as u32 * 160), ms(1500));
         }
         assert!(b.depth() >= 24);
-        // Steady again: within about half a second the delay is back near the target.
-        for i in 75..110u16 {
-            b.push(pkt(i, i as u32 * 160), ms(1500 + (i as u64 - 74) * 20));
-            let _ = b.pop();
-        }
-        assert!(b.depth() <= b.target() as usize + 3, "depth {} target {}", b.depth(), b.target());
-        assert!(b.stats().dropped >= 15, "{:?}", b.stats());
+        // Steady again; in the next pause the backlog is trimmed to the target at once.
+        b.push(pkt(75, 75 * 160), ms(1520));
+        let _ = b.pop();
+        let target = b.target() as usize;
+        assert!(b.trim() as usize >= 24 - target - 1, "{:?}", b.stats());
+        assert_eq!(b.depth(), target);
+        // It plays on in order from there, and a trim without a backlog does nothing.
+        assert!(matches!(b.pop(), Playout::Frame(_)));
+        assert_eq!(b.trim(), 0);
     }
 
     #[test]

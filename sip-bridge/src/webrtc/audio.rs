@@ -13,6 +13,9 @@ use ivr_audio::{FRAME, FRAME_SAMPLES, RATE};
 use crate::rtp::jitter::{Concealer, JitterBuffer, Packet, Playout};
 use crate::rtp::media::MediaConfig;
 
+/// Below this RMS (about -50 dBFS) a decoded frame is a pause: a backlog may be dropped there.
+const QUIET: f32 = 0.003;
+
 /// The codec a browser call agreed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,6 +131,13 @@ impl BrowserAudio {
         if self.inbound.len() < FRAME_SAMPLES {
             let n = self.play_one();
             let decoded = &self.scratch[..n];
+            // In a pause, a backlog (packets that piled up while the call's thread or the network
+            // stalled, typically as the call starts) is dropped: otherwise the caller stays that
+            // far behind until the buffer's slow shrinking catches up, many seconds later.
+            let energy = decoded.iter().map(|s| s * s).sum::<f32>() / n.max(1) as f32;
+            if energy < QUIET * QUIET {
+                self.jitter.trim();
+            }
             if self.codec.rate() == RATE {
                 self.inbound.extend(decoded.iter().copied());
             } else {

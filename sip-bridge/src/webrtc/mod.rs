@@ -46,7 +46,7 @@ pub struct WebRtcConfig {
     /// candidate offered when it is a concrete address.
     pub bind: IpAddr,
     /// The address browsers reach this server at when it is behind a 1:1 NAT (a cloud VM's public
-    /// IP): offered as a server-reflexive candidate on the same port.
+    /// IP): offered as the candidate instead of `bind`, on the same port.
     pub public_ip: Option<IpAddr>,
     /// STUN/TURN servers for the browsers (the caller page passes them to RTCPeerConnection).
     pub ice_servers: Vec<IceServer>,
@@ -135,7 +135,8 @@ pub const CONTROL_CHANNEL: &str = "control";
 pub struct BrowserSession {
     rtc: Rtc,
     epoch: Instant,
-    local: SocketAddr,
+    /// The address in our candidate (the public one behind a 1:1 NAT, else the socket's).
+    advertised: SocketAddr,
     media_cfg: MediaConfig,
     audio: Option<(Mid, Pt, BrowserAudio)>,
     channel: Option<ChannelId>,
@@ -178,18 +179,17 @@ impl BrowserSession {
             // RTCP's round trip and loss, as for a phone call.
             .set_stats_interval(Some(Duration::from_secs(2)))
             .build(epoch + now);
-        let host = Candidate::host(local, "udp").map_err(|e| OfferError::Address(format!("{local}: {e}")))?;
+        // ICE-lite offers host candidates only: behind a 1:1 NAT the public address is the
+        // candidate (same port), and datagrams that arrive are addressed to it as far as ICE is
+        // concerned (the NAT rewrote them to our local address).
+        let advertised = cfg.public_ip.map(|ip| SocketAddr::new(ip, local.port())).unwrap_or(local);
+        let host = Candidate::host(advertised, "udp").map_err(|e| OfferError::Address(format!("{advertised}: {e}")))?;
         rtc.add_local_candidate(host);
-        if let Some(public) = cfg.public_ip {
-            let addr = SocketAddr::new(public, local.port());
-            let srflx = Candidate::server_reflexive(addr, local, "udp").map_err(|e| OfferError::Address(format!("{addr}: {e}")))?;
-            rtc.add_local_candidate(srflx);
-        }
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| OfferError::Rejected(e.to_string()))?;
         let mut session = Self {
             rtc,
             epoch,
-            local,
+            advertised,
             media_cfg: cfg.media.clone(),
             audio: None,
             channel: None,
@@ -246,7 +246,7 @@ impl BrowserSession {
             // Not STUN, DTLS, RTP or RTCP: nothing of ours.
             return;
         };
-        let input = Input::Receive(self.epoch + now, Receive { proto: Protocol::Udp, source: from, destination: self.local, contents });
+        let input = Input::Receive(self.epoch + now, Receive { proto: Protocol::Udp, source: from, destination: self.advertised, contents });
         if self.rtc.accepts(&input) {
             if let Err(e) = self.rtc.handle_input(input) {
                 tracing::debug!(%from, "WebRTC input refused: {e}");
