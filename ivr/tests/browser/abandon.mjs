@@ -3,18 +3,9 @@
 // ones connect fully (ICE, DTLS, the data channel) and are then dropped with the browser, with no
 // hang-up and no DELETE. Prints the HTTP statuses and connection states as one JSON line.
 // Environment: BASE_URL, MIC_WAV (silence), OFFERED, CONNECTED.
-import { chromium } from "playwright-core";
+import { launchWithMic } from "./chromium.mjs";
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    `--use-file-for-fake-audio-capture=${process.env.MIC_WAV}`,
-    "--allow-loopback-in-peer-connection",
-  ],
-});
+const browser = await launchWithMic(process.env.MIC_WAV, { loop: true });
 const out = {};
 try {
   const page = await browser.newPage();

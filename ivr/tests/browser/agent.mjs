@@ -4,20 +4,10 @@
 // hears the summary for SUMMARY_MS, accepts, and stays on the call until the caller hangs up (or
 // LISTEN_MS). Prints what the page showed as one JSON line.
 // Environment: CONSOLE_URL, AGENT, PASSWORD, MIC_WAV, SUMMARY_MS, LISTEN_MS, OUT_WAV, SCREENSHOT.
-import { chromium } from "playwright-core";
+import { launchWithMic } from "./chromium.mjs";
 import { startRecording, saveRecording } from "./record.mjs";
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    `--use-file-for-fake-audio-capture=${process.env.MIC_WAV}%noloop`,
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await launchWithMic(process.env.MIC_WAV);
 const out = {};
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

@@ -4,22 +4,11 @@
 // keypad at KEYS_AT_MS (optional), hangs up after LISTEN_MS (or waits for the server to end the
 // call when HANGUP=server), saves a screenshot and prints what the page showed as one JSON line.
 // Environment: CALL_URL, MIC_WAV, LISTEN_MS, OUT_WAV, SCREENSHOT, [KEYS, KEYS_AT_MS, HANGUP].
-import { chromium } from "playwright-core";
+import { launchWithMic } from "./chromium.mjs";
 import { startRecording, saveRecording } from "./record.mjs";
 
 const listen = Number(process.env.LISTEN_MS || "20000");
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    `--use-file-for-fake-audio-capture=${process.env.MIC_WAV}%noloop`,
-    // The tests run with only loopback up: let WebRTC use it.
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await launchWithMic(process.env.MIC_WAV);
 const out = {};
 try {
   const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
