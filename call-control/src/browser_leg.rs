@@ -100,6 +100,7 @@ impl BrowserLeg {
                 // Never answered: nothing to close but the ringing.
                 self.pending = None;
                 self.ended = true;
+                self.events.push_back(LegEvent::HungUp);
             }
         }
         self.flush();
@@ -112,24 +113,16 @@ impl BrowserLeg {
             self.media = Some(media);
             self.pending = None;
         }
+        let t = self.session_time(now);
         while let Ok(m) = self.inbox.try_recv() {
             match (m, &mut self.media) {
-                (ToPage::Message(json), Some(media)) => {
-                    let t = now + self.offset.unwrap_or_default();
-                    media.session.send_message(json, t);
-                }
+                (ToPage::Message(json), Some(media)) => media.session.send_message(json, t),
                 (ToPage::Message(_), None) => {}
                 (ToPage::HangUp, Some(media)) => media.session.close("the page ended the session"),
                 (ToPage::HangUp, None) => self.end("the agent declined in the console", now),
             }
         }
-        let t = self.session_time(now);
-        let Some(m) = &mut self.media else {
-            if self.ended && !self.events.contains(&LegEvent::HungUp) {
-                self.events.push_back(LegEvent::HungUp);
-            }
-            return;
-        };
+        let Some(m) = &mut self.media else { return };
         while let Ok((n, from)) = m.socket.recv_from(&mut self.buf) {
             m.session.on_datagram(&self.buf[..n], from, t);
         }

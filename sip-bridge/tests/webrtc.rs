@@ -228,7 +228,7 @@ fn bad_offers_are_refused_with_a_reason() {
     // An audio m-line whose only codec is one we do not speak.
     let no_codec = offer.replace("opus/48000/2", "G729/8000");
     let r = accept(&no_codec);
-    assert!(matches!(r, Err(OfferError::NoCodec) | Err(OfferError::Sdp(_)) | Err(OfferError::Rejected(_))), "{r:?}");
+    assert!(matches!(r, Err(OfferError::NoCodec)), "{r:?}");
     // Random bytes never panic.
     for n in 0..200u32 {
         let junk: String = (0..(n % 97)).map(|i| char::from(b"v=0\r\nm=audio a:c= 1\n"[((i * 7 + n) % 20) as usize])).collect();
