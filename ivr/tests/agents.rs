@@ -81,11 +81,11 @@ fn a_caller_asking_for_a_person_is_warm_transferred_to_a_registered_agent() {
     // The agent heard the summary (the caller's request) and how to accept, then the caller.
     assert!(agent_text.contains("person"), "the summary names the caller's request: {agent_text}");
     assert!(agent_text.contains("accept"), "the agent is told how to accept: {agent_text}");
-    assert!(agent_text.contains("broken") || agent_text.contains("parcel"), "the agent hears the caller once bridged: {agent_text}");
+    assert!(words_heard(&agent_text, "accept", &["my", "parcel", "arrived", "broken", "yesterday"]) >= 2, "the agent hears the caller once bridged: {agent_text}");
     assert!(!agent_text.contains("talk to a person"), "the agent did not hear the caller before the transfer: {agent_text}");
     // The caller heard the bot, then the agent; never the summary.
     assert!(caller_text.contains("colleague"), "{caller_text}");
-    assert!(caller_text.contains("customer service") || caller_text.contains("speaking with"), "the caller hears the agent: {caller_text}");
+    assert!(words_heard(&caller_text, "colleague", &["hello", "speaking", "customer", "service", "help"]) >= 2, "the caller hears the agent: {caller_text}");
     assert!(!caller_text.contains("accept"), "the summary is not spoken to the caller: {caller_text}");
 
     // The call's record has the hand-over; the queue's log went to the store.

@@ -374,6 +374,20 @@ pub fn heard_segments(wav: &Path) -> String {
     out.lines().filter_map(|l| l.split_once(']').map(|(_, text)| text.trim().to_lowercase())).collect::<Vec<_>>().join(" ")
 }
 
+/// How many of `words` were heard in `text` after the first `after` (all of `text` when `after`
+/// is empty). Speech that espeak voices and a codec carries decodes differently on different CPUs
+/// ("delivery" may come out "delu"), so a person's sentence is recognised by several of its words,
+/// never by one; `after` keeps words the bot said earlier (its greeting's "help") from counting.
+pub fn words_heard(text: &str, after: &str, words: &[&str]) -> usize {
+    let tail = match text.find(after) {
+        Some(i) if !after.is_empty() => &text[i + after.len()..],
+        Some(_) => text,
+        None => "",
+    };
+    let heard: Vec<String> = tail.split(|c: char| !c.is_alphanumeric()).map(str::to_lowercase).collect();
+    words.iter().filter(|w| heard.iter().any(|h| h == *w)).count()
+}
+
 /// A baresip configured in `dir/name` with `mic` as its microphone and account line `account`,
 /// recording both directions of each call (module sndfile) into `dir/name/rec`.
 pub fn baresip(dir: &Path, name: &str, mic: &Path, account: &str, sip_port: u16, rtp_port: u16) -> Command {
