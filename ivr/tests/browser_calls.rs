@@ -50,16 +50,103 @@ fn browser_call(dir: &Path, http: &str, mic: &Path, listen_ms: u64, env: &[(&str
     let mut all: Vec<(&str, &std::ffi::OsStr)> = vec![("CALL_URL", url.as_ref()), ("MIC_WAV", mic.as_os_str()), ("LISTEN_MS", listen.as_ref()), ("OUT_WAV", heard.as_os_str()), ("SCREENSHOT", shot.as_os_str())];
     all.extend(env.iter().map(|(k, v)| (*k, std::ffi::OsStr::new(v))));
     let page = node("caller.mjs", &all);
-    keep(&shot, "browser-call.png");
+    let browser = env.iter().find(|(k, _)| *k == "BROWSER").map_or("chromium", |(_, v)| v);
+    keep(&shot, &format!("browser-call-{browser}.png"));
     (page, heard)
 }
 
 #[test]
 fn a_browser_caller_hears_the_answer_and_sees_the_captions() {
-    let dir = tempdir("browser-call");
-    let server = serve_sip(&dir, 18621, "");
+    caller_hears_the_answer_and_sees_the_captions("chromium", 18621, "", &[]);
+}
+
+/// The same call from Firefox: the caller page uses only standard WebRTC, so it must work there
+/// too (Firefox's own ICE, DTLS-SRTP, Opus and data channel against the ICE-lite server).
+#[test]
+fn a_firefox_caller_hears_the_answer_and_sees_the_captions() {
+    let host = FirefoxHost::prepare(&tempdir("firefox-host"));
+    let webrtc = format!("[webrtc]\nbind = \"{}\"\n", host.media_ip);
+    caller_hears_the_answer_and_sees_the_captions("firefox", 18626, &webrtc, &[("PULSE_SERVER", &host.pulse_server)]);
+}
+
+/// What headless Firefox needs from the machine that Chromium does not, set up for one test and
+/// taken down after it (also when it fails):
+/// - A default route. Firefox gathers no ICE candidates without one (it first looks up the address
+///   it would use to reach the internet), and the test namespace has only `lo`. A second address
+///   goes on `lo` with a default route through it: Firefox offers that address, and anything sent
+///   to any other address still stays inside the namespace. Only inside the sandbox.
+/// - A server candidate that is not loopback: Firefox does not pair with a remote 127.0.0.1, so
+///   the server's WebRTC media binds that second address (on a machine with a network, the
+///   address of its default route).
+/// - A sound server. Firefox's Web Audio (the tests' microphone and recorder) runs only on an audio
+///   device; PulseAudio with a null sink, on a socket of its own, is one (`PULSE_SERVER`).
+struct FirefoxHost {
+    route_added: bool,
+    pulse: std::process::Child,
+    /// For the browser's environment.
+    pulse_server: String,
+    /// The address the server's WebRTC media binds for Firefox.
+    media_ip: String,
+}
+
+impl FirefoxHost {
+    const ADDR: &'static str = "10.254.0.1";
+
+    fn prepare(dir: &Path) -> Self {
+        let default = std::process::Command::new("ip").args(["route", "show", "default"]).output().expect("ip runs");
+        let route_added = default.stdout.is_empty() && std::env::var("IVR_SANDBOXED").as_deref() == Ok("1");
+        if route_added {
+            run_ok(&["ip", "addr", "add", &format!("{}/32", Self::ADDR), "dev", "lo"]);
+            run_ok(&["ip", "route", "add", "default", "dev", "lo", "src", Self::ADDR]);
+        }
+        let socket = dir.join("pulse.sock");
+        let log = std::fs::File::create(dir.join("pulseaudio.log")).unwrap();
+        let pulse = std::process::Command::new("pulseaudio")
+            .args(["--daemonize=no", "--exit-idle-time=-1", "-n", "--use-pid-file=no", "--load=module-null-sink sink_name=null"])
+            .arg(format!("--load=module-native-protocol-unix socket={} auth-anonymous=1", socket.display()))
+            .env("HOME", dir)
+            .env("XDG_RUNTIME_DIR", dir)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("pulseaudio runs (scripts/setup.sh installs it)");
+        let media_ip = if route_added {
+            Self::ADDR.to_string()
+        } else {
+            // Outside the sandbox: the source address of the default route.
+            let route = std::process::Command::new("ip").args(["-4", "route", "get", "192.0.2.1"]).output().expect("ip runs");
+            let route = String::from_utf8_lossy(&route.stdout).to_string();
+            route.split_whitespace().skip_while(|w| *w != "src").nth(1).expect("a default route's source address").to_string()
+        };
+        let host = Self { route_added, pulse, pulse_server: format!("unix:{}", socket.display()), media_ip };
+        for _ in 0..100 {
+            if socket.exists() {
+                return host;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("pulseaudio did not open {}: {}", socket.display(), std::fs::read_to_string(dir.join("pulseaudio.log")).unwrap_or_default());
+    }
+}
+
+impl Drop for FirefoxHost {
+    fn drop(&mut self) {
+        let _ = self.pulse.kill();
+        let _ = self.pulse.wait();
+        if self.route_added {
+            let _ = std::process::Command::new("ip").args(["route", "del", "default", "dev", "lo"]).status();
+            let _ = std::process::Command::new("ip").args(["addr", "del", &format!("{}/32", Self::ADDR), "dev", "lo"]).status();
+        }
+    }
+}
+
+fn caller_hears_the_answer_and_sees_the_captions(browser: &str, llm_port: u16, server_extra: &str, env: &[(&str, &str)]) {
+    let dir = tempdir(&format!("browser-call-{browser}"));
+    let server = serve_sip(&dir, llm_port, server_extra);
     let mic = browser_mic(&dir, "caller", "How long do I have to return something?", 6.0, 12.0);
-    let (page, heard_wav) = browser_call(&dir, &server.http, &mic, 24_000, &[]);
+    let env: Vec<(&str, &str)> = env.iter().copied().chain([("BROWSER", browser)]).collect();
+    let (page, heard_wav) = browser_call(&dir, &server.http, &mic, 24_000, &env);
+    eprintln!("{browser}: {}", page["browser"]);
     assert!(page.get("failure").is_none(), "{page}");
     assert_eq!(page["error"], serde_json::Value::Null, "no error shown: {page}");
     assert!(page["recorded_secs"].as_f64().unwrap() > 15.0, "{page}");

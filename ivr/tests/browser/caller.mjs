@@ -3,15 +3,19 @@
 // the server (Web Audio on the remote stream, 48 kHz, written as a WAV), presses KEYS on the page's
 // keypad at KEYS_AT_MS (optional), hangs up after LISTEN_MS (or waits for the server to end the
 // call when HANGUP=server), saves a screenshot and prints what the page showed as one JSON line.
-// Environment: CALL_URL, MIC_WAV, LISTEN_MS, OUT_WAV, SCREENSHOT, [KEYS, KEYS_AT_MS, HANGUP].
+// BROWSER=firefox runs it in Debian's Firefox ESR instead (firefox.mjs).
+// Environment: CALL_URL, MIC_WAV, LISTEN_MS, OUT_WAV, SCREENSHOT, [KEYS, KEYS_AT_MS, HANGUP, BROWSER].
 import { launchWithMic } from "./chromium.mjs";
+import { launchFirefoxWithMic } from "./firefox.mjs";
 import { startRecording, saveRecording } from "./record.mjs";
 
 const listen = Number(process.env.LISTEN_MS || "20000");
-const browser = await launchWithMic(process.env.MIC_WAV);
+const browser = process.env.BROWSER === "firefox" ? await launchFirefoxWithMic(process.env.MIC_WAV) : await launchWithMic(process.env.MIC_WAV);
 const out = {};
+let page;
 try {
-  const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+  out.browser = await browser.version();
+  page = await browser.newPage({ viewport: { width: 900, height: 900 } });
   page.on("console", (m) => { if (m.type() === "error") (out.console ||= []).push(m.text()); });
   await page.goto(process.env.CALL_URL);
   await page.click("#call");
@@ -60,6 +64,11 @@ try {
   out.error = await page.evaluate(() => window.ivrCall.error);
 } catch (e) {
   out.failure = String(e);
+  // Where the call was when it failed, when the page can still tell.
+  out.at_failure = await page?.evaluate(() => window.ivrCall && {
+    state: window.ivrCall.state, error: window.ivrCall.error,
+    ice: window.ivrCall.pc?.iceConnectionState, connection: window.ivrCall.pc?.connectionState,
+  }).catch(() => null);
 } finally {
   await browser.close();
 }

@@ -134,8 +134,10 @@ pub fn serve(dir: &Path, toml: &str) -> Served {
             panic!("ivr serve ended before listening");
         }
     }
-    // Keep reading what the server logs, as a terminal would.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    // Keep reading what the server logs, as a terminal would, into the test's directory (to read
+    // when a test fails).
+    let mut log = std::fs::File::create(dir.join("server.log")).expect("server log");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut log));
     let after = |marker: &str| line.split(marker).nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_string);
     match (after("http://"), after("sip:ivr@")) {
         (Some(http), Some(sip)) => Served { child, http, sip },
