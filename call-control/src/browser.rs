@@ -3,7 +3,7 @@
 //! (WHIP-style: POST the offer, DELETE the session) are in the web crates; this is what they call.
 
 use std::collections::HashMap;
-use std::net::UdpSocket;
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
@@ -32,6 +32,24 @@ pub enum BrowserCallError {
     Socket(#[from] std::io::Error),
 }
 
+/// The address browser media binds to and offers as its candidate: `[webrtc] bind` when it is a
+/// concrete address, else the source address of this machine's default route (what a UDP socket
+/// connected to a documentation address gets; connecting sends nothing), else loopback (a machine
+/// with no route reaches only itself).
+fn media_ip(cfg: &WebRtcConfig) -> IpAddr {
+    if let Some(ip) = cfg.bind.filter(|ip| !ip.is_unspecified()) {
+        return ip;
+    }
+    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).and_then(|s| {
+        s.connect((Ipv4Addr::new(192, 0, 2, 1), 9))?;
+        s.local_addr()
+    });
+    match routed {
+        Ok(local) if !local.ip().is_unspecified() => local.ip(),
+        _ => IpAddr::from(Ipv4Addr::LOCALHOST),
+    }
+}
+
 /// A browser call in progress as the server knows it.
 pub(crate) struct BrowserEntry {
     pub(crate) page: Sender<ToPage>,
@@ -45,6 +63,8 @@ pub(crate) type Registry = Arc<Mutex<HashMap<String, BrowserEntry>>>;
 #[derive(Clone)]
 pub struct BrowserCalls {
     cfg: Arc<WebRtcConfig>,
+    /// The address the media sockets bind to and offer (see [`media_ip`]).
+    media_ip: IpAddr,
     commands: Sender<Command>,
     state: Arc<AtomicU8>,
     calls: Registry,
@@ -52,7 +72,9 @@ pub struct BrowserCalls {
 
 impl BrowserCalls {
     pub(crate) fn new(cfg: WebRtcConfig, commands: Sender<Command>, state: Arc<AtomicU8>, calls: Registry) -> Self {
-        Self { cfg: Arc::new(cfg), commands, state, calls }
+        let media_ip = media_ip(&cfg);
+        tracing::info!(%media_ip, public_ip = ?cfg.public_ip, "browser calls' media address");
+        Self { cfg: Arc::new(cfg), media_ip, commands, state, calls }
     }
 
     /// The STUN/TURN servers the page should give its RTCPeerConnection.
@@ -70,7 +92,7 @@ impl BrowserCalls {
     pub fn accept(&self, sdp: &str) -> Result<(BrowserMedia, String), BrowserCallError> {
         let offers = &crate::metrics::metrics().browser_offers;
         let accepted = (|| {
-            let socket = UdpSocket::bind((self.cfg.bind, 0))?;
+            let socket = UdpSocket::bind((self.media_ip, 0))?;
             let local = socket.local_addr()?;
             let epoch = Instant::now();
             let (session, answer) = BrowserSession::accept(sdp, &self.cfg, local, epoch, Duration::ZERO)?;
@@ -129,4 +151,22 @@ fn new_id() -> String {
         bytes = t.to_le_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_media_address_is_bind_or_a_concrete_address_of_this_machine() {
+        let set = WebRtcConfig { bind: Some("10.0.0.5".parse().unwrap()), ..Default::default() };
+        assert_eq!(media_ip(&set), "10.0.0.5".parse::<IpAddr>().unwrap());
+        // Unset or 0.0.0.0: never the unspecified address (it cannot be a candidate), and one a
+        // socket can bind here (the default route's source, or loopback without a route).
+        for bind in [None, Some(IpAddr::from(Ipv4Addr::UNSPECIFIED))] {
+            let ip = media_ip(&WebRtcConfig { bind, ..Default::default() });
+            assert!(!ip.is_unspecified(), "{ip}");
+            UdpSocket::bind((ip, 0)).unwrap_or_else(|e| panic!("{ip} is not an address of this machine: {e}"));
+        }
+    }
 }

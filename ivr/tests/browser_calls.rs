@@ -57,7 +57,7 @@ fn browser_call(dir: &Path, http: &str, mic: &Path, listen_ms: u64, env: &[(&str
 
 #[test]
 fn a_browser_caller_hears_the_answer_and_sees_the_captions() {
-    caller_hears_the_answer_and_sees_the_captions("chromium", 18621, "", &[]);
+    caller_hears_the_answer_and_sees_the_captions("chromium", 18621, &[]);
 }
 
 /// The same call from Firefox: the caller page uses only standard WebRTC, so it must work there
@@ -65,8 +65,7 @@ fn a_browser_caller_hears_the_answer_and_sees_the_captions() {
 #[test]
 fn a_firefox_caller_hears_the_answer_and_sees_the_captions() {
     let host = FirefoxHost::prepare(&tempdir("firefox-host"));
-    let webrtc = format!("[webrtc]\nbind = \"{}\"\n", host.media_ip);
-    caller_hears_the_answer_and_sees_the_captions("firefox", 18626, &webrtc, &[("PULSE_SERVER", &host.pulse_server)]);
+    caller_hears_the_answer_and_sees_the_captions("firefox", 18626, &[("PULSE_SERVER", &host.pulse_server)]);
 }
 
 /// What headless Firefox needs from the machine that Chromium does not, set up for one test and
@@ -75,9 +74,8 @@ fn a_firefox_caller_hears_the_answer_and_sees_the_captions() {
 ///   it would use to reach the internet), and the test namespace has only `lo`. A second address
 ///   goes on `lo` with a default route through it: Firefox offers that address, and anything sent
 ///   to any other address still stays inside the namespace. Only inside the sandbox.
-/// - A server candidate that is not loopback: Firefox does not pair with a remote 127.0.0.1, so
-///   the server's WebRTC media binds that second address (on a machine with a network, the
-///   address of its default route).
+///   Firefox does not pair with a server's loopback candidate either: the server, with `[webrtc]
+///   bind` unset as out of the box, binds its media to the default route's address, this one.
 /// - A sound server. Firefox's Web Audio (the tests' microphone and recorder) runs only on an audio
 ///   device; PulseAudio with a null sink, on a socket of its own, is one (`PULSE_SERVER`).
 struct FirefoxHost {
@@ -85,8 +83,6 @@ struct FirefoxHost {
     pulse: std::process::Child,
     /// For the browser's environment.
     pulse_server: String,
-    /// The address the server's WebRTC media binds for Firefox.
-    media_ip: String,
 }
 
 impl FirefoxHost {
@@ -110,15 +106,7 @@ impl FirefoxHost {
             .stderr(log)
             .spawn()
             .expect("pulseaudio runs (scripts/setup.sh installs it)");
-        let media_ip = if route_added {
-            Self::ADDR.to_string()
-        } else {
-            // Outside the sandbox: the source address of the default route.
-            let route = std::process::Command::new("ip").args(["-4", "route", "get", "192.0.2.1"]).output().expect("ip runs");
-            let route = String::from_utf8_lossy(&route.stdout).to_string();
-            route.split_whitespace().skip_while(|w| *w != "src").nth(1).expect("a default route's source address").to_string()
-        };
-        let host = Self { route_added, pulse, pulse_server: format!("unix:{}", socket.display()), media_ip };
+        let host = Self { route_added, pulse, pulse_server: format!("unix:{}", socket.display()) };
         for _ in 0..100 {
             if socket.exists() {
                 return host;
@@ -140,9 +128,9 @@ impl Drop for FirefoxHost {
     }
 }
 
-fn caller_hears_the_answer_and_sees_the_captions(browser: &str, llm_port: u16, server_extra: &str, env: &[(&str, &str)]) {
+fn caller_hears_the_answer_and_sees_the_captions(browser: &str, llm_port: u16, env: &[(&str, &str)]) {
     let dir = tempdir(&format!("browser-call-{browser}"));
-    let server = serve_sip(&dir, llm_port, server_extra);
+    let server = serve_sip(&dir, llm_port, "");
     let mic = browser_mic(&dir, "caller", "How long do I have to return something?", 6.0, 12.0);
     let env: Vec<(&str, &str)> = env.iter().copied().chain([("BROWSER", browser)]).collect();
     let (page, heard_wav) = browser_call(&dir, &server.http, &mic, 24_000, &env);

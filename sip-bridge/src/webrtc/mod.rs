@@ -42,9 +42,12 @@ pub struct IceServer {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebRtcConfig {
-    /// The address the media sockets bind to (one UDP socket per browser call), and the host
-    /// candidate offered when it is a concrete address.
-    pub bind: IpAddr,
+    /// The address the media sockets bind to (one UDP socket per browser call), offered as the
+    /// host candidate. Unset (or 0.0.0.0): the address this machine reaches other networks from,
+    /// so that browsers on the LAN and on this machine both reach it out of the box (Firefox does
+    /// not pair with a server's loopback candidate); loopback on a machine without a route.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<IpAddr>,
     /// The address browsers reach this server at when it is behind a 1:1 NAT (a cloud VM's public
     /// IP): offered as the candidate instead of `bind`, on the same port.
     pub public_ip: Option<IpAddr>,
@@ -62,7 +65,7 @@ pub struct WebRtcConfig {
 impl Default for WebRtcConfig {
     fn default() -> Self {
         Self {
-            bind: IpAddr::from([127, 0, 0, 1]),
+            bind: None,
             public_ip: None,
             ice_servers: Vec::new(),
             connect_timeout_secs: 15,
