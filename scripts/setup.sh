@@ -12,7 +12,7 @@ APT_PACKAGES=(
   asterisk-core-sounds-en asterisk-core-sounds-en-wav pocketsphinx-testdata
   python3-pip python3-venv
   sip-tester iproute2 baresip linphone-cli kamailio tshark postgresql
-  chromium firefox-esr pulseaudio
+  chromium firefox-esr pulseaudio coturn
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -157,6 +157,68 @@ fn caller_hears_the_answer_and_sees_the_captions(browser: &str, llm_port: u16, e
     assert!(recs[0]["media"]["round_trip_ms"].as_f64().is_some_and(|ms| ms < 100.0), "{}", recs[0]);
 }
 
+/// A TURN server (Debian's coturn) on loopback with one long-term user; stopped when dropped.
+struct Turn(std::process::Child);
+
+impl Turn {
+    const USER: &'static str = "caller";
+    const PASSWORD: &'static str = "turn-secret";
+
+    fn start(dir: &Path, port: u16) -> Self {
+        let log = std::fs::File::create(dir.join("turnserver.log")).unwrap();
+        let child = std::process::Command::new("turnserver")
+            .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--min-port=49200", "--max-port=49300"])
+            .args(["--allow-loopback-peers", "--lt-cred-mech", "--realm=ivr.test", "--log-file=stdout", "--simple-log", "--verbose"])
+            .arg(format!("--listening-port={port}"))
+            .arg(format!("--user={}:{}", Self::USER, Self::PASSWORD))
+            .arg(format!("--userdb={}", dir.join("turndb").display()))
+            .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("turnserver runs (scripts/setup.sh installs coturn)");
+        let turn = Self(child);
+        for _ in 0..100 {
+            if std::fs::read_to_string(dir.join("turnserver.log")).unwrap_or_default().contains("Total General servers") {
+                return turn;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("turnserver did not start: {}", std::fs::read_to_string(dir.join("turnserver.log")).unwrap_or_default());
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A caller whose network lets nothing through but a TURN relay (the page's RTCPeerConnection is
+/// made relay-only): the server hands the page `[webrtc] ice_servers`, the browser allocates a
+/// relay on coturn, and the call's media goes browser -> relay -> server and back.
+#[test]
+fn a_browser_allowed_only_a_turn_relay_calls_through_it() {
+    let dir = tempdir("browser-turn");
+    let _turn = Turn::start(&dir, 13478);
+    let webrtc = format!("[webrtc]\nice_servers = [{{ urls = [\"turn:127.0.0.1:13478?transport=udp\"], username = \"{}\", credential = \"{}\" }}]\n", Turn::USER, Turn::PASSWORD);
+    let server = serve_sip(&dir, 18627, &webrtc);
+    let mic = browser_mic(&dir, "caller", "How long do I have to return something?", 6.0, 10.0);
+    let (page, heard_wav) = browser_call(&dir, &server.http, &mic, 20_000, &[("ICE_POLICY", "relay")]);
+    assert!(page.get("failure").is_none(), "{page}");
+    assert_eq!(page["error"], serde_json::Value::Null, "no error shown: {page}");
+    // The media went through the relay: the browser's end of the pair is a relay candidate.
+    assert_eq!(page["route"]["local"]["type"], "relay", "{page}");
+    eprintln!("route: {}", page["route"]);
+    let text = heard_segments(&heard_wav);
+    assert!(text.contains("thank you for calling"), "the greeting came through the relay: {text}");
+    assert!(text.contains("30 days"), "the answer came through the relay: {text}");
+    let recs = records(&server.records, 1, 10);
+    assert_eq!(recs[0]["media"]["codec"], "opus", "{}", recs[0]);
+    assert!(recs[0]["media"]["packets_in"].as_u64().unwrap() > 400, "the caller's audio came through the relay: {}", recs[0]);
+}
+
 /// The server process's threads (by name) and its open sockets (a socket's fd links to
 /// "socket:[inode]"; the store's files come and go with its connection pool, so they are left out).
 fn threads_and_sockets(pid: u32) -> (Vec<String>, Vec<String>) {

@@ -3,8 +3,10 @@
 // the server (Web Audio on the remote stream, 48 kHz, written as a WAV), presses KEYS on the page's
 // keypad at KEYS_AT_MS (optional), hangs up after LISTEN_MS (or waits for the server to end the
 // call when HANGUP=server), saves a screenshot and prints what the page showed as one JSON line.
-// BROWSER=firefox runs it in Debian's Firefox ESR instead (firefox.mjs).
-// Environment: CALL_URL, MIC_WAV, LISTEN_MS, OUT_WAV, SCREENSHOT, [KEYS, KEYS_AT_MS, HANGUP, BROWSER].
+// BROWSER=firefox runs it in Debian's Firefox ESR instead (firefox.mjs). ICE_POLICY=relay makes
+// the page's RTCPeerConnection use only TURN relays (as a browser behind a strict firewall has to).
+// Environment: CALL_URL, MIC_WAV, LISTEN_MS, OUT_WAV, SCREENSHOT, [KEYS, KEYS_AT_MS, HANGUP,
+// BROWSER, ICE_POLICY].
 import { launchWithMic } from "./chromium.mjs";
 import { launchFirefoxWithMic } from "./firefox.mjs";
 import { startRecording, saveRecording } from "./record.mjs";
@@ -16,6 +18,13 @@ let page;
 try {
   out.browser = await browser.version();
   page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+  if (process.env.ICE_POLICY) {
+    await page.addInitScript((policy) => {
+      const Native = window.RTCPeerConnection;
+      window.RTCPeerConnection = function (config = {}) { return new Native({ ...config, iceTransportPolicy: policy }); };
+      window.RTCPeerConnection.prototype = Native.prototype;
+    }, process.env.ICE_POLICY);
+  }
   page.on("console", (m) => { if (m.type() === "error") (out.console ||= []).push(m.text()); });
   await page.goto(process.env.CALL_URL);
   await page.click("#call");
@@ -45,6 +54,18 @@ try {
     for (const s of stats.values()) {
       if (s.type === "inbound-rtp" && s.kind === "audio") {
         return { jitter_buffer_ms: s.jitterBufferEmittedCount ? Math.round((1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount) : null, packets: s.packetsReceived, lost: s.packetsLost, jitter_ms: Math.round(1000 * (s.jitter || 0)), concealed: s.concealedSamples, codec: s.codecId };
+      }
+    }
+    return null;
+  });
+  // The route the call's media took: the selected candidate pair's two ends.
+  out.route = await page.evaluate(async () => {
+    if (!window.ivrCall.pc) return null;
+    const stats = await window.ivrCall.pc.getStats();
+    for (const s of stats.values()) {
+      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+        const end = (id) => { const c = stats.get(id); return c && { type: c.candidateType, address: c.address, port: c.port, protocol: c.protocol }; };
+        return { local: end(s.localCandidateId), remote: end(s.remoteCandidateId) };
       }
     }
     return null;
