@@ -30,6 +30,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: error: cannot reach the Debian package archive (apt-get update failed)" >&2; exit 1
   fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Kamailio and coturn are peers the tests start themselves; Debian enables them as services,
+  # which on a machine with systemd would hold port 5060 (the bot's) and open a TURN port. Those
+  # this run installed are stopped and disabled; ones installed before are left as they were.
+  if [ -d /run/systemd/system ]; then
+    for svc in kamailio coturn; do
+      if [[ " ${missing[*]} " == *" $svc "* ]]; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+    done
+  fi
 else
   echo "setup: system packages present"
 fi
