@@ -509,11 +509,13 @@ fn voice_to_voice_of_a_browser_call_next_to_a_phone_call() {
     let calls = records(&server.records, 2, 10);
     let of = |who: &str| calls.iter().find(|c| (c["caller"] == "browser") == (who == "browser")).and_then(server_voice_to_voice);
     let (browser_server, phone_server) = (of("browser").expect("the browser call's turn"), of("phone").expect("the phone call's turn"));
+    // What the server's jitter buffer held the caller's audio back by, on each path.
+    let playout = |who: &str| calls.iter().find(|c| (c["caller"] == "browser") == (who == "browser")).map(|c| c["media"]["playout_delay_ms"].clone());
     let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default().lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()).unwrap_or_default();
     let report = serde_json::json!({
         "cpu": cpu,
-        "browser": {"caller_ms": (browser * 1000.0).round(), "server_ms": browser_server.round()},
-        "phone": {"caller_ms": (phone * 1000.0).round(), "server_ms": phone_server.round()},
+        "browser": {"caller_ms": (browser * 1000.0).round(), "server_ms": browser_server.round(), "server_playout_ms": playout("browser")},
+        "phone": {"caller_ms": (phone * 1000.0).round(), "server_ms": phone_server.round(), "server_playout_ms": playout("phone")},
         "browser_over_phone": ((browser / phone) * 100.0).round() / 100.0,
         "browser_inbound": page["inbound"],
         "page_recording_started_ms": page["recording_started_ms"],

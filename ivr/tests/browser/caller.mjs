@@ -51,12 +51,19 @@ try {
   out.inbound = await page.evaluate(async () => {
     if (!window.ivrCall.pc) return null;
     const stats = await window.ivrCall.pc.getStats();
+    let inbound = null;
     for (const s of stats.values()) {
       if (s.type === "inbound-rtp" && s.kind === "audio") {
-        return { jitter_buffer_ms: s.jitterBufferEmittedCount ? Math.round((1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount) : null, packets: s.packetsReceived, lost: s.packetsLost, jitter_ms: Math.round(1000 * (s.jitter || 0)), concealed: s.concealedSamples, codec: s.codecId };
+        inbound = { jitter_buffer_ms: s.jitterBufferEmittedCount ? Math.round((1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount) : null, packets: s.packetsReceived, lost: s.packetsLost, jitter_ms: Math.round(1000 * (s.jitter || 0)), concealed: s.concealedSamples, codec: s.codecId };
       }
     }
-    return null;
+    // After the jitter buffer: the average delay from decoding to the audio device's output.
+    for (const s of stats.values()) {
+      if (inbound && s.type === "media-playout" && s.totalSamplesCount) {
+        inbound.playout_ms = Math.round((1000 * s.totalPlayoutDelay) / s.totalSamplesCount);
+      }
+    }
+    return inbound;
   });
   // The route the call's media took: the selected candidate pair's two ends.
   out.route = await page.evaluate(async () => {

@@ -72,6 +72,9 @@ pub struct MediaStats {
     pub ignored: u64,
     pub concealed: u64,
     pub late: u64,
+    /// The jitter buffer's playout delay when the stats were taken (what it added to the caller's
+    /// audio before the bot heard it).
+    pub playout_delay_ms: u32,
     pub rtcp: RtcpStats,
 }
 
@@ -156,7 +159,7 @@ impl MediaSession {
 
     pub fn stats(&self) -> MediaStats {
         let j = self.jitter.stats();
-        MediaStats { concealed: j.concealed, late: j.late, rtcp: self.rtcp.stats(), ..self.stats }
+        MediaStats { concealed: j.concealed, late: j.late, playout_delay_ms: self.jitter.target() * 20, rtcp: self.rtcp.stats(), ..self.stats }
     }
 
     /// Where our packets go.
