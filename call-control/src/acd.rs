@@ -136,7 +136,9 @@ pub enum Withdrawn {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum QueueEventKind {
-    Enter { priority: u8, position: usize },
+    /// `queue`: the topic the caller needs (orders, billing, ...) or `general`: the reports count
+    /// each topic as a queue of its own, as a call centre with one queue per topic would.
+    Enter { priority: u8, position: usize, queue: String },
     Offered,
     /// The agent did not answer within the ring timeout, or the phone refused.
     NoAnswer { ring_secs: f64 },
@@ -430,13 +432,14 @@ impl Acd {
             return p;
         }
         let needs = Needs { language: needs.language.map(|s| s.to_lowercase()), topic: needs.topic.map(|s| s.to_lowercase()) };
+        let queue = needs.topic.clone().unwrap_or_else(|| "general".into());
         let w = Waiting::new(call, priority, needs, now);
         // Priority first (higher first), then arrival.
         let at = self.waiting.iter().position(|o| o.priority < priority).unwrap_or(self.waiting.len());
         self.waiting.insert(at, w);
         let position = at + 1;
         self.waiting[at].entry_position = position;
-        self.log(now, Some(call), None, QueueEventKind::Enter { priority, position });
+        self.log(now, Some(call), None, QueueEventKind::Enter { priority, position, queue });
         self.dispatch(now);
         self.announce_due(now);
         position

@@ -95,7 +95,7 @@ pub enum Entry {
     /// A line of the conversation.
     Said { who: Speaker, text: String, at: Duration },
     /// What the conversation made of the caller's latest line.
-    Understood { intent: Option<String>, confidence: Option<f32>, language: Option<String> },
+    Understood(ivr_store::Understanding),
     /// The timings of the caller's latest turn, once its reply started.
     Timing(TurnTiming),
     /// Something that happened: `answered`, `key`, `barge_in`, `action`, `transfer`.
@@ -140,6 +140,8 @@ pub struct Call {
     cancelled: HashSet<JobId>,
     /// Understanding jobs for spoken words (their result describes the caller's latest line).
     understanding_speech: HashSet<JobId>,
+    /// The bot's latest turn waits for digits (an order number, a postcode, a PIN).
+    collecting_digits: bool,
     /// A keypad transfer has begun: `Some(when the digits were all out)` once they are.
     keypad_transfer: Option<Option<Duration>>,
     /// A goodbye is playing because the server is stopping.
@@ -164,6 +166,7 @@ impl Call {
             outputs: VecDeque::new(),
             cancelled: HashSet::new(),
             understanding_speech: HashSet::new(),
+            collecting_digits: false,
             keypad_transfer: None,
             shutting_down: false,
             ended_by: None,
@@ -257,7 +260,14 @@ impl Call {
                         KeyVia::Page => "page",
                         KeyVia::Script => "script",
                     };
-                    self.event("key", now, Some(serde_json::json!({"key": digit.to_string(), "via": via})));
+                    // A digit keyed while the bot collects an order number, a postcode or a PIN
+                    // is kept as a masked key: that a key was pressed, not which.
+                    let key = if self.collecting_digits && digit.is_ascii_digit() && self.attendant.is_none() {
+                        ivr_privacy::MASKED_KEY.to_string()
+                    } else {
+                        digit.to_string()
+                    };
+                    self.event("key", now, Some(serde_json::json!({"key": key, "via": via})));
                     match self.attendant.as_mut() {
                         Some(a) => a.handle(attendant::Input::CallerKey(digit), now),
                         None => self.session.handle(Event::Dtmf(digit), now),
@@ -300,11 +310,18 @@ impl Call {
                 if self.cancelled.contains(&job) {
                     return;
                 }
-                if self.understanding_speech.remove(&job) {
-                    if let JobResult::Turn(t) = &result {
+                if let JobResult::Turn(t) = &result {
+                    // Keys pressed while the bot collects digits are kept masked.
+                    self.collecting_digits = t.expects_digits;
+                    if self.understanding_speech.remove(&job) {
                         self.language = t.language.clone();
-                        let (intent, confidence, language) = (t.intent.clone(), t.confidence, Some(t.language.clone()));
-                        self.record(Entry::Understood { intent, confidence, language });
+                        self.record(Entry::Understood(ivr_store::Understanding {
+                            intent: t.intent.clone(),
+                            confidence: t.confidence.map(f64::from),
+                            language: Some(t.language.clone()),
+                            sentiment: t.sentiment.map(|s| s.name().to_string()),
+                            unanswered: Some(t.unanswered),
+                        }));
                     }
                 }
                 self.session.handle(Event::Done { job, result }, now);

@@ -299,10 +299,10 @@ impl Hooks for LiveHooks {
         let call_id = &self.call_id;
         match entry {
             Entry::Said { who, text, at } => {
-                tracing::info!(%call_id, ?who, %text);
+                tracing::info!(%call_id, ?who, text = %ivr_privacy::mask(&text));
                 self.log.said(who, text, at);
             }
-            Entry::Understood { intent, confidence, language } => self.log.understood(intent, confidence, language),
+            Entry::Understood(u) => self.log.understood(u),
             Entry::Timing(t) => {
                 let v2v = t.voice_to_voice().map(|d| d.as_millis() as u64);
                 tracing::info!(%call_id, voice_to_voice_ms = v2v, "turn");
@@ -452,9 +452,9 @@ impl CallLog {
         self.sink.turn(&self.call.id, ivr_store::Turn { seq, at_secs: at.as_secs_f64(), speaker: speaker.into(), text, ..Default::default() });
     }
 
-    fn understood(&self, intent: Option<String>, confidence: Option<f32>, language: Option<String>) {
+    fn understood(&self, u: ivr_store::Understanding) {
         if let Some(seq) = self.last_caller_turn {
-            self.sink.understanding(&self.call.id, seq, intent, confidence.map(f64::from), language);
+            self.sink.understanding(&self.call.id, seq, u);
         }
     }
 

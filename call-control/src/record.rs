@@ -7,13 +7,13 @@
 
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use ivr_store::{CallEnd, Event, FollowUp, NewCall, QueueEntry, QueueLogLine, Stages, Store, Turn};
+use ivr_store::{CallEnd, Event, FollowUp, NewCall, QueueEntry, QueueLogLine, Stages, Store, Turn, Understanding};
 
 enum Write {
     Start(NewCall),
     Turn(String, Turn),
     Stages(String, i64, Stages),
-    Understanding(String, i64, Option<String>, Option<f64>, Option<String>),
+    Understanding(String, i64, Understanding),
     Event(String, Event),
     End(String, CallEnd),
     QueueEvent(QueueLogLine),
@@ -54,8 +54,8 @@ impl RecordSink {
     pub fn stages(&self, call: &str, seq: i64, s: Stages) {
         let _ = self.tx.send(Write::Stages(call.into(), seq, s));
     }
-    pub fn understanding(&self, call: &str, seq: i64, intent: Option<String>, confidence: Option<f64>, language: Option<String>) {
-        let _ = self.tx.send(Write::Understanding(call.into(), seq, intent, confidence, language));
+    pub fn understanding(&self, call: &str, seq: i64, u: Understanding) {
+        let _ = self.tx.send(Write::Understanding(call.into(), seq, u));
     }
     pub fn event(&self, call: &str, e: Event) {
         let _ = self.tx.send(Write::Event(call.into(), e));
@@ -134,13 +134,14 @@ fn write_all(rx: Receiver<Write>, store: Store, runtime: tokio::runtime::Handle)
         let (what, result) = runtime.block_on(async {
             match &w {
                 Write::Start(c) => (format!("call {} from {}", c.id, c.caller), store.start_call(c).await),
-                Write::Turn(id, t) => (format!("call {id} turn {} {}: {:?}", t.seq, t.speaker, t.text), store.add_turn(id, t).await),
+                Write::Turn(id, t) => (format!("call {id} turn {} {}: {:?}", t.seq, t.speaker, ivr_privacy::mask(&t.text)), store.add_turn(id, t).await),
                 Write::Stages(id, seq, s) => (format!("call {id} turn {seq} stages {s:?}"), store.set_stages(id, *seq, s).await),
-                Write::Understanding(id, seq, intent, confidence, language) => (
-                    format!("call {id} turn {seq} intent {intent:?} confidence {confidence:?} language {language:?}"),
-                    store.set_understanding(id, *seq, intent.as_deref(), *confidence, language.as_deref()).await,
-                ),
-                Write::Event(id, e) => (format!("call {id} event {} {:?}", e.kind, e.detail), store.add_event(id, e).await),
+                Write::Understanding(id, seq, u) => (format!("call {id} turn {seq} understood {u:?}"), store.set_understanding(id, *seq, u).await),
+                Write::Event(id, e) => {
+                    let mut detail = e.detail.clone().unwrap_or_default();
+                    ivr_privacy::mask_json(&mut detail);
+                    (format!("call {id} event {} {detail}", e.kind), store.add_event(id, e).await)
+                }
                 Write::End(id, end) => (format!("call {id} ended by {} after {:.1} s", end.ended_by, end.duration_secs), store.end_call(id, end).await),
                 Write::QueueEvent(l) => (format!("queue event {l:?}"), store.log_queue_event(l).await),
                 Write::QueueEnter(e) => (format!("queue entry {e:?}"), store.queue_enter(e).await),

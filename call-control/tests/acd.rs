@@ -45,7 +45,7 @@ fn priority_then_arrival_and_the_offer_goes_to_the_first() {
     let out = drain(&mut q);
     assert!(offers(&out).is_empty(), "no agent yet");
     let enters: Vec<_> = events(&out).into_iter().map(|(c, _, k)| (c.unwrap(), k)).collect();
-    assert_eq!(enters[2], ("angry".into(), QueueEventKind::Enter { priority: 1, position: 1 }));
+    assert_eq!(enters[2], ("angry".into(), QueueEventKind::Enter { priority: 1, position: 1, queue: "general".into() }));
 
     agent(&mut q, "ann", &["en"], s(3));
     assert_eq!(offers(&drain(&mut q)), vec![("angry".into(), "ann".into())]);

@@ -109,9 +109,10 @@ fn the_bot_hangs_up_after_its_goodbye_and_the_caller_s_line_is_understood() {
     let ended = run(policy(Transfer::HangUp), &mut leg, &mut jobs, &mut hooks);
 
     assert_eq!(hooks.said(Speaker::Caller), ["That is all, goodbye."]);
-    let understood: Vec<_> = hooks.entries.iter().filter(|e| matches!(e, Entry::Understood { .. })).collect();
+    let understood: Vec<_> = hooks.entries.iter().filter_map(|e| if let Entry::Understood(u) = e { Some(u) } else { None }).collect();
     assert!(
-        matches!(understood[..], [Entry::Understood { intent: Some(ref i), confidence: Some(c), language: Some(ref l) }] if i == "goodbye" && (c - 0.93).abs() < 1e-6 && l == "en"),
+        matches!(understood[..], [u] if u.intent.as_deref() == Some("goodbye") && u.confidence.is_some_and(|c| (c - 0.93).abs() < 1e-6)
+            && u.language.as_deref() == Some("en") && u.sentiment.as_deref() == Some("neutral") && u.unanswered == Some(false)),
         "{understood:?}"
     );
     let bye = leg.command_at(|c| *c == LegCommand::HangUp).expect("the bot hangs up");

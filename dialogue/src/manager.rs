@@ -116,6 +116,11 @@ pub struct Turn {
     /// The bot now waits for digits (order number, postcode, PIN): callers read them slowly, with
     /// pauses, so the call layer waits longer before taking the turn as finished.
     pub expects_digits: bool,
+    /// The caller's mood in these words (none for keypad input).
+    pub sentiment: Option<Sentiment>,
+    /// The bot had no answer for these words: the classifier's best guess was below the
+    /// confidence threshold (what the knowledge-gap report collects).
+    pub unanswered: bool,
 }
 
 impl Turn {
@@ -375,6 +380,8 @@ impl Conversation {
             llm: None,
             llm_worded: false,
             expects_digits: false,
+            sentiment: None,
+            unanswered: false,
         }
     }
 
@@ -413,7 +420,9 @@ impl Conversation {
                     self.heard.remove(0);
                 }
                 self.heard.push(shorten(text.trim(), 200));
-                self.on_speech(text.trim(), now, brain)
+                let mut turn = self.on_speech(text.trim(), now, brain);
+                turn.sentiment = Some(policy::sentiment(text.trim()));
+                turn
             }
         };
         turn.expects_digits = !self.ended && matches!(self.waiting, Waiting::OrderNumber | Waiting::Postcode | Waiting::Pin);
@@ -489,7 +498,8 @@ impl Conversation {
             Ok(Some(c)) => c,
             Ok(None) | Err(_) => return self.transfer(TransferReason::StageFailure),
         };
-        let mut turn = if classification.confidence < brain.config.confidence_threshold {
+        let unanswered = classification.confidence < brain.config.confidence_threshold;
+        let mut turn = if unanswered {
             self.misses += 1;
             self.goal = Some(format!("\"{}\"", shorten(text, 60)));
             self.tried.push("the bot did not understand the question".into());
@@ -505,6 +515,7 @@ impl Conversation {
         };
         turn.intent = Some(classification.target.id().to_string());
         turn.confidence = Some(classification.confidence);
+        turn.unanswered = unanswered;
         turn
     }
 

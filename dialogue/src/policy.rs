@@ -69,6 +69,17 @@ pub enum Sentiment {
     Angry,
 }
 
+impl Sentiment {
+    /// Its name in records ("frustrated").
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Neutral => "neutral",
+            Self::Frustrated => "frustrated",
+            Self::Angry => "angry",
+        }
+    }
+}
+
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
 }

@@ -27,6 +27,24 @@ pub struct Config {
     pub records: call_control::recording::RecordsConfig,
     /// The agents' console at /agent.
     pub console: ConsoleSection,
+    /// The reports (`ivr report`, the dashboard).
+    pub insight: InsightSection,
+    /// What calls cost, for the ROI report.
+    pub costs: ivr_insight::roi::Costs,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InsightSection {
+    /// A queued caller answered within this many seconds counts as served in time (the service
+    /// level's threshold, Asterisk's `servicelevel`).
+    pub service_level_secs: f64,
+}
+
+impl Default for InsightSection {
+    fn default() -> Self {
+        Self { service_level_secs: 20.0 }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -160,7 +160,7 @@ pub(crate) fn improve_with_llm(mut turn: dialogue::manager::Turn, client: Option
     match client.chat(&messages, &opts, |_| {}) {
         Ok(c) => {
             if !turn.apply_llm(&job, &c.text) {
-                tracing::info!(text = %c.text, purpose = ?job.purpose, "LLM text refused by the guard; keeping the fixed words");
+                tracing::info!(text = %ivr_privacy::mask(&c.text), purpose = ?job.purpose, "LLM text refused by the guard; keeping the fixed words");
             }
         }
         Err(e) => tracing::warn!("LLM unavailable ({e}); speaking the fixed reply"),

@@ -10,6 +10,7 @@ mod llm_worker;
 mod load;
 mod models;
 mod records;
+mod report;
 mod say;
 mod serve;
 mod simulate;
@@ -192,6 +193,11 @@ enum Command {
         #[command(subcommand)]
         command: records::RecordsCommand,
     },
+    /// What the records say: KPIs, the ROI, knowledge gaps, rising topics.
+    Report {
+        #[command(subcommand)]
+        command: report::ReportCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +269,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The records need no models.
     let command = match cli.command {
         Command::Records { command } => return records::run(&cfg, command),
+        Command::Report { command } => return report::run(&cfg, command),
         Command::Agents { command } => return agents::run(&cfg, command),
         other => other,
     };
@@ -312,7 +319,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { what: BenchCommand::Turn { files, threads } } => bench::bench_turn(&models, &files, threads),
         Command::Bench { what: BenchCommand::Llm { turns } } => bench::bench_llm(&models, &cfg, turns),
         Command::Listen { echo, seconds } => listen::listen(&models, &cfg, echo, seconds),
-        Command::Records { .. } | Command::Agents { .. } => unreachable!("handled above"),
+        Command::Records { .. } | Command::Agents { .. } | Command::Report { .. } => unreachable!("handled above"),
         Command::Models { command: ModelsCommand::List } => models::list_models(&models),
         Command::Models { command: ModelsCommand::Convert { model, precision, force } } => {
             models::convert_models(&models, model.as_deref(), &precision, force)

@@ -8,10 +8,12 @@
 //! as `interrupted`.
 
 pub mod agents;
+pub mod audit;
 pub mod queue;
 pub mod sessions;
 
 pub use agents::{Agent, AgentError, NewAgent, PhoneSecret};
+pub use audit::AuditLine;
 pub use queue::{FollowUp, QueueEntry, QueueLogLine};
 pub use sessions::Session;
 
@@ -72,8 +74,24 @@ pub struct Turn {
     pub language: Option<String>,
     pub intent: Option<String>,
     pub confidence: Option<f64>,
+    /// A caller turn's mood from its words: neutral | frustrated | angry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<String>,
+    /// A caller turn the bot had no answer for (a knowledge gap); none for the bot's turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unanswered: Option<bool>,
     #[serde(flatten)]
     pub stages: Stages,
+}
+
+/// What the dialogue made of a caller's turn.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Understanding {
+    pub intent: Option<String>,
+    pub confidence: Option<f64>,
+    pub language: Option<String>,
+    pub sentiment: Option<String>,
+    pub unanswered: Option<bool>,
 }
 
 /// Where a caller turn's time went, in milliseconds (known once its reply has started).
@@ -204,20 +222,24 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a line of the conversation, its words masked ([`ivr_privacy::mask`]): a card
+    /// number or a PIN read out never reaches the database.
     pub async fn add_turn(&self, call_id: &str, t: &Turn) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO turns (call_id, seq, at_secs, speaker, text, language, intent, confidence, endpoint_ms, stt_ms, \
-             understand_ms, llm_first_token_ms, tts_first_audio_ms, voice_to_voice_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO turns (call_id, seq, at_secs, speaker, text, language, intent, confidence, sentiment, unanswered, endpoint_ms, \
+             stt_ms, understand_ms, llm_first_token_ms, tts_first_audio_ms, voice_to_voice_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(call_id)
         .bind(t.seq)
         .bind(t.at_secs)
         .bind(&t.speaker)
-        .bind(&t.text)
+        .bind(ivr_privacy::mask(&t.text).as_ref())
         .bind(&t.language)
         .bind(&t.intent)
         .bind(t.confidence)
+        .bind(&t.sentiment)
+        .bind(t.unanswered.map(i64::from))
         .bind(t.stages.endpoint_ms)
         .bind(t.stages.stt_ms)
         .bind(t.stages.understand_ms)
@@ -248,12 +270,15 @@ impl Store {
         Ok(())
     }
 
-    /// The understanding of a turn (intent, confidence, language), when the dialogue has it.
-    pub async fn set_understanding(&self, call_id: &str, seq: i64, intent: Option<&str>, confidence: Option<f64>, language: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE turns SET intent = $1, confidence = $2, language = $3 WHERE call_id = $4 AND seq = $5")
-            .bind(intent)
-            .bind(confidence)
-            .bind(language)
+    /// The understanding of a turn (intent, confidence, language, mood, whether the bot had an
+    /// answer), when the dialogue has it.
+    pub async fn set_understanding(&self, call_id: &str, seq: i64, u: &Understanding) -> Result<(), StoreError> {
+        sqlx::query("UPDATE turns SET intent = $1, confidence = $2, language = $3, sentiment = $4, unanswered = $5 WHERE call_id = $6 AND seq = $7")
+            .bind(&u.intent)
+            .bind(u.confidence)
+            .bind(&u.language)
+            .bind(&u.sentiment)
+            .bind(u.unanswered.map(i64::from))
             .bind(call_id)
             .bind(seq)
             .execute(&self.pool)
@@ -261,13 +286,19 @@ impl Store {
         Ok(())
     }
 
+    /// Stores something that happened in a call; the words in its detail (a hand-off summary
+    /// quotes the caller) are masked.
     pub async fn add_event(&self, call_id: &str, e: &Event) -> Result<(), StoreError> {
+        let detail = e.detail.clone().map(|mut d| {
+            ivr_privacy::mask_json(&mut d);
+            d.to_string()
+        });
         sqlx::query("INSERT INTO events (call_id, seq, at_secs, kind, detail) VALUES ($1, $2, $3, $4, $5)")
             .bind(call_id)
             .bind(e.seq)
             .bind(e.at_secs)
             .bind(&e.kind)
-            .bind(e.detail.as_ref().map(|d| d.to_string()))
+            .bind(detail)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -329,44 +360,64 @@ impl Store {
     }
 
     async fn turns(&self, id: &str) -> Result<Vec<Turn>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at_secs, speaker, text, language, intent, confidence, endpoint_ms, stt_ms, understand_ms, \
-             llm_first_token_ms, tts_first_audio_ms, voice_to_voice_ms FROM turns WHERE call_id = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Turn {
-                    seq: r.try_get("seq")?,
-                    at_secs: r.try_get("at_secs")?,
-                    speaker: r.try_get("speaker")?,
-                    text: r.try_get("text")?,
-                    language: r.try_get("language")?,
-                    intent: r.try_get("intent")?,
-                    confidence: r.try_get("confidence")?,
-                    stages: Stages {
-                        endpoint_ms: r.try_get("endpoint_ms")?,
-                        stt_ms: r.try_get("stt_ms")?,
-                        understand_ms: r.try_get("understand_ms")?,
-                        llm_first_token_ms: r.try_get("llm_first_token_ms")?,
-                        tts_first_audio_ms: r.try_get("tts_first_audio_ms")?,
-                        voice_to_voice_ms: r.try_get("voice_to_voice_ms")?,
-                    },
-                })
-            })
-            .collect()
+        let rows = sqlx::query(&format!("SELECT {TURN_COLUMNS} FROM turns WHERE call_id = $1 ORDER BY seq")).bind(id).fetch_all(&self.pool).await?;
+        rows.iter().map(turn_of).collect()
     }
 
     async fn events(&self, id: &str) -> Result<Vec<Event>, StoreError> {
         let rows = sqlx::query("SELECT seq, at_secs, kind, detail FROM events WHERE call_id = $1 ORDER BY seq").bind(id).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let detail: Option<String> = r.try_get("detail")?;
-                Ok(Event { seq: r.try_get("seq")?, at_secs: r.try_get("at_secs")?, kind: r.try_get("kind")?, detail: detail.and_then(|d| serde_json::from_str(&d).ok()) })
-            })
-            .collect()
+        rows.iter().map(event_of).collect()
+    }
+
+    /// The calls that started in `[from, to)` (RFC 3339 bounds) with their turns, events and
+    /// notes, oldest first: what the reports read. Three queries whatever the number of calls.
+    pub async fn calls_between(&self, from: &str, to: &str) -> Result<Vec<CallRecord>, StoreError> {
+        // Times are stored as RFC 3339 text whose fraction of a second varies in length, so the
+        // text comparison is only a coarse bound (a second either side); the exact one is made
+        // on parsed times.
+        let (from_t, to_t) = (from.parse::<jiff::Timestamp>().ok(), to.parse::<jiff::Timestamp>().ok());
+        let coarse = |t: Option<jiff::Timestamp>, s: &str, secs: i64| {
+            t.and_then(|t| t.checked_add(jiff::SignedDuration::from_secs(secs)).ok()).map_or(s.to_string(), |t| t.strftime("%Y-%m-%dT%H:%M:%S").to_string())
+        };
+        let (lo, hi) = (coarse(from_t, from, -1), coarse(to_t, to, 2));
+        let within = "SELECT id FROM calls WHERE started_at >= $1 AND started_at < $2";
+        let rows = sqlx::query(&format!("{SUMMARY} WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at, id")).bind(&lo).bind(&hi).fetch_all(&self.pool).await?;
+        let mut calls: Vec<CallRecord> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let call = summary(r)?;
+            let started = call.started_at.parse::<jiff::Timestamp>().ok();
+            let inside = match (started, from_t, to_t) {
+                (Some(s), Some(f), Some(t)) => f <= s && s < t,
+                _ => true,
+            };
+            if inside {
+                calls.push(CallRecord { call, turns: Vec::new(), events: Vec::new(), notes: Vec::new() });
+            }
+        }
+        let index: std::collections::HashMap<String, usize> = calls.iter().enumerate().map(|(i, c)| (c.call.id.clone(), i)).collect();
+        let turns = sqlx::query(&format!("SELECT call_id, {TURN_COLUMNS} FROM turns WHERE call_id IN ({within}) ORDER BY call_id, seq"))
+            .bind(&lo)
+            .bind(&hi)
+            .fetch_all(&self.pool)
+            .await?;
+        for r in &turns {
+            let id: String = r.try_get("call_id")?;
+            if let Some(&i) = index.get(&id) {
+                calls[i].turns.push(turn_of(r)?);
+            }
+        }
+        let events = sqlx::query(&format!("SELECT call_id, seq, at_secs, kind, detail FROM events WHERE call_id IN ({within}) ORDER BY call_id, seq"))
+            .bind(&lo)
+            .bind(&hi)
+            .fetch_all(&self.pool)
+            .await?;
+        for r in &events {
+            let id: String = r.try_get("call_id")?;
+            if let Some(&i) = index.get(&id) {
+                calls[i].events.push(event_of(r)?);
+            }
+        }
+        Ok(calls)
     }
 
     async fn notes(&self, id: &str) -> Result<Vec<Note>, StoreError> {
@@ -379,7 +430,7 @@ impl Store {
         let inserted = sqlx::query("INSERT INTO notes (call_id, written_at, author, text) SELECT id, $1, $2, $3 FROM calls WHERE id = $4")
             .bind(&note.written_at)
             .bind(&note.author)
-            .bind(&note.text)
+            .bind(ivr_privacy::mask(&note.text).as_ref())
             .bind(call_id)
             .execute(&self.pool)
             .await?;
@@ -394,6 +445,37 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+const TURN_COLUMNS: &str = "seq, at_secs, speaker, text, language, intent, confidence, sentiment, unanswered, endpoint_ms, stt_ms, \
+     understand_ms, llm_first_token_ms, tts_first_audio_ms, voice_to_voice_ms";
+
+fn turn_of(r: &AnyRow) -> Result<Turn, StoreError> {
+    let unanswered: Option<i64> = r.try_get("unanswered")?;
+    Ok(Turn {
+        seq: r.try_get("seq")?,
+        at_secs: r.try_get("at_secs")?,
+        speaker: r.try_get("speaker")?,
+        text: r.try_get("text")?,
+        language: r.try_get("language")?,
+        intent: r.try_get("intent")?,
+        confidence: r.try_get("confidence")?,
+        sentiment: r.try_get("sentiment")?,
+        unanswered: unanswered.map(|u| u != 0),
+        stages: Stages {
+            endpoint_ms: r.try_get("endpoint_ms")?,
+            stt_ms: r.try_get("stt_ms")?,
+            understand_ms: r.try_get("understand_ms")?,
+            llm_first_token_ms: r.try_get("llm_first_token_ms")?,
+            tts_first_audio_ms: r.try_get("tts_first_audio_ms")?,
+            voice_to_voice_ms: r.try_get("voice_to_voice_ms")?,
+        },
+    })
+}
+
+fn event_of(r: &AnyRow) -> Result<Event, StoreError> {
+    let detail: Option<String> = r.try_get("detail")?;
+    Ok(Event { seq: r.try_get("seq")?, at_secs: r.try_get("at_secs")?, kind: r.try_get("kind")?, detail: detail.and_then(|d| serde_json::from_str(&d).ok()) })
 }
 
 const SUMMARY: &str = "SELECT id, sip_call_id, caller, started_at, ended_at, duration_secs, ended_by, recording, server, media FROM calls";

@@ -165,8 +165,8 @@ impl Store {
         .bind(&f.created_at)
         .bind(&f.reason)
         .bind(&f.audio)
-        .bind(&f.transcript)
-        .bind(&f.summary)
+        .bind(f.transcript.as_deref().map(|t| ivr_privacy::mask(t).into_owned()))
+        .bind(f.summary.as_deref().map(|t| ivr_privacy::mask(t).into_owned()))
         .bind(&f.status)
         .bind(&f.done_by)
         .bind(&f.done_at)
@@ -175,9 +175,14 @@ impl Store {
         Ok(())
     }
 
-    /// A voicemail's transcript and summary, once made.
+    /// A voicemail's transcript and summary, once made (masked, as a call's turns are).
     pub async fn set_follow_up_text(&self, id: &str, transcript: &str, summary: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE follow_ups SET transcript = $1, summary = $2 WHERE id = $3").bind(transcript).bind(summary).bind(id).execute(&self.pool).await?;
+        let r = sqlx::query("UPDATE follow_ups SET transcript = $1, summary = $2 WHERE id = $3")
+            .bind(ivr_privacy::mask(transcript).as_ref())
+            .bind(ivr_privacy::mask(summary).as_ref())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 

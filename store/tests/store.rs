@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ivr_store::{AgentError, CallEnd, Event, FollowUp, NewAgent, NewCall, Note, PhoneSecret, QueueEntry, QueueLogLine, Stages, Store, Turn};
+use ivr_store::{AgentError, AuditLine, CallEnd, Event, FollowUp, NewAgent, NewCall, Note, PhoneSecret, QueueEntry, QueueLogLine, Stages, Store, Turn, Understanding};
 
 fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ivr-store-{name}-{}", std::process::id()));
@@ -75,7 +75,14 @@ async fn exercise(store: &Store) {
     store.add_turn("c1", &question).await.unwrap();
     let stages = Stages { endpoint_ms: Some(420.0), stt_ms: Some(0.0), understand_ms: Some(31.5), voice_to_voice_ms: Some(612.0), ..Default::default() };
     store.set_stages("c1", 1, &stages).await.unwrap();
-    store.set_understanding("c1", 1, Some("delivery_time"), Some(0.87), Some("en")).await.unwrap();
+    let understanding = Understanding {
+        intent: Some("delivery_time".into()),
+        confidence: Some(0.87),
+        language: Some("en".into()),
+        sentiment: Some("frustrated".into()),
+        unanswered: Some(false),
+    };
+    store.set_understanding("c1", 1, &understanding).await.unwrap();
     store.add_event("c1", &Event { seq: 0, at_secs: 0.0, kind: "answered".into(), detail: None }).await.unwrap();
     store.add_event("c1", &Event { seq: 1, at_secs: 9.1, kind: "transfer".into(), detail: Some(serde_json::json!({"reason": "caller_request"})) }).await.unwrap();
     store.end_call("c1", &CallEnd { ended_at: "2026-12-02T10:00:20Z".into(), duration_secs: 20.0, ended_by: "bot".into(), media: Some(serde_json::json!({"packets_in": 900})) }).await.unwrap();
@@ -90,6 +97,9 @@ async fn exercise(store: &Store) {
     assert_eq!(c1.turns[1].text, question.text);
     assert_eq!(c1.turns[1].stages, stages);
     assert_eq!((c1.turns[1].intent.as_deref(), c1.turns[1].confidence), (Some("delivery_time"), Some(0.87)));
+    assert_eq!((c1.turns[1].sentiment.as_deref(), c1.turns[1].unanswered), (Some("frustrated"), Some(false)));
+    assert_eq!((c1.turns[0].sentiment.as_deref(), c1.turns[0].unanswered), (None, None));
+
     assert_eq!(c1.events[1].detail, Some(serde_json::json!({"reason": "caller_request"})));
     assert!(store.call("nope").await.unwrap().is_none());
 
@@ -113,6 +123,37 @@ async fn exercise(store: &Store) {
     assert_eq!(next.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c1"]);
     assert_eq!(store.all_calls().await.unwrap().len(), 3);
     assert_eq!(store.count_turns("caller").await.unwrap(), 1);
+}
+
+/// After [`exercise`]: masking on the way in, the reports' read by period, the audit log.
+async fn privacy_and_reports(store: &Store) {
+    // What a caller reads out or keys as a secret never reaches the database: the words are
+    // masked on the way in (turns, event details, notes, voicemail transcripts).
+    let card = Turn { seq: 2, at_secs: 12.0, speaker: "caller".into(), text: "my card is 4111 1111 1111 1111 and my PIN is 4321".into(), ..Default::default() };
+    store.add_turn("c3", &card).await.unwrap();
+    let summary = serde_json::json!({"summary": {"screen": "Caller read card 4111-1111-1111-1111."}});
+    store.add_event("c3", &Event { seq: 0, at_secs: 12.5, kind: "action".into(), detail: Some(summary) }).await.unwrap();
+    let c3 = store.call("c3").await.unwrap().expect("c3");
+    assert_eq!(c3.turns[0].text, "my card is [card number ending 1111] and my PIN is [PIN]");
+    let stored = serde_json::to_string(&c3).unwrap();
+    assert!(!ivr_privacy::holds_digits(&stored, "4111111111111111") && !stored.contains("4321"), "{stored}");
+
+    // The reports' read: calls that started in a period, with their turns and events, in three
+    // queries; the bounds are exact although the stored times' fractions vary in length.
+    store.start_call(&call("c4", "b", "2026-12-02T10:03:00.5Z")).await.unwrap();
+    let between = store.calls_between("2026-12-02T10:00:00Z", "2026-12-02T10:03:00.5Z").await.unwrap();
+    assert_eq!(between.iter().map(|c| c.call.id.as_str()).collect::<Vec<_>>(), ["c1", "c2", "c3"]);
+    assert_eq!((between[0].turns.len(), between[0].events.len(), between[2].turns.len()), (2, 2, 1));
+    let late = store.calls_between("2026-12-02T10:03:00.4Z", "2026-12-03T00:00:00Z").await.unwrap();
+    assert_eq!(late.iter().map(|c| c.call.id.as_str()).collect::<Vec<_>>(), ["c4"]);
+
+    // The audit log: added to, read newest first.
+    for (at, action) in [("2026-12-02T11:00:00Z", "sign_in"), ("2026-12-02T11:01:00Z", "listen")] {
+        let line = AuditLine { at: at.into(), actor: "sue".into(), action: action.into(), target: Some("c1".into()), detail: None };
+        store.audit(&line).await.unwrap();
+    }
+    let audit = store.audit_log(10).await.unwrap();
+    assert_eq!(audit.iter().map(|l| l.action.as_str()).collect::<Vec<_>>(), ["listen", "sign_in"]);
 }
 
 /// Agents (argon2 passwords, skills, extensions), the queue's log and entries, follow-ups.
@@ -195,12 +236,13 @@ async fn sqlite_keeps_calls_turns_and_events() {
     let store = Store::open(&url).await.unwrap();
     exercise(&store).await;
     agents_and_queue(&store).await;
+    privacy_and_reports(&store).await;
     // WAL mode: while the store is open, writes go to the write-ahead log beside the file.
     assert!(dir.join("sub/calls.db-wal").exists(), "no WAL file beside the database");
     store.close().await;
     // Reopened (migrations already applied): the data is there, in WAL mode.
     let store = Store::open(&url).await.unwrap();
-    assert_eq!(store.all_calls().await.unwrap().len(), 3);
+    assert_eq!(store.all_calls().await.unwrap().len(), 4);
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -211,9 +253,10 @@ async fn postgresql_keeps_calls_turns_and_events() {
     let store = Store::open(&pg.url()).await.unwrap();
     exercise(&store).await;
     agents_and_queue(&store).await;
+    privacy_and_reports(&store).await;
     store.close().await;
     let store = Store::open(&pg.url()).await.unwrap();
-    assert_eq!(store.all_calls().await.unwrap().len(), 3);
+    assert_eq!(store.all_calls().await.unwrap().len(), 4);
     store.close().await;
 }
 

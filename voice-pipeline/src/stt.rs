@@ -271,7 +271,7 @@ impl WhisperModel {
             // a second decode (hundreds of milliseconds) is not needed.
             if looped {
                 if let Some(unit) = leading_repeat(&text) {
-                    tracing::debug!(%text, %unit, "repetition loop of the whole utterance; kept its first round");
+                    tracing::debug!(text = %ivr_privacy::mask(&text), %unit, "repetition loop of the whole utterance; kept its first round");
                     text = unit;
                     looped = false;
                 }
@@ -292,13 +292,13 @@ impl WhisperModel {
             if !looped {
                 break;
             }
-            tracing::debug!(audio_ctx, tokens, max_tokens, text = %last.as_ref().map_or("", |t| t.text.as_str()), "repetition loop; decoding again with a wider window");
+            tracing::debug!(audio_ctx, tokens, max_tokens, text = %ivr_privacy::mask(last.as_ref().map_or("", |t| t.text.as_str())), "repetition loop; decoding again with a wider window");
         }
         self.return_state(state);
         let mut t = last.ok_or_else(|| SttError::Run("no decoding window".into()))?;
         if cfg.drop_hallucinations {
             if let Some(fixed) = hallucination_fix(&t.text, t.audio_secs, t.avg_logprob, t.no_speech_prob) {
-                tracing::debug!(text = %t.text, %fixed, avg_logprob = t.avg_logprob, no_speech_prob = t.no_speech_prob, "hallucination");
+                tracing::debug!(text = %ivr_privacy::mask(&t.text), fixed = %ivr_privacy::mask(&fixed), avg_logprob = t.avg_logprob, no_speech_prob = t.no_speech_prob, "hallucination");
                 t.dropped = Some(std::mem::replace(&mut t.text, fixed));
             }
         }

@@ -204,6 +204,8 @@ pub fn reply(text: &str, action: Option<Action>) -> Turn {
         llm: None,
         llm_worded: false,
         expects_digits: false,
+        sentiment: None,
+        unanswered: false,
     }
 }
 
@@ -223,6 +225,7 @@ pub fn demo_conversation(input: &CallerInput) -> Turn {
             let mut t = reply("Thank you for calling. Goodbye!", Some(Action::Hangup));
             t.intent = Some("goodbye".into());
             t.confidence = Some(0.93);
+            t.sentiment = Some(dialogue::policy::Sentiment::Neutral);
             t
         }
         _ => {

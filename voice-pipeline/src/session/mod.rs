@@ -1105,7 +1105,7 @@ impl CallSession {
         let interrupted_question = self.playback.current().is_some_and(|(s, last)| last && s.trim_end().ends_with('?'));
         if self.pause.is_some() {
             if kind == Interruption::NoWords || kind == Interruption::Backchannel && !interrupted_question {
-                tracing::debug!(%text, "false interruption: resuming");
+                tracing::debug!(text = %ivr_privacy::mask(&text), "false interruption: resuming");
                 self.resume();
                 self.turn = None;
                 return;

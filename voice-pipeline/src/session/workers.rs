@@ -133,7 +133,7 @@ impl Workers<'_> {
     pub fn transcribe(&self, audio: &[f32]) -> JobResult {
         match self.whisper.transcribe(audio, self.stt) {
             Ok(t) => {
-                tracing::debug!(text = %t.text, secs = t.audio_secs, ms = t.elapsed_ms, audio_ctx = t.audio_ctx, retries = t.retries, "transcribed");
+                tracing::debug!(text = %ivr_privacy::mask(&t.text), secs = t.audio_secs, ms = t.elapsed_ms, audio_ctx = t.audio_ctx, retries = t.retries, "transcribed");
                 JobResult::Transcript { text: t.text, language: t.language }
             }
             Err(e) => JobResult::Failed(format!("transcription: {e}")),
