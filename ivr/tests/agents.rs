@@ -31,7 +31,7 @@ fn a_caller_asking_for_a_person_is_warm_transferred_to_a_registered_agent() {
     let served = serve(&dir, &toml);
     // The agent's phone: registers as 2001 with ann's password, answers automatically, and
     // talks once it has had time to hear the summary and key 1.
-    let agent_mic = caller_wav(&dir, "agent", "Hello, you are speaking with customer service. How can I help?", 15.0, 25.0);
+    let agent_mic = person_wav(&dir, "agent", "Hello, you are speaking with customer service. How can I help?", 15.0, 25.0);
     let account = format!("<sip:2001@{}>;auth_pass=agentpass1;regint=60;answermode=auto", served.sip);
     let agent_log = dir.join("agent.log");
     let mut agent = Group::spawn(baresip(&dir, "agent", &agent_mic, &account, 15292, 21500).stdin(Stdio::piped()).stdout(std::fs::File::create(&agent_log).unwrap()).stderr(Stdio::null()))
@@ -42,7 +42,7 @@ fn a_caller_asking_for_a_person_is_warm_transferred_to_a_registered_agent() {
     // The caller asks for a person, waits, and says what the problem is once connected.
     let p = |n: &str| dir.join(n).display().to_string();
     caller_wav(&dir, "ask", "I want to talk to a person.", 7.0, 30.0);
-    caller_wav(&dir, "problem", "My parcel arrived broken yesterday.", 0.0, 12.0);
+    person_wav(&dir, "problem", "My parcel arrived broken yesterday.", 0.0, 12.0);
     run_ok(&["sox", &p("ask.wav"), &p("problem.wav"), &p("caller.wav")]);
     // scripts/bench-transfer.sh sets IVR_PCAP to capture the call on the wire (loopback) and
     // measure the hand-over's times there.

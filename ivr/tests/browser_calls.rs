@@ -346,13 +346,13 @@ fn a_browser_agent_takes_a_warm_transfer_from_a_phone_caller() {
     assert!(agents(&config, &["status", "ann", "available"], "").0);
     let served = serve(&dir, &toml);
     // The agent's microphone: quiet while the summary plays and the agent accepts, then a greeting.
-    let wav8 = caller_wav(&dir, "agent", "Hello, you are speaking with customer service. How can I help?", 16.0, 25.0);
+    let wav8 = person_wav(&dir, "agent", "Hello, you are speaking with customer service. How can I help?", 16.0, 25.0);
     let agent_mic = dir.join("agent-48k.wav");
     run_ok(&["sox", wav8.to_str().unwrap(), "-r", "48000", agent_mic.to_str().unwrap()]);
     // The phone caller asks for a person, waits, and says what the problem is once connected.
     let p = |n: &str| dir.join(n).display().to_string();
     caller_wav(&dir, "ask", "I want to talk to a person.", 7.0, 32.0);
-    caller_wav(&dir, "problem", "I need help with my delivery, it is very late.", 0.0, 10.0);
+    person_wav(&dir, "problem", "I need help with my delivery, it is very late.", 0.0, 10.0);
     run_ok(&["sox", &p("ask.wav"), &p("problem.wav"), &p("caller.wav")]);
     let console = {
         let (url, mic, out, shot) = (format!("http://{}/agent", served.http), agent_mic.clone(), dir.join("agent-heard.wav"), dir.join("agent-browser.png"));
@@ -404,7 +404,7 @@ fn a_browser_caller_keys_zero_and_is_bridged_to_a_phone_agent() {
     let served = serve(&dir, &toml);
     // The agent's phone (baresip, G.711): answers automatically, keys 1 after the summary, then
     // greets the caller.
-    let agent_mic = caller_wav(&dir, "agent", "Hello, you are speaking with customer service. How can I help?", 14.0, 25.0);
+    let agent_mic = person_wav(&dir, "agent", "Hello, you are speaking with customer service. How can I help?", 14.0, 25.0);
     let account = format!("<sip:2001@{}>;auth_pass=agentpass1;regint=60;answermode=auto", served.sip);
     let agent_log = dir.join("agent.log");
     let mut agent = Group::spawn(baresip(&dir, "agent", &agent_mic, &account, 15298, 21800).stdin(std::process::Stdio::piped()).stdout(std::fs::File::create(&agent_log).unwrap()).stderr(std::process::Stdio::null()))
@@ -413,7 +413,12 @@ fn a_browser_caller_keys_zero_and_is_bridged_to_a_phone_agent() {
     let mut keys = agent.0.stdin.take().unwrap();
     // The browser caller (Opus) presses 0 on the page's keypad after the greeting, waits, and
     // tells the agent the problem.
-    let mic = browser_mic(&dir, "caller", "I need help with my delivery, it is very late.", 30.0, 12.0);
+    let mic = {
+        let wav8 = person_wav(&dir, "caller", "I need help with my delivery, it is very late.", 30.0, 12.0);
+        let out = dir.join("caller-48k.wav");
+        run_ok(&["sox", wav8.to_str().unwrap(), "-r", "48000", "-c", "1", "-b", "16", out.to_str().unwrap()]);
+        out
+    };
     let caller = {
         let (dir, http, mic) = (dir.clone(), served.http.clone(), mic.clone());
         std::thread::spawn(move || browser_call(&dir, &http, &mic, 50_000, &[("KEYS", "0"), ("KEYS_AT_MS", "5000")]))

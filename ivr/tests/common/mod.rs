@@ -339,6 +339,22 @@ pub fn run_ok(args: &[&str]) {
 pub fn caller_wav(dir: &Path, name: &str, text: &str, lead: f32, tail: f32) -> PathBuf {
     let p = |suffix: &str| dir.join(format!("{name}-{suffix}.wav")).display().to_string();
     run_ok(&["espeak-ng", "-v", "en-us", "-s", "150", "-w", &p("tts"), text]);
+    padded(dir, name, lead, tail)
+}
+
+/// A person's sentence (what an agent says to a caller, or a caller to an agent) in the project's
+/// Piper voice, 8 kHz, with silence around it. A person is recognised on the other side of a
+/// bridge by the words heard; espeak's robotic voice through Opus and G.711 decodes into other
+/// words on some CPUs ("delivery, it is very late" as "delu, it is mari-laid"), Piper's does not.
+pub fn person_wav(dir: &Path, name: &str, text: &str, lead: f32, tail: f32) -> PathBuf {
+    let tts = dir.join(format!("{name}-tts.wav"));
+    ivr_ok(&["say", text, "-o", tts.to_str().unwrap(), "--rate", "8000"]);
+    padded(dir, name, lead, tail)
+}
+
+/// `dir/name-tts.wav` at 8 kHz with `lead` and `tail` seconds of silence, as `dir/name.wav`.
+fn padded(dir: &Path, name: &str, lead: f32, tail: f32) -> PathBuf {
+    let p = |suffix: &str| dir.join(format!("{name}-{suffix}.wav")).display().to_string();
     run_ok(&["sox", &p("tts"), "-r", "8000", "-c", "1", "-b", "16", &p("say")]);
     run_ok(&["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", &p("lead"), "trim", "0", &lead.to_string()]);
     run_ok(&["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", &p("tail"), "trim", "0", &tail.to_string()]);
