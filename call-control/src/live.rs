@@ -15,6 +15,7 @@ use crate::call::{Call, CallPolicy, EndedBy, Entry, Transfer};
 use crate::attendant::DeskNote;
 use crate::driver::{Clock, Control, Delivery, Hooks, Jobs, Stop};
 use crate::metrics::metrics;
+use crate::record::CallLog;
 use crate::server::{CallSignal, Command, Context};
 use crate::sip_leg::{media_ports, ntp_now, seed_of, SipLeg};
 
@@ -114,7 +115,7 @@ fn spawn_call<L: LiveLeg>(
     let mut jobs = LiveJobs { pipeline: Arc::clone(&ctx.pipeline), link, replies };
     let caller_number = caller_id.clone().unwrap_or_default();
     let mut hooks = LiveHooks {
-        log: CallLog::new(ctx.sink.clone(), page.is_none().then_some(call_id), from, &ctx.server),
+        log: CallLog::new(ctx.sink.clone(), page.is_none().then_some(call_id), from, &ctx.server, jiff::Timestamp::now()),
         stop: stop_rx,
         recorder: ctx.recorder.clone(),
         recording: None,
@@ -280,7 +281,7 @@ impl LiveHooks {
             return;
         }
         let by = self.ended.unwrap_or(EndedBy::Caller);
-        self.log.end(by, at, media);
+        self.log.end(by, at, media, jiff::Timestamp::now());
         metrics().calls_ended.with_label_values(&[by.as_str().replace(' ', "_").as_str()]).inc();
         metrics().calls_active.dec();
     }
@@ -408,77 +409,4 @@ impl Hooks for LiveHooks {
     }
 }
 
-/// A call's record as it is written to the store: its id there, the next numbers of its lines
-/// and events.
-struct CallLog {
-    sink: crate::record::RecordSink,
-    call: ivr_store::NewCall,
-    started: bool,
-    next_turn: i64,
-    next_event: i64,
-    /// The caller's latest line (its understanding and stages arrive later).
-    last_caller_turn: Option<i64>,
-}
-
-impl CallLog {
-    /// `sip_call_id`: the SIP Call-ID of a phone call (none for a browser's).
-    fn new(sink: crate::record::RecordSink, sip_call_id: Option<&str>, from: String, server: &str) -> Self {
-        // The store's own id: a SIP Call-ID may come again (another server, a retry).
-        let mut nonce = [0u8; 8];
-        if getrandom::fill(&mut nonce).is_err() {
-            nonce = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64).to_le_bytes();
-        }
-        let started_at = jiff::Timestamp::now().to_string();
-        let id = format!("{}-{}", started_at.replace([':', '.'], "").trim_end_matches('Z'), nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let call = ivr_store::NewCall { id, sip_call_id: sip_call_id.map(str::to_string), caller: from, started_at, server: server.to_string(), recording: None };
-        Self { sink, call, started: false, next_turn: 0, next_event: 0, last_caller_turn: None }
-    }
-
-    fn start(&mut self) {
-        self.started = true;
-        self.sink.start_call(self.call.clone());
-    }
-
-    fn said(&mut self, who: Speaker, text: String, at: Duration) {
-        let seq = self.next_turn;
-        self.next_turn += 1;
-        let speaker = match who {
-            Speaker::Caller => {
-                self.last_caller_turn = Some(seq);
-                "caller"
-            }
-            Speaker::Bot => "bot",
-        };
-        self.sink.turn(&self.call.id, ivr_store::Turn { seq, at_secs: at.as_secs_f64(), speaker: speaker.into(), text, ..Default::default() });
-    }
-
-    fn understood(&self, u: ivr_store::Understanding) {
-        if let Some(seq) = self.last_caller_turn {
-            self.sink.understanding(&self.call.id, seq, u);
-        }
-    }
-
-    fn stages(&self, stages: ivr_store::Stages) {
-        if let Some(seq) = self.last_caller_turn {
-            self.sink.stages(&self.call.id, seq, stages);
-        }
-    }
-
-    fn event(&mut self, kind: &str, at: Duration, detail: Option<serde_json::Value>) {
-        let seq = self.next_event;
-        self.next_event += 1;
-        self.sink.event(&self.call.id, ivr_store::Event { seq, at_secs: at.as_secs_f64(), kind: kind.into(), detail });
-    }
-
-    fn end(&mut self, by: EndedBy, at: Duration, media: serde_json::Value) {
-        self.event("hangup", at, Some(serde_json::json!({"by": by.as_str()})));
-        let end = ivr_store::CallEnd {
-            ended_at: jiff::Timestamp::now().to_string(),
-            duration_secs: at.as_secs_f64(),
-            ended_by: by.as_str().to_string(),
-            media: Some(media),
-        };
-        self.sink.end_call(&self.call.id, end);
-    }
-}
 

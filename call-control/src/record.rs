@@ -6,6 +6,7 @@
 //! fails is logged in full (the record is in the log even if the store is gone).
 
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Duration;
 
 use ivr_store::{CallEnd, Event, FollowUp, NewCall, QueueEntry, QueueLogLine, Stages, Store, Turn, Understanding};
 
@@ -112,6 +113,103 @@ impl RecordSink {
 /// A caller turn's stages in milliseconds, from the session's call times: the one derivation the
 /// store and the metrics both use. Transcription started early may be done before the turn ends:
 /// then its stage is 0.
+/// A call's record as it is written to the store: its id there, the next numbers of its lines
+/// and events.
+pub struct CallLog {
+    pub sink: RecordSink,
+    pub call: ivr_store::NewCall,
+    pub started: bool,
+    next_turn: i64,
+    next_event: i64,
+    /// The caller's latest line (its understanding and stages arrive later).
+    last_caller_turn: Option<i64>,
+}
+
+impl CallLog {
+    /// `sip_call_id`: the SIP Call-ID of a phone call (none for a browser's); `started_at`: the
+    /// wall-clock time of the call's start (a simulated call's is given).
+    pub fn new(sink: RecordSink, sip_call_id: Option<&str>, from: String, server: &str, started_at: jiff::Timestamp) -> Self {
+        // The store's own id: a SIP Call-ID may come again (another server, a retry).
+        let mut nonce = [0u8; 8];
+        if getrandom::fill(&mut nonce).is_err() {
+            nonce = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64).to_le_bytes();
+        }
+        let started_at = started_at.to_string();
+        let id = format!("{}-{}", started_at.replace([':', '.'], "").trim_end_matches('Z'), nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let call = ivr_store::NewCall { id, sip_call_id: sip_call_id.map(str::to_string), caller: from, started_at, server: server.to_string(), recording: None };
+        Self { sink, call, started: false, next_turn: 0, next_event: 0, last_caller_turn: None }
+    }
+
+    pub fn start(&mut self) {
+        self.started = true;
+        self.sink.start_call(self.call.clone());
+    }
+
+    pub fn said(&mut self, who: voice_pipeline::session::Speaker, text: String, at: Duration) {
+        use voice_pipeline::session::Speaker;
+        let seq = self.next_turn;
+        self.next_turn += 1;
+        let speaker = match who {
+            Speaker::Caller => {
+                self.last_caller_turn = Some(seq);
+                "caller"
+            }
+            Speaker::Bot => "bot",
+        };
+        self.sink.turn(&self.call.id, ivr_store::Turn { seq, at_secs: at.as_secs_f64(), speaker: speaker.into(), text, ..Default::default() });
+    }
+
+    pub fn understood(&self, u: ivr_store::Understanding) {
+        if let Some(seq) = self.last_caller_turn {
+            self.sink.understanding(&self.call.id, seq, u);
+        }
+    }
+
+    pub fn stages(&self, stages: ivr_store::Stages) {
+        if let Some(seq) = self.last_caller_turn {
+            self.sink.stages(&self.call.id, seq, stages);
+        }
+    }
+
+    pub fn event(&mut self, kind: &str, at: Duration, detail: Option<serde_json::Value>) {
+        let seq = self.next_event;
+        self.next_event += 1;
+        self.sink.event(&self.call.id, ivr_store::Event { seq, at_secs: at.as_secs_f64(), kind: kind.into(), detail });
+    }
+
+    /// Writes the store's part of what a call recorded, for a call whose record needs nothing
+    /// else (the simulator's): `Ended` closes the record at `wall_start` plus its time.
+    pub fn write(&mut self, entry: crate::call::Entry, wall_start: jiff::Timestamp) {
+        use crate::call::Entry;
+        if !self.started {
+            self.start();
+        }
+        match entry {
+            Entry::Said { who, text, at } => self.said(who, text, at),
+            Entry::Understood(u) => self.understood(u),
+            Entry::Timing(t) => self.stages(stages_of(&t)),
+            Entry::Event { kind, at, detail } => self.event(kind, at, detail),
+            Entry::Action { .. } => {}
+            Entry::Ended { by, at } => {
+                let ended_at = wall_start.checked_add(at).unwrap_or(wall_start);
+                self.end(by, at, serde_json::json!({}), ended_at);
+            }
+        }
+    }
+
+    /// The call ended `at` into it, at `ended_at` on the wall clock.
+    pub fn end(&mut self, by: crate::call::EndedBy, at: Duration, media: serde_json::Value, ended_at: jiff::Timestamp) {
+        self.event("hangup", at, Some(serde_json::json!({"by": by.as_str()})));
+        let end = ivr_store::CallEnd {
+            ended_at: ended_at.to_string(),
+            duration_secs: at.as_secs_f64(),
+            ended_by: by.as_str().to_string(),
+            media: Some(media),
+        };
+        self.sink.end_call(&self.call.id, end);
+    }
+}
+
 pub fn stages_of(t: &voice_pipeline::session::TurnTiming) -> Stages {
     let ms = |from: std::time::Duration, to: Option<std::time::Duration>| to.map(|to| to.saturating_sub(from).as_secs_f64() * 1000.0);
     let stt_done = t.stt_final.map(|s| s.max(t.endpoint));

@@ -87,6 +87,9 @@ pub struct CallRecord {
     pub duration_secs: f64,
     /// Who ended the call.
     pub ended_by: Option<EndedBy>,
+    /// The call's id in the store, when it was written there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -127,6 +130,8 @@ pub struct Simulator<'a> {
     /// Pace the call to the wall clock (a real call's timing, jobs competing for the cores as they
     /// would) instead of running as fast as the work allows.
     pub realtime: bool,
+    /// Write the call to the store as a live call is written (its start at `wall_start`).
+    pub record: Option<crate::record::RecordSink>,
 }
 
 impl Simulator<'_> {
@@ -149,9 +154,12 @@ impl Simulator<'_> {
             busy: Default::default(),
         };
         let mut clock = SimClock { now: Duration::ZERO, realtime: self.realtime, wall: Instant::now() };
-        let mut hooks = SimHooks { rec: CallRecord::default(), shutdown_at: caller.shutdown_at, hang_up_at: end_of_caller + self.tail };
+        let from = caller.caller_id.clone().unwrap_or_else(|| "anonymous".into());
+        let log = self.record.clone().map(|sink| crate::record::CallLog::new(sink, None, from, "simulator", self.wall_start));
+        let mut hooks = SimHooks { rec: CallRecord::default(), shutdown_at: caller.shutdown_at, hang_up_at: end_of_caller + self.tail, log, wall_start: self.wall_start };
         let ended = crate::driver::run(call, &mut leg, &mut jobs, &mut clock, &mut hooks);
         let mut rec = hooks.rec;
+        rec.call_id = hooks.log.map(|l| l.call.id);
         rec.caller_channel = leg.rec.caller_channel;
         rec.bot_channel = leg.rec.bot_channel;
         rec.bot_sounding = leg.rec.bot_sounding;
@@ -316,10 +324,15 @@ struct SimHooks {
     rec: CallRecord,
     shutdown_at: Option<Duration>,
     hang_up_at: Duration,
+    log: Option<crate::record::CallLog>,
+    wall_start: jiff::Timestamp,
 }
 
 impl Hooks for SimHooks {
     fn record(&mut self, entry: Entry) {
+        if let Some(log) = self.log.as_mut() {
+            log.write(entry.clone(), self.wall_start);
+        }
         match entry {
             Entry::Said { who, text, at } => self.rec.transcript.push(Line { who, text, at_secs: at.as_secs_f64() }),
             Entry::Timing(t) => self.rec.turns.push(t),

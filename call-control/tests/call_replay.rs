@@ -103,6 +103,7 @@ fn run_with(caller: Caller, times: JobTimes, tail_secs: f64) -> CallRecord {
         wall_start: "2026-11-24T10:00:00Z".parse().expect("time"),
         tail: Duration::from_secs_f64(tail_secs),
         realtime: false,
+        record: None,
     };
     sim.run(CallSession::new(SessionConfig::default(), m.vad.clone()).with_llm(false), &caller)
 }

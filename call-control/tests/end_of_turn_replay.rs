@@ -94,6 +94,7 @@ fn call(turn: &[f32], cfg: SessionConfig, with_model: bool, model_loaded: bool) 
         wall_start: "2026-11-24T10:00:00Z".parse().expect("time"),
         tail: Duration::from_secs(4),
         realtime: false,
+        record: None,
     };
     sim.run(CallSession::new(cfg, m.vad.clone()).with_llm(false).with_turn_model(with_model), &Caller { audio: line, ..Default::default() })
 }

@@ -142,6 +142,10 @@ enum Command {
         /// depend on the time ("are you open now?"); default: now.
         #[arg(long)]
         at: Option<jiff::Timestamp>,
+        /// Write the call to the store ([records] url) as a live call is written, starting at
+        /// --at: simulated calls then count in `ivr report` (a test's or a demo's batch).
+        #[arg(long)]
+        store: bool,
     },
     /// Word error rate of Whisper (or of given hypotheses) on transcribed fixtures.
     Wer {
@@ -303,10 +307,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vad { file, json } => vad::vad_cmd(&models, &cfg, &file, json),
         Command::Ask { text, caller, language, json } => ask::ask(&models, &cfg, &text, caller.as_deref(), &language, json),
         Command::Chat { caller, llm, json } => chat::chat(&models, &cfg, caller, llm, json),
-        Command::Simulate { file, output, json, realtime, caller, llm, keys, echo_ms, tail_secs, at } => simulate::simulate(
+        Command::Simulate { file, output, json, realtime, caller, llm, keys, echo_ms, tail_secs, at, store } => simulate::simulate(
             &models,
             &cfg,
-            simulate::Options { file: &file, output: output.as_deref(), json, realtime, caller, llm, keys, echo_ms, tail_secs, at },
+            simulate::Options { file: &file, output: output.as_deref(), json, realtime, caller, llm, keys, echo_ms, tail_secs, at, store },
         ),
         Command::Wer { fixtures, hyp, only, model, precision, json } => {
             let mut stt = cfg.stt.clone();

@@ -26,6 +26,8 @@ pub struct Options<'a> {
     pub tail_secs: f64,
     /// The call's wall-clock start (default: now).
     pub at: Option<jiff::Timestamp>,
+    /// Write the call to the store.
+    pub store: bool,
 }
 
 /// The session settings: `[session]` from the config, with its `[vad]`.
@@ -92,12 +94,21 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
         t.probability(&hello.samples)?;
     }
     let llm = if o.llm { Some(crate::load::start_llm(models, cfg)?) } else { None };
+    // The store's writer, as `ivr serve` runs it (its runtime kept for as long as it writes).
+    let runtime = ivr_web::tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let record = if o.store {
+        let store = runtime.block_on(ivr_store::Store::open(&cfg.records.url)).with_context(|| format!("cannot open the store {}", cfg.records.url))?;
+        Some(call_control::record::RecordSink::start(store, runtime.handle().clone())?)
+    } else {
+        None
+    };
     let sim = Simulator {
         workers: Workers { whisper: &whisper, stt: &cfg.stt.whisper, voices: &voices, cache: &cache, engine: &engine, llm: llm.as_ref().map(|l| &l.client), turn: turn.as_ref() },
         times: JobTimes::default(),
         wall_start: o.at.unwrap_or_else(jiff::Timestamp::now),
         tail: Duration::from_secs_f64(o.tail_secs.clamp(0.0, 600.0)),
         realtime: o.realtime,
+        record: record.clone(),
     };
     let caller = Caller {
         audio: audio.samples,
@@ -107,6 +118,9 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
         shutdown_at: None,
     };
     let rec = sim.run(CallSession::new(session_cfg, vad).with_llm(o.llm).with_turn_model(turn.is_some()), &caller);
+    if let Some(sink) = &record {
+        anyhow::ensure!(sink.flush(Duration::from_secs(30)), "the call's record was not written to {} in 30 s", cfg.records.url);
+    }
     if let Some(out) = o.output {
         write_stereo(out, &rec).with_context(|| format!("cannot write {}", out.display()))?;
     }
