@@ -18,9 +18,10 @@ use serde::Serialize;
 use crate::{at, Period};
 
 /// How similar (cosine of MiniLM embeddings) two groups' members must be on average to merge.
-/// Paraphrases of one question score about 0.6-0.9 with all-MiniLM-L6-v2, different questions
-/// about one business below 0.4.
-pub const SAME_MEANING: f32 = 0.5;
+/// Measured on transcribed caller questions (ivr/tests/insight.rs): three wordings of one
+/// question scored 0.41-0.89 with each other (0.44-0.84 as group averages), questions on
+/// different topics at most 0.27.
+pub const SAME_MEANING: f32 = 0.35;
 /// At most this many utterances are grouped (the most recent): the clustering is cubic.
 pub const MAX_UTTERANCES: usize = 1500;
 
