@@ -99,3 +99,89 @@ fn unanswered_questions_are_grouped_by_meaning_and_the_figures_match_the_records
     assert!((kpis["voice_to_voice_ms"]["mean"].as_f64().unwrap() - mean).abs() < 1e-6);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A caller on a real softphone reads out a card number, then keys an order number and a PIN to
+/// hear their reward points; the server logs at debug level. The card number and the PIN are in
+/// none of the store's records, its exports (JSON lines and CSV) or the server's log, while the
+/// call itself worked (the points were read out).
+#[test]
+fn a_card_number_read_out_and_a_keyed_pin_are_never_kept() {
+    use std::io::Write;
+    const CARD: &str = "4111111111111111";
+    const PIN: &str = "4821";
+    let dir = tempdir("insight-privacy");
+    let toml = format!(
+        "[llm]\nurl = \"http://127.0.0.1:18640\"\n[records]\nurl = \"sqlite://{}\"\ndir = \"{}\"\n",
+        dir.join("records/calls.db").display(),
+        dir.join("audio").display()
+    );
+    let log_filter = "info,call_control=debug,voice_pipeline=debug,ivr=debug,ivr_store=debug,sip_bridge=debug,dialogue=debug";
+    let served = serve_env(&dir, &toml, &[("IVR_LOG", log_filter)]);
+    // The caller (an unknown number, so the bot asks for the order number and the PIN): the card
+    // number first, then the reward points; the keys are typed on the phone while the bot waits.
+    let p = |n: &str| dir.join(n).display().to_string();
+    person_wav(&dir, "card", "My credit card number is 4111 1111 1111 1111.", 6.0, 4.0);
+    person_wav(&dir, "points", "I would like to check my reward points.", 0.0, 40.0);
+    run_ok(&["sox", &p("card.wav"), &p("points.wav"), &p("caller.wav")]);
+    let uri = format!("sip:ivr@{}", served.sip);
+    let mut phone = Group::spawn(
+        baresip(&dir, "caller", &dir.join("caller.wav"), "<sip:+4930999000@127.0.0.1>;regint=0", 15400, 22000)
+            .args(["-e", &format!("/dial {uri}"), "-t", "70"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::fs::File::create(dir.join("caller.log")).unwrap())
+            .stderr(std::process::Stdio::null()),
+    )
+    .expect("baresip runs");
+    let mut keys = phone.0.stdin.take().unwrap();
+    let mut key_in = |at_secs: u64, digits: &str, started: std::time::Instant| {
+        std::thread::sleep(std::time::Duration::from_secs(at_secs).saturating_sub(started.elapsed()));
+        for d in digits.chars() {
+            keys.write_all(d.to_string().as_bytes()).unwrap();
+            keys.flush().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    };
+    assert!(wait_for(&dir.join("caller.log"), "established", 20), "the call was not answered: {}", std::fs::read_to_string(dir.join("caller.log")).unwrap_or_default());
+    let started = std::time::Instant::now();
+    // The bot asks for the order number after the points question (about 20 s in), then the PIN.
+    key_in(24, "41234567#", started);
+    key_in(36, &format!("{PIN}#"), started);
+    std::thread::sleep(std::time::Duration::from_secs(50).saturating_sub(started.elapsed()));
+    drop(keys);
+    drop(phone);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    drop(served);
+
+    let config = dir.join("ivr.toml");
+    let calls = export(&config, "calls");
+    assert_eq!(calls.len(), 1, "one call stored");
+    let bot: Vec<String> = said(&calls[0], "bot");
+    assert!(bot.iter().any(|s| s.contains("PIN")), "the bot asked for the PIN: {bot:?}");
+    assert!(bot.iter().any(|s| s.contains("1240")), "the keyed order number and PIN worked (the points were read out): {bot:?}");
+    let caller: Vec<String> = said(&calls[0], "caller");
+    assert!(caller.iter().any(|s| s.contains("[card")), "the card number was heard and masked: {caller:?}");
+    let keys: Vec<String> =
+        calls[0]["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "key").map(|e| e["detail"]["key"].as_str().unwrap_or_default().to_string()).collect();
+    assert!(keys.len() >= 13, "the keys were recorded: {keys:?}");
+    assert!(keys.iter().all(|k| k == "•" || k == "#"), "digits keyed while the bot collects them are masked: {keys:?}");
+
+    let jsonl = ivr_ok(&["--config", config.to_str().unwrap(), "records", "export"]);
+    let csv = ivr_ok(&["--config", config.to_str().unwrap(), "records", "export", "--format", "csv"]);
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(log.contains("DEBUG"), "the server logged at debug level");
+    for (what, text) in [("the JSON export", &jsonl), ("the CSV export", &csv), ("the server's log", &log)] {
+        assert!(!ivr_privacy::holds_digits(text, CARD), "the card number is in {what}");
+    }
+    // The PIN as a number of its own (a log's random numbers, ports and sequence numbers may
+    // hold its four digits inside longer ones).
+    for (what, text) in [("the JSON export", &jsonl), ("the CSV export", &csv), ("the server's log", &log)] {
+        assert!(!text.split(|c: char| !c.is_ascii_digit()).any(|n| n == PIN), "the PIN is in {what}");
+    }
+    // The database itself, every byte of it (and of its write-ahead log).
+    for f in ["calls.db", "calls.db-wal"] {
+        let bytes = std::fs::read(dir.join("records").join(f)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!ivr_privacy::holds_digits(&text, CARD), "the card number is in {f}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

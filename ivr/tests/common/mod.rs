@@ -110,6 +110,11 @@ impl Drop for Served {
 }
 
 pub fn serve(dir: &Path, toml: &str) -> Served {
+    serve_env(dir, toml, &[])
+}
+
+/// [`serve`] with these environment variables (`IVR_LOG` for a test that reads the log).
+pub fn serve_env(dir: &Path, toml: &str, env: &[(&str, &str)]) -> Served {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     // The store and the recordings go to the test's directory, not the working directory.
@@ -122,6 +127,7 @@ pub fn serve(dir: &Path, toml: &str) -> Served {
     let mut child = ivr()
         .process_group(0)
         .args(["--config", dir.join("ivr.toml").to_str().unwrap(), "serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("ivr serve starts");
