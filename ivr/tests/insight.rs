@@ -25,7 +25,8 @@ const ANSWERED: &[&str] = &["How long does delivery take?", "What is your return
 
 fn config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("ivr.toml");
-    std::fs::write(&path, format!("[records]\nurl = \"sqlite://{}\"\n", dir.join("calls.db").display())).unwrap();
+    let costs = "[costs]\ncurrency = \"EUR\"\nagent_cost_per_minute = 0.8\ninfrastructure_per_month = 300.0\ninitial_investment = 12000.0\nagent_minutes_per_call = 6.0\n";
+    std::fs::write(&path, format!("[records]\nurl = \"sqlite://{}\"\n{costs}", dir.join("calls.db").display())).unwrap();
     path
 }
 
@@ -97,6 +98,24 @@ fn unanswered_questions_are_grouped_by_meaning_and_the_figures_match_the_records
     assert_eq!(kpis["voice_to_voice_ms"]["count"], v2v.len());
     let mean = v2v.iter().sum::<f64>() / v2v.len() as f64;
     assert!((kpis["voice_to_voice_ms"]["mean"].as_f64().unwrap() - mean).abs() < 1e-6);
+
+    // The ROI from the same records and the configured costs: no agent took a call in this
+    // batch, so an agent's call is the configured 6 minutes; the period is one day.
+    let roi = last_json(&ivr_ok(&["--config", c, "report", "roi", "--from", "2026-12-01", "--to", "2026-12-01", "--json"]));
+    let handled = calls.len() as f64;
+    let without = handled * 6.0 * 0.8;
+    let with = 300.0 / 30.4375;
+    let per_month = (without - with) * 30.4375;
+    let close = |key: &str, want: f64| assert!((roi[key].as_f64().unwrap_or(f64::NAN) - want).abs() < 1e-6, "{key}: {} != {want}", roi[key]);
+    assert_eq!(roi["contained"], contained);
+    assert_eq!(roi["agent_minutes_measured"], false);
+    close("agent_minutes_saved", contained as f64 * 6.0);
+    close("cost_without_bot", without);
+    close("cost_with_bot", with);
+    close("cost_per_call_without_bot", without / handled);
+    close("cost_per_call_with_bot", with / handled);
+    close("savings_per_month", per_month);
+    close("payback_months", 12000.0 / per_month);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
