@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use call_control::acd::Status;
 use call_control::browser::{BrowserCallError, BrowserCalls};
 use call_control::desk::Desk;
-use ivr_web::axum::extract::{Path, State};
+use ivr_web::axum::extract::rejection::QueryRejection;
+use ivr_web::axum::extract::{Path, Query, State};
 use ivr_web::axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use ivr_web::axum::response::{Html, IntoResponse, Response};
 use ivr_web::axum::body::Bytes;
@@ -63,6 +64,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/agent/api/follow-ups", get(follow_ups))
         .route("/agent/api/follow-ups/{id}/done", post(follow_up_done))
         .route("/agent/api/follow-ups/{id}/audio", get(follow_up_audio))
+        .route("/agent/api/audit", get(audit_log))
         .with_state(console)
 }
 
@@ -88,6 +90,9 @@ async fn login(State(c): State<Arc<Console>>, JsonBody(creds): JsonBody<Credenti
     let Some(agent) = c.store.check_password(&creds.name, &creds.password).await.map_err(internal)? else {
         c.limiter.failed(&creds.name, now);
         tracing::warn!(name = %creds.name, "failed sign-in to the agents' console");
+        // The name as typed, cut short: it is what an auditor needs, and not a place to store a book.
+        let name: String = creds.name.chars().take(64).collect();
+        audit(&c, &name, "sign_in_failed", None, None).await?;
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong name or password"));
     };
     c.limiter.succeeded(&creds.name);
@@ -96,6 +101,7 @@ async fn login(State(c): State<Arc<Console>>, JsonBody(creds): JsonBody<Credenti
     let session = ivr_store::Session { agent: agent.name.clone(), csrf: csrf.clone(), expires_at: expires.to_string() };
     c.store.create_session(&auth::hash_token(&token), &session, &jiff::Timestamp::now().to_string()).await.map_err(internal)?;
     tracing::info!(agent = %agent.name, "signed in to the agents' console");
+    audit(&c, &agent.name, "sign_in", None, None).await?;
     let mut r = Json(serde_json::json!({"agent": agent, "csrf": csrf})).into_response();
     let cookie = HeaderValue::from_str(&auth::session_cookie(&token, c.session_ttl)).map_err(internal)?;
     r.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -104,6 +110,7 @@ async fn login(State(c): State<Arc<Console>>, JsonBody(creds): JsonBody<Credenti
 
 async fn logout(State(c): State<Arc<Console>>, Changing(s): Changing) -> Result<Response, ApiError> {
     c.store.end_session(&s.token_hash).await.map_err(internal)?;
+    audit(&c, &s.agent, "sign_out", None, None).await?;
     let mut r = Json(serde_json::json!({"signed_out": s.agent})).into_response();
     let cookie = HeaderValue::from_str(&auth::session_cookie("", Duration::ZERO)).map_err(internal)?;
     r.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -249,9 +256,37 @@ async fn events(State(c): State<Arc<Console>>, s: Signed) -> impl IntoResponse {
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+/// Adds a line to the audit log. A request whose action cannot be logged fails (500): a regulated
+/// company must be able to account for every access.
+async fn audit(c: &Console, actor: &str, action: &str, target: Option<&str>, detail: Option<serde_json::Value>) -> Result<(), ApiError> {
+    let line = ivr_store::AuditLine { at: jiff::Timestamp::now().to_string(), actor: actor.to_string(), action: action.to_string(), target: target.map(str::to_string), detail };
+    c.store.audit(&line).await.map_err(internal)
+}
+
+/// `GET /agent/api/audit?limit=N`: the latest lines of the audit log, newest first; supervisors only.
+async fn audit_log(
+    State(c): State<Arc<Console>>,
+    s: Signed,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let me = c.store.agent(&s.agent).await.map_err(internal)?.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "no such agent any more"))?;
+    if me.role != "supervisor" {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "the audit log is for supervisors"));
+    }
+    let limit = q.limit.unwrap_or(200).clamp(1, 10_000);
+    Ok(Json(serde_json::json!({"audit": c.store.audit_log(limit).await.map_err(internal)?})))
+}
+
+#[derive(serde::Deserialize)]
+struct AuditQuery {
+    limit: Option<i64>,
+}
+
 async fn decide(c: &Console, agent: &str, call: &str, accept: bool) -> Result<Json<serde_json::Value>, ApiError> {
     let desk = c.desk.as_ref().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "this server has no queue"))?;
     desk.decide(agent, call, accept).map_err(|why| ApiError::new(StatusCode::CONFLICT, why))?;
+    audit(c, agent, if accept { "accept" } else { "decline" }, Some(call), None).await?;
     Ok(Json(serde_json::json!({"call": call, "accepted": accept})))
 }
 
@@ -283,6 +318,7 @@ async fn transfer(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id)
         };
         ApiError::new(status, format!("cannot transfer to {:?}: {e}", b.agent))
     })?;
+    audit(&c, &s.agent, "transfer", Some(&id), Some(serde_json::json!({"to": b.agent}))).await?;
     Ok(Json(serde_json::json!({"call": id, "transferred_to": b.agent})))
 }
 
@@ -293,6 +329,7 @@ async fn follow_ups(State(c): State<Arc<Console>>, _s: Signed) -> Result<Json<se
 
 async fn follow_up_done(State(c): State<Arc<Console>>, Changing(s): Changing, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     if c.store.finish_follow_up(&id, &s.agent, &jiff::Timestamp::now().to_string()).await.map_err(internal)? {
+        audit(&c, &s.agent, "follow_up_done", Some(&id), None).await?;
         Ok(Json(serde_json::json!({"id": id, "status": "done", "done_by": s.agent})))
     } else {
         Err(ApiError::not_found(format!("no open follow-up {id:?}")))
@@ -300,10 +337,12 @@ async fn follow_up_done(State(c): State<Arc<Console>>, Changing(s): Changing, Pa
 }
 
 /// `GET /agent/api/follow-ups/{id}/audio`: a voicemail's recording (WAV).
-async fn follow_up_audio(State(c): State<Arc<Console>>, _s: Signed, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn follow_up_audio(State(c): State<Arc<Console>>, s: Signed, Path(id): Path<String>) -> Result<Response, ApiError> {
     let f = c.store.follow_up(&id).await.map_err(internal)?.ok_or_else(|| ApiError::not_found(format!("no follow-up {id:?}")))?;
     let path = f.audio.ok_or_else(|| ApiError::not_found(format!("follow-up {id:?} has no recording")))?;
     let bytes = ivr_web::tokio::fs::read(&path).await.map_err(|e| ApiError::not_found(format!("the recording of {id:?} cannot be read: {e}")))?;
+    // Listening is logged before a byte is sent: a recording nobody can account for is not served.
+    audit(&c, &s.agent, "listen", Some(&id), Some(serde_json::json!({"kind": f.kind}))).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
     Ok((headers, bytes).into_response())

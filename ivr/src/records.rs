@@ -15,8 +15,8 @@ use crate::config::Config;
 pub enum RecordsCommand {
     /// Every call, oldest first.
     Export {
-        /// Calls, follow-ups (callbacks and voicemails) or the queue's log.
-        #[arg(long, default_value = "calls", value_parser = ["calls", "follow-ups", "queue"])]
+        /// Calls, follow-ups (callbacks and voicemails), the queue's log or the audit log.
+        #[arg(long, default_value = "calls", value_parser = ["calls", "follow-ups", "queue", "audit"])]
         kind: String,
         #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
         format: String,
@@ -33,6 +33,15 @@ pub fn run(cfg: &Config, command: RecordsCommand) -> anyhow::Result<std::process
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let store = runtime.block_on(ivr_store::Store::open(&cfg.records.url)).with_context(|| format!("cannot open the store {}", cfg.records.url))?;
+    // Who took the records out, and which: the audit log's line, written before anything is.
+    let line = ivr_store::AuditLine {
+        at: jiff::Timestamp::now().to_string(),
+        actor: format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())),
+        action: "export".into(),
+        target: Some(kind.clone()),
+        detail: Some(serde_json::json!({"format": format, "output": output.as_ref().map(|p| p.display().to_string())})),
+    };
+    runtime.block_on(store.audit(&line)).context("cannot write the audit log; nothing exported")?;
     let mut out: Box<dyn Write> = match &output {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
@@ -41,6 +50,8 @@ pub fn run(cfg: &Config, command: RecordsCommand) -> anyhow::Result<std::process
         let lines: Vec<serde_json::Value> = runtime.block_on(async {
             let r = if kind == "queue" {
                 store.queue_events(None).await.map(|v| v.iter().map(|l| serde_json::json!(l)).collect())
+            } else if kind == "audit" {
+                store.audit_log(i64::MAX).await.map(|v| v.iter().rev().map(|l| serde_json::json!(l)).collect())
             } else {
                 store.follow_ups().await.map(|v| v.iter().map(|f| serde_json::json!(f)).collect())
             };

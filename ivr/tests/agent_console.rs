@@ -50,6 +50,7 @@ fn the_console_refuses_bad_sign_ins_forged_or_expired_sessions_and_changes_witho
     std::fs::write(&config, &toml).unwrap();
     assert!(agents(&config, &["add", "ann"], "ann-password").0);
     assert!(agents(&config, &["add", "bob"], "bob-password").0);
+    assert!(agents(&config, &["add", "sue", "--role", "supervisor"], "sue-password").0);
     let served = serve(&dir, &toml);
     // A new connection per request: the server may close an idle one while the test waits.
     let client = reqwest::blocking::Client::builder().pool_max_idle_per_host(0).build().unwrap();
@@ -117,6 +118,23 @@ fn the_console_refuses_bad_sign_ins_forged_or_expired_sessions_and_changes_witho
     let (_, board, _) = http.send("GET", "/agent/api/board", Some(&session), None, None);
     let status_of = |name: &str| board["agents"].as_array().unwrap().iter().find(|a| a["name"] == name).map(|a| a["status"].clone());
     assert_eq!((status_of("bob"), status_of("ann")), (Some("available".into()), Some("signed_out".into())), "{board}");
+
+    // The audit log: every sign-in and failed sign-in is there; only a supervisor may read it
+    // over the API, and an export is itself a line of it.
+    assert_eq!(http.send("GET", "/agent/api/audit", Some(&session), None, None).0, 403, "bob is no supervisor");
+    let (status, body, sue) = http.login("sue", "sue-password");
+    assert_eq!(status, 200, "{body}");
+    let sue = sue.expect("a session cookie").split(';').next().unwrap().to_string();
+    let (status, audit, _) = http.send("GET", "/agent/api/audit?limit=50", Some(&sue), None, None);
+    assert_eq!(status, 200, "{audit}");
+    let lines: Vec<(String, String)> = audit["audit"].as_array().unwrap().iter().map(|l| (l["actor"].as_str().unwrap().to_string(), l["action"].as_str().unwrap().to_string())).collect();
+    let count = |actor: &str, action: &str| lines.iter().filter(|(a, b)| a == actor && b == action).count();
+    assert_eq!((count("ann", "sign_in_failed"), count("nobody", "sign_in_failed")), (5, 1), "{lines:?}");
+    assert_eq!((count("bob", "sign_in"), count("sue", "sign_in")), (1, 1), "{lines:?}");
+    assert_eq!(lines.first().map(|(a, b)| (a.as_str(), b.as_str())), Some(("sue", "sign_in")), "newest first: {lines:?}");
+    assert_eq!(http.send("GET", "/agent/api/audit?limit=x", Some(&sue), None, None).0, 400);
+    let exported = export(&config, "audit");
+    assert!(exported.last().is_some_and(|l| l["action"] == "export" && l["target"] == "audit" && l["actor"].as_str().unwrap().starts_with("cli:")), "{exported:?}");
 
     // The session expires (4 s here): 401 and a clear reason.
     std::thread::sleep(Duration::from_secs(5));
