@@ -61,7 +61,9 @@ fn utterances(calls: &[CallRecord], period: Period, keep: impl Fn(&ivr_store::Tu
         .iter()
         .filter(|c| at(&c.call.started_at).is_some_and(|t| period.contains(t)))
         .flat_map(|c| {
-            c.turns.iter().filter(|t| t.speaker == "caller" && !t.text.trim().is_empty() && keep(t)).map(|t| Utterance {
+            // Words purged by retention are no question any more.
+            let said = |t: &&ivr_store::Turn| t.speaker == "caller" && !t.text.trim().is_empty() && t.text != ivr_store::PURGED;
+            c.turns.iter().filter(said).filter(|t| keep(t)).map(|t| Utterance {
                 call_id: c.call.id.clone(),
                 started_at: c.call.started_at.clone(),
                 text: t.text.trim().to_string(),

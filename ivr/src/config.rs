@@ -31,6 +31,20 @@ pub struct Config {
     pub insight: InsightSection,
     /// What calls cost, for the ROI report.
     pub costs: ivr_insight::roi::Costs,
+    /// How long recordings and transcripts are kept.
+    pub retention: RetentionSection,
+}
+
+/// How long each kind of record is kept (none: for ever). `ivr serve` purges once an hour;
+/// `ivr records purge` does it at once.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Call recordings and voicemail audio: the files are deleted.
+    pub audio_days: Option<u32>,
+    /// The words of calls and voicemails (replaced by "[purged]"; timings, intents and outcomes
+    /// stay for the reports).
+    pub transcripts_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

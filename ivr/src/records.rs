@@ -24,10 +24,60 @@ pub enum RecordsCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Removes what is older than `[retention]` allows: recordings (files deleted) and the words
+    /// of calls and voicemails.
+    Purge,
+}
+
+/// Applies `[retention]` now: returns (calls whose words were purged, audio files deleted).
+pub async fn purge(store: &ivr_store::Store, retention: &crate::config::RetentionSection, actor: &str) -> anyhow::Result<(u64, usize)> {
+    let before = |days: u32| jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_hours(i64::from(days) * 24)).map(|t| t.to_string());
+    let mut transcripts = 0;
+    if let Some(days) = retention.transcripts_days {
+        transcripts = store.purge_transcripts(&before(days)?).await?;
+    }
+    let mut deleted = 0;
+    if let Some(days) = retention.audio_days {
+        for path in store.purge_audio(&before(days)?).await? {
+            match std::fs::remove_file(&path) {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot delete the recording {path}: {e}"),
+            }
+        }
+    }
+    if transcripts > 0 || deleted > 0 {
+        let line = ivr_store::AuditLine {
+            at: jiff::Timestamp::now().to_string(),
+            actor: actor.to_string(),
+            action: "purge".into(),
+            target: None,
+            detail: Some(serde_json::json!({"transcripts": transcripts, "audio_files": deleted, "retention": retention})),
+        };
+        store.audit(&line).await?;
+    }
+    Ok((transcripts, deleted))
+}
+
+fn cli_actor() -> String {
+    format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()))
 }
 
 pub fn run(cfg: &Config, command: RecordsCommand) -> anyhow::Result<std::process::ExitCode> {
-    let RecordsCommand::Export { kind, format, output } = command;
+    let (kind, format, output) = match command {
+        RecordsCommand::Export { kind, format, output } => (kind, format, output),
+        RecordsCommand::Purge => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let store = runtime.block_on(ivr_store::Store::open(&cfg.records.url)).with_context(|| format!("cannot open the store {}", cfg.records.url))?;
+            if cfg.retention.audio_days.is_none() && cfg.retention.transcripts_days.is_none() {
+                anyhow::bail!("nothing to purge: set [retention] audio_days and/or transcripts_days in the config");
+            }
+            let (transcripts, audio) = runtime.block_on(purge(&store, &cfg.retention, &cli_actor()))?;
+            runtime.block_on(store.close());
+            println!("purged: the words of {transcripts} calls, {audio} recordings");
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+    };
     if kind != "calls" && format == "csv" {
         anyhow::bail!("--kind {kind} is exported as JSON lines only (--format jsonl)");
     }
@@ -36,7 +86,7 @@ pub fn run(cfg: &Config, command: RecordsCommand) -> anyhow::Result<std::process
     // Who took the records out, and which: the audit log's line, written before anything is.
     let line = ivr_store::AuditLine {
         at: jiff::Timestamp::now().to_string(),
-        actor: format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())),
+        actor: cli_actor(),
         action: "export".into(),
         target: Some(kind.clone()),
         detail: Some(serde_json::json!({"format": format, "output": output.as_ref().map(|p| p.display().to_string())})),

@@ -50,6 +50,20 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     }
     let sink = call_control::record::RecordSink::start(store.clone(), runtime.handle().clone())?;
     let records_sink = sink.clone();
+    // Retention: what is older than `[retention]` allows goes at start and then every hour.
+    if cfg.retention.audio_days.is_some() || cfg.retention.transcripts_days.is_some() {
+        let (store, retention) = (store.clone(), cfg.retention.clone());
+        runtime.spawn(async move {
+            loop {
+                match crate::records::purge(&store, &retention, "system").await {
+                    Ok((0, 0)) => {}
+                    Ok((transcripts, audio)) => tracing::info!(transcripts, audio, "retention: purged the words of calls and recordings"),
+                    Err(e) => tracing::warn!("retention: the purge failed: {e:#}"),
+                }
+                ivr_web::tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        });
+    }
     let whisper = crate::load::load_whisper(models, &cfg.stt)?;
     let vad = crate::load::load_vad(models)?;
     let turn = crate::load::load_turn_model(models, cfg);

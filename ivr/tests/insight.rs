@@ -116,6 +116,20 @@ fn unanswered_questions_are_grouped_by_meaning_and_the_figures_match_the_records
     close("cost_per_call_with_bot", with / handled);
     close("savings_per_month", per_month);
     close("payback_months", 12000.0 / per_month);
+
+    // Retention: with transcripts kept one day, these calls (of 2026-12-01) lose their words but
+    // still count in the reports; the purge is in the audit log.
+    let retained = dir.join("retention.toml");
+    std::fs::write(&retained, std::fs::read_to_string(&config).unwrap() + "[retention]\ntranscripts_days = 1\n").unwrap();
+    let out = ivr_ok(&["--config", retained.to_str().unwrap(), "records", "purge"]);
+    assert!(out.contains(&format!("the words of {} calls", calls.len())), "{out}");
+    let purged = export(&config, "calls");
+    assert!(purged.iter().flat_map(|c| c["turns"].as_array().unwrap()).all(|t| t["text"] == "[purged]"), "every line's words are gone");
+    let after = last_json(&ivr_ok(&["--config", c, "report", "kpi", "--from", "2026-12-01", "--to", "2026-12-01", "--json"]))["kpis"].clone();
+    for key in ["calls", "contained", "transferred", "unanswered_turns"] {
+        assert_eq!(after[key], kpis[key], "{key} after the purge");
+    }
+    assert!(export(&config, "audit").iter().any(|l| l["action"] == "purge"), "the purge is audited");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -50,3 +50,54 @@ impl Store {
             .collect()
     }
 }
+
+/// What a purge removed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Purged {
+    /// Calls whose words were replaced by [`PURGED`].
+    pub transcripts: u64,
+    /// Recordings (calls' and voicemails') no longer referenced: the caller deletes the files.
+    pub audio_files: Vec<String>,
+}
+
+/// What purged words are replaced with.
+pub const PURGED: &str = "[purged]";
+
+impl Store {
+    /// Replaces the words of calls that started before `before` (RFC 3339): their turns' text,
+    /// the bot's action details (the hand-off summary quotes the caller) and voicemails'
+    /// transcripts and summaries. Timings, intents, outcomes and queue lines stay, so the reports
+    /// still count those calls.
+    pub async fn purge_transcripts(&self, before: &str) -> Result<u64, StoreError> {
+        let old = "SELECT id FROM calls WHERE started_at < $1";
+        let calls = sqlx::query(&format!("SELECT COUNT(DISTINCT call_id) AS n FROM turns WHERE text <> $2 AND call_id IN ({old})"))
+            .bind(before)
+            .bind(PURGED)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get::<i64, _>("n")?;
+        sqlx::query(&format!("UPDATE turns SET text = $2 WHERE text <> $2 AND call_id IN ({old})")).bind(before).bind(PURGED).execute(&self.pool).await?;
+        sqlx::query(&format!("UPDATE events SET detail = NULL WHERE kind = 'action' AND call_id IN ({old})")).bind(before).execute(&self.pool).await?;
+        sqlx::query("UPDATE follow_ups SET transcript = $2, summary = $2 WHERE created_at < $1 AND transcript IS NOT NULL AND transcript <> $2")
+            .bind(before)
+            .bind(PURGED)
+            .execute(&self.pool)
+            .await?;
+        Ok(calls as u64)
+    }
+
+    /// Forgets the recordings of calls that started, and voicemails left, before `before`;
+    /// returns their paths for the caller to delete.
+    pub async fn purge_audio(&self, before: &str) -> Result<Vec<String>, StoreError> {
+        let mut paths: Vec<String> = Vec::new();
+        for r in sqlx::query("SELECT recording FROM calls WHERE started_at < $1 AND recording IS NOT NULL").bind(before).fetch_all(&self.pool).await? {
+            paths.push(r.try_get("recording")?);
+        }
+        for r in sqlx::query("SELECT audio FROM follow_ups WHERE created_at < $1 AND audio IS NOT NULL").bind(before).fetch_all(&self.pool).await? {
+            paths.push(r.try_get("audio")?);
+        }
+        sqlx::query("UPDATE calls SET recording = NULL WHERE started_at < $1 AND recording IS NOT NULL").bind(before).execute(&self.pool).await?;
+        sqlx::query("UPDATE follow_ups SET audio = NULL WHERE created_at < $1 AND audio IS NOT NULL").bind(before).execute(&self.pool).await?;
+        Ok(paths)
+    }
+}

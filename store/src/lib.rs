@@ -13,7 +13,7 @@ pub mod queue;
 pub mod sessions;
 
 pub use agents::{Agent, AgentError, NewAgent, PhoneSecret};
-pub use audit::AuditLine;
+pub use audit::{AuditLine, Purged, PURGED};
 pub use queue::{FollowUp, QueueEntry, QueueLogLine};
 pub use sessions::Session;
 

@@ -154,6 +154,21 @@ async fn privacy_and_reports(store: &Store) {
     }
     let audit = store.audit_log(10).await.unwrap();
     assert_eq!(audit.iter().map(|l| l.action.as_str()).collect::<Vec<_>>(), ["listen", "sign_in"]);
+
+    // Retention: a call from January loses its words and its recording; December's keep theirs,
+    // and the old call's timings and understanding stay for the reports.
+    let old = NewCall { recording: Some("/records/old.wav".into()), ..call("c0", "a", "2026-01-05T09:00:00Z") };
+    store.start_call(&old).await.unwrap();
+    let said = Turn { seq: 0, at_secs: 3.0, speaker: "caller".into(), text: "Where is my order?".into(), intent: Some("order_status".into()), ..Default::default() };
+    store.add_turn("c0", &said).await.unwrap();
+    store.add_event("c0", &Event { seq: 0, at_secs: 4.0, kind: "action".into(), detail: Some(serde_json::json!({"summary": "Where is my order?"})) }).await.unwrap();
+    assert_eq!(store.purge_transcripts("2026-06-01T00:00:00Z").await.unwrap(), 1);
+    assert_eq!(store.purge_transcripts("2026-06-01T00:00:00Z").await.unwrap(), 0, "a second purge finds nothing left");
+    assert_eq!(store.purge_audio("2026-06-01T00:00:00Z").await.unwrap(), ["/records/old.wav"]);
+    let c0 = store.call("c0").await.unwrap().unwrap();
+    assert_eq!((c0.turns[0].text.as_str(), c0.turns[0].intent.as_deref(), c0.call.recording.as_deref()), (ivr_store::PURGED, Some("order_status"), None));
+    assert_eq!(c0.events[0].detail, None);
+    assert_eq!(store.call("c1").await.unwrap().unwrap().turns[1].text, "How long does delivery take? It's \"urgent\", really.");
 }
 
 /// Agents (argon2 passwords, skills, extensions), the queue's log and entries, follow-ups.
@@ -242,7 +257,7 @@ async fn sqlite_keeps_calls_turns_and_events() {
     store.close().await;
     // Reopened (migrations already applied): the data is there, in WAL mode.
     let store = Store::open(&url).await.unwrap();
-    assert_eq!(store.all_calls().await.unwrap().len(), 4);
+    assert_eq!(store.all_calls().await.unwrap().len(), 5);
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -256,7 +271,7 @@ async fn postgresql_keeps_calls_turns_and_events() {
     privacy_and_reports(&store).await;
     store.close().await;
     let store = Store::open(&pg.url()).await.unwrap();
-    assert_eq!(store.all_calls().await.unwrap().len(), 4);
+    assert_eq!(store.all_calls().await.unwrap().len(), 5);
     store.close().await;
 }
 
