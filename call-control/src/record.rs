@@ -28,6 +28,8 @@ enum Write {
     /// A voicemail's transcript and summary.
     FollowUpText { id: String, transcript: String, summary: String },
     ReadUntranscribed(Sender<Vec<FollowUp>>),
+    /// Calls from a number in a span of time (a returning caller).
+    CountCallsFrom { caller: String, since: String, before: String, reply: Sender<i64> },
     /// Answered once every write queued before it is done.
     Flush(Sender<()>),
 }
@@ -100,6 +102,19 @@ impl RecordSink {
         let (tx, rx) = mpsc::channel();
         self.tx.send(Write::ReadUntranscribed(tx)).ok()?;
         rx.recv_timeout(timeout).ok()
+    }
+
+    /// How many calls came from `caller` in the week before `at` (`None`: the store did not
+    /// answer within `timeout`; the call goes on without its history).
+    pub fn calls_this_week(&self, caller: &str, at: jiff::Timestamp, timeout: Duration) -> Option<u32> {
+        if !ivr_store::identifies_caller(caller) {
+            return None;
+        }
+        let since = at.checked_sub(jiff::SignedDuration::from_hours(7 * 24)).ok()?;
+        let (tx, rx) = mpsc::channel();
+        let ask = Write::CountCallsFrom { caller: caller.to_string(), since: since.to_string(), before: at.to_string(), reply: tx };
+        self.tx.send(ask).ok()?;
+        rx.recv_timeout(timeout).ok().and_then(|n| u32::try_from(n).ok())
     }
 
     /// Waits (up to `timeout`) until everything queued so far is written: before the process
@@ -266,6 +281,13 @@ fn write_all(rx: Receiver<Write>, store: Store, runtime: tokio::runtime::Handle)
                         let _ = reply.send(v.clone());
                     }
                     ("reading the untranscribed voicemails".to_string(), r.map(|_| ()))
+                }
+                Write::CountCallsFrom { caller, since, before, reply } => {
+                    let r = store.count_calls_from(caller, since, before).await;
+                    if let Ok(n) = &r {
+                        let _ = reply.send(*n);
+                    }
+                    ("counting a caller's calls".to_string(), r.map(|_| ()))
                 }
                 Write::Flush(_) => unreachable!("answered above"),
             }

@@ -130,7 +130,8 @@ pub struct Simulator<'a> {
     /// Pace the call to the wall clock (a real call's timing, jobs competing for the cores as they
     /// would) instead of running as fast as the work allows.
     pub realtime: bool,
-    /// Write the call to the store as a live call is written (its start at `wall_start`).
+    /// Write the call to the store as a live call is written (its start at `wall_start`), with
+    /// the caller's history from there (calls this week).
     pub record: Option<crate::record::RecordSink>,
 }
 
@@ -145,7 +146,14 @@ impl Simulator<'_> {
         let mut leg = SimLeg { caller, keys: caller.keys.iter().copied().collect(), connect: false, rec: CallRecord::default() };
         let mut jobs = SimJobs {
             sim: self,
-            conversation: Conversation::new(caller.caller_id.as_deref()),
+            conversation: {
+                let mut c = Conversation::new(caller.caller_id.as_deref());
+                let from = caller.caller_id.as_deref().unwrap_or("anonymous");
+                if let Some(n) = self.record.as_ref().and_then(|r| r.calls_this_week(from, self.wall_start, Duration::from_secs(5))) {
+                    c.set_earlier_calls(n);
+                }
+                c
+            },
             queues: [Lane::Stt, Lane::Dialogue, Lane::Llm, Lane::Tts, Lane::Turn].into_iter().map(|l| (l, VecDeque::new(), Duration::ZERO)).collect(),
             cancelled: HashSet::new(),
             due: BinaryHeap::new(),

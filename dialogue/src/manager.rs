@@ -288,6 +288,8 @@ pub struct Conversation {
     ended: bool,
     /// The turn that ended the conversation (a transfer or a goodbye), said again if asked again.
     ending: Option<Turn>,
+    /// Calls from the same number in the week before this one.
+    earlier_calls: u32,
 }
 
 /// The bot's fixed sentences.
@@ -360,7 +362,15 @@ impl Conversation {
             style: LlmStyle::Constrained,
             ended: false,
             ending: None,
+            earlier_calls: 0,
         }
+    }
+
+    /// The caller called this many times in the week before this call (from the call store):
+    /// the agent's summary says so ("third call this week"), since a caller who has to call again
+    /// is a caller whose matter is still open.
+    pub fn set_earlier_calls(&mut self, n: u32) {
+        self.earlier_calls = n;
     }
 
     pub fn is_ended(&self) -> bool {
@@ -760,6 +770,13 @@ impl Conversation {
     }
 
     fn handoff(&self, reason: TransferReason) -> Handoff {
+        fn ordinal(n: u32) -> String {
+            const WORDS: [&str; 9] = ["Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth"];
+            match n {
+                2..=10 => WORDS[n as usize - 2].to_string(),
+                _ => format!("{n}th"),
+            }
+        }
         let customer = self.verified.as_ref().map(|v| match v.how {
             Verification::CallerId => format!("{} (verified by caller ID)", v.id),
             Verification::KeypadPin => format!("{} (verified by PIN)", v.id),
@@ -788,8 +805,12 @@ impl Conversation {
             Sentiment::Frustrated => "frustrated",
             Sentiment::Angry => "upset",
         };
+        let repeat = match self.earlier_calls {
+            0 => String::new(),
+            n => format!("{} call this week. ", ordinal(n + 1)),
+        };
         let screen = format!(
-            "Goal: {goal}. Reason: {}. Tried: {tried}. Data: {}. Caller is {mood}. Next: {next}.",
+            "{repeat}Goal: {goal}. Reason: {}. Tried: {tried}. Data: {}. Caller is {mood}. Next: {next}.",
             reason.describe(),
             if data.is_empty() { "none".to_string() } else { data.join(", ") },
         );

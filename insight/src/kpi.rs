@@ -84,11 +84,6 @@ pub struct CallFacts {
     pub outcome: &'static str,
 }
 
-fn reachable(caller: &str) -> bool {
-    let c = caller.trim().to_lowercase();
-    !(c.is_empty() || c == "anonymous" || c == "unknown" || c.starts_with("browser"))
-}
-
 /// The facts of every call in `data` that started in `period`, oldest first.
 pub fn facts(data: &Dataset, period: Period) -> Vec<CallFacts> {
     let mut starts: HashMap<&str, Vec<Timestamp>> = HashMap::new();
@@ -125,7 +120,7 @@ fn call_facts(c: &CallRecord, started: Timestamp, starts: &HashMap<&str, Vec<Tim
     let answered = event("answered");
     let transfer_reason = event("transfer").map(|e| e.detail.as_ref().and_then(|d| d["reason"].as_str()).unwrap_or("unknown").to_string());
     let follow_up = follow_up.map(|f| f.kind.clone()).or_else(|| ["callback", "voicemail"].into_iter().find(|k| event(k).is_some()).map(str::to_string));
-    let called_again = reachable(&c.call.caller)
+    let called_again = ivr_store::identifies_caller(&c.call.caller)
         && starts.get(c.call.caller.as_str()).is_some_and(|ts| ts.iter().any(|t| *t > started && t.duration_since(started) <= REPEAT_WINDOW));
     let ended_normally = matches!(c.call.ended_by.as_deref(), Some("caller" | "bot"));
     let handled = answered.is_some();

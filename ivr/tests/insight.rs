@@ -218,3 +218,39 @@ fn a_card_number_read_out_and_a_keyed_pin_are_never_kept() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Caller history: calls from one number are linked. The third call this week from a number
+/// reaches the agent with "Third call this week" in its summary (the first transfer said
+/// "Second"); an anonymous caller's calls are never linked; and a call followed by another from
+/// the same number within 24 h is not counted as contained.
+#[test]
+fn a_returning_caller_is_linked_and_the_summary_says_how_often_they_called() {
+    let dir = tempdir("insight-history");
+    let config = config(&dir);
+    let c = config.to_str().unwrap();
+    let simulate = |file: &str, caller: &str, at: &str| {
+        let out = ivr_ok(&["--config", c, "simulate", fixture(&format!("calls/{file}")).to_str().unwrap(), "--store", "--caller", caller, "--at", at, "--json"]);
+        last_json(&out)["call_id"].as_str().expect("stored").to_string()
+    };
+    let first = simulate("delivery-questions-piper.flac", "+4930555000", "2026-12-01T09:00:00Z");
+    let second = simulate("returns-then-person-piper.flac", "+4930555000", "2026-12-01T15:00:00Z");
+    let third = simulate("returns-then-person-piper.flac", "+4930555000", "2026-12-03T08:00:00Z");
+    let anonymous = [simulate("returns-then-person-piper.flac", "anonymous", "2026-12-01T10:00:00Z"), simulate("returns-then-person-piper.flac", "anonymous", "2026-12-01T11:00:00Z")];
+    let calls = export(&config, "calls");
+    let summary = |id: &str| -> String {
+        let call = calls.iter().find(|x| x["id"] == id).expect("the call's record");
+        call["events"].as_array().unwrap().iter().find(|e| e["kind"] == "action").map(|e| e["detail"]["summary"]["screen"].as_str().unwrap_or_default().to_string()).unwrap_or_default()
+    };
+    assert!(summary(&second).starts_with("Second call this week."), "{}", summary(&second));
+    assert!(summary(&third).starts_with("Third call this week."), "{}", summary(&third));
+    for id in &anonymous {
+        assert!(summary(id).starts_with("Goal:"), "anonymous calls are not linked: {}", summary(id));
+    }
+    // The first call (answered, ended normally) had a call from its number 6 h later: not contained.
+    let kpis = last_json(&ivr_ok(&["--config", c, "report", "kpi", "--from", "2026-12-01", "--to", "2026-12-01", "--json"]))["kpis"].clone();
+    assert_eq!(kpis["calls"], 4);
+    assert_eq!(kpis["transferred"], 3);
+    assert_eq!(kpis["contained"], 0, "the first call was followed by another from the same number: {kpis}");
+    let _ = first;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -437,6 +437,18 @@ impl Store {
         Ok(inserted.rows_affected() == 1)
     }
 
+    /// How many calls came from `caller` (the same caller ID) that started in `[since, before)`:
+    /// a returning caller's history.
+    pub async fn count_calls_from(&self, caller: &str, since: &str, before: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE caller = $1 AND started_at >= $2 AND started_at < $3")
+            .bind(caller)
+            .bind(since)
+            .bind(before)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
     /// Turns stored so far, over all calls (for checks against the metrics).
     pub async fn count_turns(&self, speaker: &str) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM turns WHERE speaker = $1").bind(speaker).fetch_one(&self.pool).await?.try_get("n")?)
@@ -494,6 +506,13 @@ fn summary(r: &AnyRow) -> Result<CallSummary, StoreError> {
         server: r.try_get("server")?,
         media: media.and_then(|m| serde_json::from_str(&m).ok()),
     })
+}
+
+/// Whether a call's `caller` names someone who can be recognised when they call again: not an
+/// anonymous or withheld number, not a browser caller (who has no number).
+pub fn identifies_caller(caller: &str) -> bool {
+    let c = caller.trim().to_lowercase();
+    !(c.is_empty() || c.contains("anonymous") || c == "unknown" || c.starts_with("browser"))
 }
 
 /// A URL with its password hidden, for error messages.
