@@ -122,7 +122,8 @@ fn a_transfer_is_a_refer_to_the_configured_target_carrying_the_summary() {
     for b in bodies {
         let doc: serde_json::Value = serde_json::from_str(&b).expect("a JSON hand-off");
         assert_eq!(doc["to"], "sip:agent@127.0.0.1:5070");
-        assert!(doc["summary"].as_str().unwrap().starts_with("Goal:"), "{doc}");
+        // (A later call from the same URI opens with "Second call this week.")
+        assert!(doc["summary"].as_str().unwrap().contains("Goal:"), "{doc}");
     }
 }
 
