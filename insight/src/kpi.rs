@@ -89,7 +89,7 @@ pub fn facts(data: &Dataset, period: Period) -> Vec<CallFacts> {
     let mut starts: HashMap<&str, Vec<Timestamp>> = HashMap::new();
     for c in &data.calls {
         if let Some(t) = at(&c.call.started_at) {
-            starts.entry(c.call.caller.as_str()).or_default().push(t);
+            starts.entry(ivr_store::caller_key(&c.call.caller)).or_default().push(t);
         }
     }
     let follow_ups: HashMap<&str, &FollowUp> = data.follow_ups.iter().filter_map(|f| Some((f.call_id.as_deref()?, f))).collect();
@@ -121,7 +121,7 @@ fn call_facts(c: &CallRecord, started: Timestamp, starts: &HashMap<&str, Vec<Tim
     let transfer_reason = event("transfer").map(|e| e.detail.as_ref().and_then(|d| d["reason"].as_str()).unwrap_or("unknown").to_string());
     let follow_up = follow_up.map(|f| f.kind.clone()).or_else(|| ["callback", "voicemail"].into_iter().find(|k| event(k).is_some()).map(str::to_string));
     let called_again = ivr_store::identifies_caller(&c.call.caller)
-        && starts.get(c.call.caller.as_str()).is_some_and(|ts| ts.iter().any(|t| *t > started && t.duration_since(started) <= REPEAT_WINDOW));
+        && starts.get(ivr_store::caller_key(&c.call.caller)).is_some_and(|ts| ts.iter().any(|t| *t > started && t.duration_since(started) <= REPEAT_WINDOW));
     let ended_normally = matches!(c.call.ended_by.as_deref(), Some("caller" | "bot"));
     let handled = answered.is_some();
     let contained = handled && transfer_reason.is_none() && follow_up.is_none() && ended_normally && !called_again;

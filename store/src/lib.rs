@@ -437,16 +437,27 @@ impl Store {
         Ok(inserted.rows_affected() == 1)
     }
 
-    /// How many calls came from `caller` (the same caller ID) that started in `[since, before)`:
-    /// a returning caller's history.
+    /// How many calls came from `caller` (the same [`caller_key`]: the number, whichever host it
+    /// came through) that started in `[since, before)`: a returning caller's history.
     pub async fn count_calls_from(&self, caller: &str, since: &str, before: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE caller = $1 AND started_at >= $2 AND started_at < $3")
-            .bind(caller)
-            .bind(since)
-            .bind(before)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?)
+        let key = caller_key(caller);
+        // The number as stored bare, or as the user part of a sip:, sips: or tel: URI.
+        let rows = sqlx::query(
+            "SELECT caller FROM calls WHERE started_at >= $2 AND started_at < $3 \
+             AND (caller = $1 OR caller LIKE 'sip:' || $1 || '@%' OR caller LIKE 'sips:' || $1 || '@%' OR caller LIKE 'tel:' || $1 || '%')",
+        )
+        .bind(key)
+        .bind(since)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        // LIKE treats `_` and `%` in the key as wildcards: keep only exact matches.
+        let mut n = 0;
+        for r in &rows {
+            let stored: String = r.try_get("caller")?;
+            n += i64::from(caller_key(&stored) == key);
+        }
+        Ok(n)
     }
 
     /// Turns stored so far, over all calls (for checks against the metrics).
@@ -506,6 +517,18 @@ fn summary(r: &AnyRow) -> Result<CallSummary, StoreError> {
         server: r.try_get("server")?,
         media: media.and_then(|m| serde_json::from_str(&m).ok()),
     })
+}
+
+/// Who a call's `caller` is, for linking calls: the user part of a SIP URI (the number, as
+/// `sip:+4930111222@pbx` and `sip:+4930111222@10.0.0.2` are one caller reaching the hotline by
+/// two routes), else the text as stored.
+pub fn caller_key(caller: &str) -> &str {
+    let c = caller.trim();
+    let rest = c.strip_prefix("sip:").or_else(|| c.strip_prefix("sips:")).or_else(|| c.strip_prefix("tel:"));
+    match rest {
+        Some(r) => r.split(['@', ';']).next().unwrap_or(r),
+        None => c,
+    }
 }
 
 /// Whether a call's `caller` names someone who can be recognised when they call again: not an

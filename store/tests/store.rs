@@ -168,6 +168,15 @@ async fn privacy_and_reports(store: &Store) {
     let c0 = store.call("c0").await.unwrap().unwrap();
     assert_eq!((c0.turns[0].text.as_str(), c0.turns[0].intent.as_deref(), c0.call.recording.as_deref()), (ivr_store::PURGED, Some("order_status"), None));
     assert_eq!(c0.events[0].detail, None);
+
+    // A caller is their number, whichever host their call came through (c1-c4 are from
+    // sip:+4930111222@pbx); a bare number and a look-alike with LIKE's wildcards are told apart.
+    assert_eq!(ivr_store::caller_key("sip:+4930111222@10.0.0.2;user=phone"), "+4930111222");
+    store.start_call(&NewCall { caller: "+4930111222".into(), ..call("c6", "a", "2026-12-02T10:30:00Z") }).await.unwrap();
+    store.start_call(&NewCall { caller: "sip:+49301112_2@pbx".into(), ..call("c7", "a", "2026-12-02T10:31:00Z") }).await.unwrap();
+    let week = ("2026-11-26T00:00:00Z", "2026-12-03T00:00:00Z");
+    assert_eq!(store.count_calls_from("sip:+4930111222@elsewhere", week.0, week.1).await.unwrap(), 5);
+    assert_eq!(store.count_calls_from("+49301112_2", week.0, week.1).await.unwrap(), 1);
     assert_eq!(store.call("c1").await.unwrap().unwrap().turns[1].text, "How long does delivery take? It's \"urgent\", really.");
 }
 
@@ -257,7 +266,7 @@ async fn sqlite_keeps_calls_turns_and_events() {
     store.close().await;
     // Reopened (migrations already applied): the data is there, in WAL mode.
     let store = Store::open(&url).await.unwrap();
-    assert_eq!(store.all_calls().await.unwrap().len(), 5);
+    assert_eq!(store.all_calls().await.unwrap().len(), 7);
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -271,7 +280,7 @@ async fn postgresql_keeps_calls_turns_and_events() {
     privacy_and_reports(&store).await;
     store.close().await;
     let store = Store::open(&pg.url()).await.unwrap();
-    assert_eq!(store.all_calls().await.unwrap().len(), 5);
+    assert_eq!(store.all_calls().await.unwrap().len(), 7);
     store.close().await;
 }
 
