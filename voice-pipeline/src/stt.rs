@@ -271,7 +271,7 @@ impl WhisperModel {
             // a second decode (hundreds of milliseconds) is not needed.
             if looped {
                 if let Some(unit) = leading_repeat(&text) {
-                    tracing::debug!(text = %ivr_privacy::mask(&text), %unit, "repetition loop of the whole utterance; kept its first round");
+                    tracing::debug!(text = %ivr_privacy::mask(&text), unit = %ivr_privacy::mask(&unit), "repetition loop of the whole utterance; kept its first round");
                     text = unit;
                     looped = false;
                 }
