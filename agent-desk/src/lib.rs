@@ -259,8 +259,7 @@ async fn events(State(c): State<Arc<Console>>, s: Signed) -> impl IntoResponse {
 /// Adds a line to the audit log. A request whose action cannot be logged fails (500): a regulated
 /// company must be able to account for every access.
 async fn audit(c: &Console, actor: &str, action: &str, target: Option<&str>, detail: Option<serde_json::Value>) -> Result<(), ApiError> {
-    let line = ivr_store::AuditLine { at: jiff::Timestamp::now().to_string(), actor: actor.to_string(), action: action.to_string(), target: target.map(str::to_string), detail };
-    c.store.audit(&line).await.map_err(internal)
+    c.store.audit(&ivr_store::AuditLine::now(actor, action, target, detail)).await.map_err(internal)
 }
 
 /// `GET /agent/api/audit?limit=N`: the latest lines of the audit log, newest first; supervisors only.

@@ -125,9 +125,6 @@ impl RecordSink {
     }
 }
 
-/// A caller turn's stages in milliseconds, from the session's call times: the one derivation the
-/// store and the metrics both use. Transcription started early may be done before the turn ends:
-/// then its stage is 0.
 /// A call's record as it is written to the store: its id there, the next numbers of its lines
 /// and events.
 pub struct CallLog {
@@ -225,6 +222,9 @@ impl CallLog {
     }
 }
 
+/// A caller turn's stages in milliseconds, from the session's call times: the one derivation the
+/// store and the metrics both use. Transcription started early may be done before the turn ends:
+/// then its stage is 0.
 pub fn stages_of(t: &voice_pipeline::session::TurnTiming) -> Stages {
     let ms = |from: std::time::Duration, to: Option<std::time::Duration>| to.map(|to| to.saturating_sub(from).as_secs_f64() * 1000.0);
     let stt_done = t.stt_final.map(|s| s.max(t.endpoint));

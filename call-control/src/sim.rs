@@ -143,13 +143,13 @@ impl Simulator<'_> {
         let policy = CallPolicy { ring: Duration::ZERO, media_timeout: Duration::MAX, transfer: Transfer::HangUp };
         let call = Call::new(session, policy, Duration::ZERO);
         let end_of_caller = Duration::from_secs_f64(caller.audio.len() as f64 / RATE as f64);
+        let from = caller.caller_id.clone().unwrap_or_else(|| "anonymous".into());
         let mut leg = SimLeg { caller, keys: caller.keys.iter().copied().collect(), connect: false, rec: CallRecord::default() };
         let mut jobs = SimJobs {
             sim: self,
             conversation: {
                 let mut c = Conversation::new(caller.caller_id.as_deref());
-                let from = caller.caller_id.as_deref().unwrap_or("anonymous");
-                if let Some(n) = self.record.as_ref().and_then(|r| r.calls_this_week(from, self.wall_start, Duration::from_secs(5))) {
+                if let Some(n) = self.record.as_ref().and_then(|r| r.calls_this_week(&from, self.wall_start, Duration::from_secs(5))) {
                     c.set_earlier_calls(n);
                 }
                 c
@@ -162,7 +162,6 @@ impl Simulator<'_> {
             busy: Default::default(),
         };
         let mut clock = SimClock { now: Duration::ZERO, realtime: self.realtime, wall: Instant::now() };
-        let from = caller.caller_id.clone().unwrap_or_else(|| "anonymous".into());
         let log = self.record.clone().map(|sink| crate::record::CallLog::new(sink, None, from, "simulator", self.wall_start));
         let mut hooks = SimHooks { rec: CallRecord::default(), shutdown_at: caller.shutdown_at, hang_up_at: end_of_caller + self.tail, log, wall_start: self.wall_start };
         let ended = crate::driver::run(call, &mut leg, &mut jobs, &mut clock, &mut hooks);

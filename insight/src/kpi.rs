@@ -257,17 +257,17 @@ pub fn compute(data: &Dataset, period: Period, settings: &Settings) -> Kpis {
 
     // The queue, over the log lines of this period's calls; each queue by the name its callers
     // entered with.
-    let queue_of: HashMap<&str, String> = data.queue.iter().filter(|l| l.event == "enter").filter_map(|l| Some((l.call_id.as_deref()?, queue_name(l)))).collect();
+    let queue_of: HashMap<&str, &str> = facts.iter().filter_map(|f| Some((f.id.as_str(), f.queue.as_deref()?))).collect();
     let lines: Vec<&QueueLogLine> = data.queue.iter().filter(|l| l.call_id.as_deref().is_some_and(|c| in_period.contains(c))).collect();
     let queue = queue_kpis(&lines, settings.service_level_secs);
-    let mut names: Vec<&String> = queue_of.values().collect();
+    let mut names: Vec<&str> = queue_of.values().copied().collect();
     names.sort();
     names.dedup();
     let queues = names
         .into_iter()
         .map(|name| {
-            let own: Vec<&QueueLogLine> = lines.iter().copied().filter(|l| l.call_id.as_deref().and_then(|c| queue_of.get(c)) == Some(name)).collect();
-            (name.clone(), queue_kpis(&own, settings.service_level_secs))
+            let own: Vec<&QueueLogLine> = lines.iter().copied().filter(|l| l.call_id.as_deref().and_then(|c| queue_of.get(c)) == Some(&name)).collect();
+            (name.to_string(), queue_kpis(&own, settings.service_level_secs))
         })
         .collect();
 

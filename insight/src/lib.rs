@@ -56,9 +56,11 @@ impl Dataset {
     /// Loads what `period`'s reports need from the store.
     pub async fn load(store: &Store, period: Period) -> Result<Self, StoreError> {
         let until = period.to.checked_add(REPEAT_WINDOW).unwrap_or(period.to);
-        let calls = store.calls_between(&period.from.to_string(), &until.to_string()).await?;
+        let (from, until) = (period.from.to_string(), until.to_string());
+        let calls = store.calls_between(&from, &until).await?;
         let ids: std::collections::HashSet<&str> = calls.iter().map(|c| c.call.id.as_str()).collect();
-        let queue = store.queue_events(None).await?.into_iter().filter(|l| l.call_id.as_deref().is_some_and(|c| ids.contains(c))).collect();
+        // The store's window is a second wider than the exact one (see `calls_between`).
+        let queue = store.queue_events_of_calls_between(&from, &until).await?.into_iter().filter(|l| l.call_id.as_deref().is_some_and(|c| ids.contains(c))).collect();
         let follow_ups = store.follow_ups().await?.into_iter().filter(|f| at(&f.created_at).is_some_and(|t| period.contains(t))).collect();
         Ok(Self { calls, queue, follow_ups })
     }

@@ -66,8 +66,9 @@ pub struct Roi {
 
 /// The ROI of the period `kpis` was computed for, from the same records.
 pub fn compute(data: &Dataset, kpis: &Kpis, costs: &Costs) -> Roi {
-    let facts = crate::kpi::facts(data, kpis.period);
-    let ids: std::collections::HashSet<&str> = facts.iter().map(|f| f.id.as_str()).collect();
+    // The period's calls (the dataset also holds the next day's, for the repeat-call rule).
+    let ids: std::collections::HashSet<&str> =
+        data.calls.iter().filter(|c| crate::at(&c.call.started_at).is_some_and(|t| kpis.period.contains(t))).map(|c| c.call.id.as_str()).collect();
     let talk: Vec<f64> = data
         .queue
         .iter()

@@ -47,6 +47,13 @@ pub struct RetentionSection {
     pub transcripts_days: Option<u32>,
 }
 
+impl RetentionSection {
+    /// Whether anything is ever purged.
+    pub fn is_set(&self) -> bool {
+        self.audio_days.is_some() || self.transcripts_days.is_some()
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InsightSection {

@@ -47,14 +47,8 @@ pub async fn purge(store: &ivr_store::Store, retention: &crate::config::Retentio
         }
     }
     if transcripts > 0 || deleted > 0 {
-        let line = ivr_store::AuditLine {
-            at: jiff::Timestamp::now().to_string(),
-            actor: actor.to_string(),
-            action: "purge".into(),
-            target: None,
-            detail: Some(serde_json::json!({"transcripts": transcripts, "audio_files": deleted, "retention": retention})),
-        };
-        store.audit(&line).await?;
+        let detail = serde_json::json!({"transcripts": transcripts, "audio_files": deleted, "retention": retention});
+        store.audit(&ivr_store::AuditLine::now(actor, "purge", None, Some(detail))).await?;
     }
     Ok((transcripts, deleted))
 }
@@ -69,7 +63,7 @@ pub fn run(cfg: &Config, command: RecordsCommand) -> anyhow::Result<std::process
         RecordsCommand::Purge => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let store = runtime.block_on(ivr_store::Store::open(&cfg.records.url)).with_context(|| format!("cannot open the store {}", cfg.records.url))?;
-            if cfg.retention.audio_days.is_none() && cfg.retention.transcripts_days.is_none() {
+            if !cfg.retention.is_set() {
                 anyhow::bail!("nothing to purge: set [retention] audio_days and/or transcripts_days in the config");
             }
             let (transcripts, audio) = runtime.block_on(purge(&store, &cfg.retention, &cli_actor()))?;
@@ -84,14 +78,8 @@ pub fn run(cfg: &Config, command: RecordsCommand) -> anyhow::Result<std::process
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let store = runtime.block_on(ivr_store::Store::open(&cfg.records.url)).with_context(|| format!("cannot open the store {}", cfg.records.url))?;
     // Who took the records out, and which: the audit log's line, written before anything is.
-    let line = ivr_store::AuditLine {
-        at: jiff::Timestamp::now().to_string(),
-        actor: cli_actor(),
-        action: "export".into(),
-        target: Some(kind.clone()),
-        detail: Some(serde_json::json!({"format": format, "output": output.as_ref().map(|p| p.display().to_string())})),
-    };
-    runtime.block_on(store.audit(&line)).context("cannot write the audit log; nothing exported")?;
+    let detail = serde_json::json!({"format": format, "output": output.as_ref().map(|p| p.display().to_string())});
+    runtime.block_on(store.audit(&ivr_store::AuditLine::now(&cli_actor(), "export", Some(&kind), Some(detail)))).context("cannot write the audit log; nothing exported")?;
     let mut out: Box<dyn Write> = match &output {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),

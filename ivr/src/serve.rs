@@ -51,7 +51,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let sink = call_control::record::RecordSink::start(store.clone(), runtime.handle().clone())?;
     let records_sink = sink.clone();
     // Retention: what is older than `[retention]` allows goes at start and then every hour.
-    if cfg.retention.audio_days.is_some() || cfg.retention.transcripts_days.is_some() {
+    if cfg.retention.is_set() {
         let (store, retention) = (store.clone(), cfg.retention.clone());
         runtime.spawn(async move {
             loop {

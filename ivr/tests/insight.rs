@@ -232,7 +232,7 @@ fn a_returning_caller_is_linked_and_the_summary_says_how_often_they_called() {
         let out = ivr_ok(&["--config", c, "simulate", fixture(&format!("calls/{file}")).to_str().unwrap(), "--store", "--caller", caller, "--at", at, "--json"]);
         last_json(&out)["call_id"].as_str().expect("stored").to_string()
     };
-    let first = simulate("delivery-questions-piper.flac", "+4930555000", "2026-12-01T09:00:00Z");
+    simulate("delivery-questions-piper.flac", "+4930555000", "2026-12-01T09:00:00Z");
     let second = simulate("returns-then-person-piper.flac", "+4930555000", "2026-12-01T15:00:00Z");
     let third = simulate("returns-then-person-piper.flac", "+4930555000", "2026-12-03T08:00:00Z");
     let anonymous = [simulate("returns-then-person-piper.flac", "anonymous", "2026-12-01T10:00:00Z"), simulate("returns-then-person-piper.flac", "anonymous", "2026-12-01T11:00:00Z")];
@@ -251,6 +251,5 @@ fn a_returning_caller_is_linked_and_the_summary_says_how_often_they_called() {
     assert_eq!(kpis["calls"], 4);
     assert_eq!(kpis["transferred"], 3);
     assert_eq!(kpis["contained"], 0, "the first call was followed by another from the same number: {kpis}");
-    let _ = first;
     let _ = std::fs::remove_dir_all(&dir);
 }

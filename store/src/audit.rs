@@ -20,6 +20,13 @@ pub struct AuditLine {
     pub detail: Option<serde_json::Value>,
 }
 
+impl AuditLine {
+    /// A line for something `actor` does now.
+    pub fn now(actor: &str, action: &str, target: Option<&str>, detail: Option<serde_json::Value>) -> Self {
+        Self { at: jiff::Timestamp::now().to_string(), actor: actor.to_string(), action: action.to_string(), target: target.map(str::to_string), detail }
+    }
+}
+
 impl Store {
     pub async fn audit(&self, line: &AuditLine) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
@@ -49,15 +56,6 @@ impl Store {
             })
             .collect()
     }
-}
-
-/// What a purge removed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Purged {
-    /// Calls whose words were replaced by [`PURGED`].
-    pub transcripts: u64,
-    /// Recordings (calls' and voicemails') no longer referenced: the caller deletes the files.
-    pub audio_files: Vec<String>,
 }
 
 /// What purged words are replaced with.

@@ -13,7 +13,7 @@ pub mod queue;
 pub mod sessions;
 
 pub use agents::{Agent, AgentError, NewAgent, PhoneSecret};
-pub use audit::{AuditLine, Purged, PURGED};
+pub use audit::{AuditLine, PURGED};
 pub use queue::{FollowUp, QueueEntry, QueueLogLine};
 pub use sessions::Session;
 
@@ -376,11 +376,8 @@ impl Store {
         // text comparison is only a coarse bound (a second either side); the exact one is made
         // on parsed times.
         let (from_t, to_t) = (from.parse::<jiff::Timestamp>().ok(), to.parse::<jiff::Timestamp>().ok());
-        let coarse = |t: Option<jiff::Timestamp>, s: &str, secs: i64| {
-            t.and_then(|t| t.checked_add(jiff::SignedDuration::from_secs(secs)).ok()).map_or(s.to_string(), |t| t.strftime("%Y-%m-%dT%H:%M:%S").to_string())
-        };
-        let (lo, hi) = (coarse(from_t, from, -1), coarse(to_t, to, 2));
-        let within = "SELECT id FROM calls WHERE started_at >= $1 AND started_at < $2";
+        let (lo, hi) = coarse_window(from, to);
+        let within = CALLS_WITHIN;
         let rows = sqlx::query(&format!("{SUMMARY} WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at, id")).bind(&lo).bind(&hi).fetch_all(&self.pool).await?;
         let mut calls: Vec<CallRecord> = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -468,6 +465,21 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The ids of the calls that started in a coarse window (`$1`, `$2` from [`coarse_window`]).
+pub(crate) const CALLS_WITHIN: &str = "SELECT id FROM calls WHERE started_at >= $1 AND started_at < $2";
+
+/// Text bounds for `[from, to)` that hold every call of that span however its time's fraction is
+/// written: a second earlier and two later, without the fraction. Callers filter exactly after.
+pub(crate) fn coarse_window(from: &str, to: &str) -> (String, String) {
+    let coarse = |s: &str, secs: i64| {
+        s.parse::<jiff::Timestamp>()
+            .ok()
+            .and_then(|t| t.checked_add(jiff::SignedDuration::from_secs(secs)).ok())
+            .map_or(s.to_string(), |t| t.strftime("%Y-%m-%dT%H:%M:%S").to_string())
+    };
+    (coarse(from, -1), coarse(to, 2))
 }
 
 const TURN_COLUMNS: &str = "seq, at_secs, speaker, text, language, intent, confidence, sentiment, unanswered, endpoint_ms, stt_ms, \

@@ -52,6 +52,18 @@ pub struct FollowUp {
     pub done_at: Option<String>,
 }
 
+fn queue_line_of(r: &AnyRow) -> Result<QueueLogLine, StoreError> {
+    let detail: Option<String> = r.try_get("detail")?;
+    Ok(QueueLogLine {
+        at: r.try_get("at")?,
+        server: r.try_get("server")?,
+        call_id: r.try_get("call_id")?,
+        agent: r.try_get("agent")?,
+        event: r.try_get("event")?,
+        detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+    })
+}
+
 const FOLLOW_UP: &str = "SELECT id, kind, call_id, number, created_at, reason, audio, transcript, summary, status, done_by, done_at FROM follow_ups";
 
 fn follow_up_of(r: &AnyRow) -> Result<FollowUp, StoreError> {
@@ -92,19 +104,19 @@ impl Store {
             Some(c) => sqlx::query(&format!("{select} WHERE call_id = $1 ORDER BY at")).bind(c).fetch_all(&self.pool).await?,
             None => sqlx::query(&format!("{select} ORDER BY at")).fetch_all(&self.pool).await?,
         };
-        rows.iter()
-            .map(|r| {
-                let detail: Option<String> = r.try_get("detail")?;
-                Ok(QueueLogLine {
-                    at: r.try_get("at")?,
-                    server: r.try_get("server")?,
-                    call_id: r.try_get("call_id")?,
-                    agent: r.try_get("agent")?,
-                    event: r.try_get("event")?,
-                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-                })
-            })
-            .collect()
+        rows.iter().map(queue_line_of).collect()
+    }
+
+    /// The log lines of the calls that started about in `[from, to)` (a second wider: see
+    /// [`Store::calls_between`]), in time order: what a period's reports read.
+    pub async fn queue_events_of_calls_between(&self, from: &str, to: &str) -> Result<Vec<QueueLogLine>, StoreError> {
+        let (lo, hi) = crate::coarse_window(from, to);
+        let rows = sqlx::query(&format!("SELECT at, server, call_id, agent, event, detail FROM queue_events WHERE call_id IN ({}) ORDER BY at", crate::CALLS_WITHIN))
+            .bind(&lo)
+            .bind(&hi)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(queue_line_of).collect()
     }
 
     pub async fn queue_enter(&self, e: &QueueEntry) -> Result<(), StoreError> {

@@ -146,6 +146,13 @@ async fn privacy_and_reports(store: &Store) {
     assert_eq!((between[0].turns.len(), between[0].events.len(), between[2].turns.len()), (2, 2, 1));
     let late = store.calls_between("2026-12-02T10:03:00.4Z", "2026-12-03T00:00:00Z").await.unwrap();
     assert_eq!(late.iter().map(|c| c.call.id.as_str()).collect::<Vec<_>>(), ["c4"]);
+    // And the queue's lines of those calls only.
+    for id in ["c1", "c4"] {
+        let line = QueueLogLine { at: "2026-12-02T10:05:00Z".into(), server: "a".into(), call_id: Some(id.into()), agent: None, event: "enter".into(), detail: None };
+        store.log_queue_event(&line).await.unwrap();
+    }
+    let lines = store.queue_events_of_calls_between("2026-12-02T10:03:00.4Z", "2026-12-03T00:00:00Z").await.unwrap();
+    assert_eq!(lines.iter().map(|l| l.call_id.as_deref().unwrap()).collect::<Vec<_>>(), ["c4"]);
 
     // The audit log: added to, read newest first.
     for (at, action) in [("2026-12-02T11:00:00Z", "sign_in"), ("2026-12-02T11:01:00Z", "listen")] {
