@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ivr_web::axum::extract::FromRequestParts;
 use ivr_web::axum::http::request::Parts;
-use ivr_web::axum::http::StatusCode;
+use ivr_web::axum::http::{HeaderMap, StatusCode};
 use ivr_web::ApiError;
 use sha2::{Digest, Sha256};
 
@@ -80,27 +80,42 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, message)
 }
 
+/// The agent whose session cookie `headers` carry (401 when none, unknown or expired). Shared by
+/// every page behind the console's sign-in (the console itself and the supervisors' dashboard).
+pub async fn signed_in(store: &ivr_store::Store, headers: &HeaderMap) -> Result<Signed, ApiError> {
+    let token = headers
+        .get_all(ivr_web::axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| cookie::Cookie::split_parse(v.to_string()).filter_map(Result::ok).collect::<Vec<_>>())
+        .find(|c| c.name() == COOKIE)
+        .map(|c| c.value().to_string())
+        .ok_or_else(|| unauthorized("not signed in"))?;
+    let token_hash = hash_token(&token);
+    let session = store.session(&token_hash).await.map_err(|e| ApiError::internal(e.to_string()))?.ok_or_else(|| unauthorized("not signed in (unknown or ended session)"))?;
+    let expired = session.expires_at.parse::<jiff::Timestamp>().map_or(true, |t| t <= jiff::Timestamp::now());
+    if expired {
+        let _ = store.end_session(&token_hash).await;
+        return Err(unauthorized("the session has expired: sign in again"));
+    }
+    Ok(Signed { agent: session.agent, csrf: session.csrf, token_hash })
+}
+
+/// A signed-in supervisor (403 for an agent): who may see every call, the figures and the audit log.
+pub async fn supervisor(store: &ivr_store::Store, headers: &HeaderMap) -> Result<Signed, ApiError> {
+    let signed = signed_in(store, headers).await?;
+    let me = store.agent(&signed.agent).await.map_err(|e| ApiError::internal(e.to_string()))?.ok_or_else(|| unauthorized("no such agent any more"))?;
+    if me.role != "supervisor" {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{} is not a supervisor", signed.agent)));
+    }
+    Ok(signed)
+}
+
 impl FromRequestParts<Arc<Console>> for Signed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, console: &Arc<Console>) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get_all(ivr_web::axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| cookie::Cookie::split_parse(v.to_string()).filter_map(Result::ok).collect::<Vec<_>>())
-            .find(|c| c.name() == COOKIE)
-            .map(|c| c.value().to_string())
-            .ok_or_else(|| unauthorized("not signed in"))?;
-        let token_hash = hash_token(&token);
-        let session = console.store.session(&token_hash).await.map_err(|e| ApiError::internal(e.to_string()))?.ok_or_else(|| unauthorized("not signed in (unknown or ended session)"))?;
-        let expired = session.expires_at.parse::<jiff::Timestamp>().map_or(true, |t| t <= jiff::Timestamp::now());
-        if expired {
-            let _ = console.store.end_session(&token_hash).await;
-            return Err(unauthorized("the session has expired: sign in again"));
-        }
-        Ok(Signed { agent: session.agent, csrf: session.csrf, token_hash })
+        signed_in(&console.store, &parts.headers).await
     }
 }
 
@@ -124,7 +139,9 @@ impl FromRequestParts<Arc<Console>> for Changing {
 /// The Set-Cookie value of a new session (or of its end, with `max_age` zero).
 pub fn session_cookie(token: &str, max_age: Duration) -> String {
     cookie::Cookie::build((COOKIE, token.to_string()))
-        .path("/agent")
+        // The whole site: the console at /agent and the supervisors' dashboard at /dashboard share
+        // the sign-in.
+        .path("/")
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .max_age(cookie::time::Duration::seconds(max_age.as_secs() as i64))
@@ -154,7 +171,7 @@ mod tests {
     #[test]
     fn cookies_are_http_only_and_strict() {
         let c = session_cookie("abc", Duration::from_secs(60));
-        assert!(c.contains("ivr_session=abc") && c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/agent"), "{c}");
+        assert!(c.contains("ivr_session=abc") && c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/;"), "{c}");
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
     }
 }

@@ -25,8 +25,8 @@ use ivr_web::axum::routing::{get, post};
 use ivr_web::axum::{Json, Router};
 use ivr_web::{ApiError, JsonBody};
 
-pub use auth::{CSRF_HEADER, MAX_FAILURES};
-use auth::{Changing, Limiter, Signed};
+pub use auth::{signed_in, supervisor, Signed, CSRF_HEADER, MAX_FAILURES};
+use auth::{Changing, Limiter};
 
 /// What the console works with.
 pub struct Console {
@@ -265,14 +265,11 @@ async fn audit(c: &Console, actor: &str, action: &str, target: Option<&str>, det
 /// `GET /agent/api/audit?limit=N`: the latest lines of the audit log, newest first; supervisors only.
 async fn audit_log(
     State(c): State<Arc<Console>>,
-    s: Signed,
+    headers: HeaderMap,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    auth::supervisor(&c.store, &headers).await?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let me = c.store.agent(&s.agent).await.map_err(internal)?.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "no such agent any more"))?;
-    if me.role != "supervisor" {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "the audit log is for supervisors"));
-    }
     let limit = q.limit.unwrap_or(200).clamp(1, 10_000);
     Ok(Json(serde_json::json!({"audit": c.store.audit_log(limit).await.map_err(internal)?})))
 }

@@ -46,6 +46,24 @@ pub struct Group {
     pub indices: Vec<usize>,
 }
 
+/// The knowledge gaps of a period: the unanswered questions, grouped by meaning.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gaps {
+    pub period: Period,
+    pub unanswered: usize,
+    pub groups: Vec<Group>,
+}
+
+/// The knowledge gaps of `period`'s calls; `embed` turns texts into sentence embeddings (the
+/// project's MiniLM, wherever the caller has it loaded).
+pub fn report<E>(calls: &[CallRecord], period: Period, embed: impl FnOnce(&[&str]) -> Result<Vec<Vec<f32>>, E>) -> Result<Gaps, E> {
+    let utterances = unanswered(calls, period);
+    let texts: Vec<&str> = utterances.iter().map(|u| u.text.as_str()).collect();
+    let embeddings = if texts.is_empty() { Vec::new() } else { embed(&texts)? };
+    let groups = group(&utterances, &embeddings, SAME_MEANING);
+    Ok(Gaps { period, unanswered: utterances.len(), groups })
+}
+
 /// The caller turns the bot could not answer, of calls that started in `period`, oldest first.
 pub fn unanswered(calls: &[CallRecord], period: Period) -> Vec<Utterance> {
     utterances(calls, period, |t| t.unanswered == Some(true))

@@ -7,7 +7,8 @@
 //!   and queue;
 //! - [`roi`]: cost per call with and without the bot and the payback period, from configured costs;
 //! - [`gaps`]: what callers ask that the knowledge base does not cover, grouped by meaning, and the
-//!   topics rising this week against last.
+//!   topics rising this week against last;
+//! - [`table`]: the reports as CSV tables.
 //!
 //! Everything here is computed from a [`Dataset`] in memory by plain functions: one definition in
 //! Rust gives the same figure on SQLite and on PostgreSQL, and a test can recount any figure from
@@ -17,6 +18,7 @@
 pub mod gaps;
 pub mod kpi;
 pub mod roi;
+pub mod table;
 
 use ivr_store::{CallRecord, FollowUp, QueueLogLine, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -28,7 +30,42 @@ pub struct Period {
     pub to: Timestamp,
 }
 
+/// A `--from`/`--to` (or `?from=&to=`) that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PeriodError {
+    #[error("{0:?} is neither a day (2026-12-01) nor an RFC 3339 time (2026-12-01T08:00:00Z)")]
+    Unreadable(String),
+    #[error("the period is empty: from {from} is not before to {to}")]
+    Empty { from: Timestamp, to: Timestamp },
+    #[error("{0} is outside the calendar")]
+    OutOfRange(String),
+}
+
 impl Period {
+    /// The period a person asks for: each bound a day in the company's time zone `tz` (`to`
+    /// includes its day) or an RFC 3339 time; without `to`, up to `now`; without `from`, the 30
+    /// days before `to`.
+    pub fn parse(from: Option<&str>, to: Option<&str>, tz: &jiff::tz::TimeZone, now: Timestamp) -> Result<Self, PeriodError> {
+        let to = match to.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => bound(s, tz, true)?,
+            None => now,
+        };
+        let from = match from.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => bound(s, tz, false)?,
+            None => to.checked_sub(SignedDuration::from_hours(30 * 24)).map_err(|e| PeriodError::OutOfRange(e.to_string()))?,
+        };
+        if from >= to {
+            return Err(PeriodError::Empty { from, to });
+        }
+        Ok(Self { from, to })
+    }
+
+    /// The period of the same length just before this one (what a trend is measured against).
+    pub fn previous(&self) -> Self {
+        let len = self.to.duration_since(self.from);
+        Self { from: self.from.checked_sub(len).unwrap_or(Timestamp::MIN), to: self.from }
+    }
+
     pub fn contains(&self, t: Timestamp) -> bool {
         self.from <= t && t < self.to
     }
@@ -37,6 +74,16 @@ impl Period {
     pub fn days(&self) -> f64 {
         self.to.duration_since(self.from).as_secs_f64() / 86_400.0
     }
+}
+
+/// A day in `tz` (its start, or with `end` the start of the next day) or an RFC 3339 time.
+fn bound(s: &str, tz: &jiff::tz::TimeZone, end: bool) -> Result<Timestamp, PeriodError> {
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    let day: jiff::civil::Date = s.parse().map_err(|_| PeriodError::Unreadable(s.to_string()))?;
+    let day = if end { day.tomorrow().map_err(|e| PeriodError::OutOfRange(e.to_string()))? } else { day };
+    day.to_zoned(tz.clone()).map(|z| z.timestamp()).map_err(|e| PeriodError::OutOfRange(e.to_string()))
 }
 
 /// The records a report is made from: the calls that started in the period (and those of the
@@ -101,6 +148,21 @@ pub fn ratio(part: usize, whole: usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_are_read_as_days_in_the_company_zone_or_times() {
+        let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let now: Timestamp = "2026-12-03T10:00:00Z".parse().unwrap();
+        let p = Period::parse(Some("2026-12-01"), Some("2026-12-01"), &tz, now).unwrap();
+        assert_eq!((p.from.to_string(), p.to.to_string()), ("2026-11-30T23:00:00Z".into(), "2026-12-01T23:00:00Z".into()));
+        let p = Period::parse(None, None, &tz, now).unwrap();
+        assert_eq!((p.to, p.days()), (now, 30.0));
+        assert_eq!(p.previous().to, p.from);
+        assert_eq!(p.previous().days(), 30.0);
+        assert!(matches!(Period::parse(Some("yesterday"), None, &tz, now), Err(PeriodError::Unreadable(_))));
+        assert!(matches!(Period::parse(Some("2026-12-02"), Some("2026-12-01"), &tz, now), Err(PeriodError::Empty { .. })));
+        assert!(Period::parse(Some("2026-12-01T08:00:00Z"), Some(""), &tz, now).is_ok(), "an empty bound is no bound");
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

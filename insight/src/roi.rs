@@ -17,6 +17,24 @@ use crate::Dataset;
 /// Days in an average month (365.25 / 12).
 pub const MONTH_DAYS: f64 = 30.4375;
 
+/// Each ROI figure's key and how it is computed (shown beside it on the dashboard and in CSV).
+pub const DEFINITIONS: &[(&str, &str)] = &[
+    ("calls", "Calls that started in the period."),
+    ("handled", "Calls the bot answered."),
+    ("contained", "Handled calls the bot resolved (see the KPI `contained`)."),
+    ("transferred", "Handled calls handed to people."),
+    ("agent_minutes_per_call", "An agent's minutes per call: the mean talk time of the period's completed agent calls, or `[costs] agent_minutes_per_call` when there were none (agent_minutes_measured says which)."),
+    ("agent_minutes_spent", "The agents' talk minutes on the period's calls."),
+    ("agent_minutes_saved", "contained x agent minutes per call."),
+    ("cost_without_bot", "handled x agent minutes per call x agent cost per minute: every call an agent's."),
+    ("cost_with_bot", "agent minutes spent x agent cost per minute + infrastructure per month prorated to the period."),
+    ("cost_per_call_without_bot", "cost without the bot / handled."),
+    ("cost_per_call_with_bot", "cost with the bot / handled."),
+    ("savings", "cost without the bot - cost with the bot."),
+    ("savings_per_month", "savings scaled from the period's days to a month (30.4375 days)."),
+    ("payback_months", "initial investment / savings per month; none while the bot saves nothing."),
+];
+
 /// The costs a company configures (`[costs]` in ivr.toml), in one currency.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]

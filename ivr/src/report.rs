@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ivr_insight::{gaps, kpi, roi, Dataset, Period};
+use ivr_insight::{gaps, kpi, roi, table, Dataset, Period};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 
@@ -41,6 +41,10 @@ pub struct PeriodArgs {
     to: Option<String>,
     #[arg(long)]
     json: bool,
+    /// A table for spreadsheets: one figure per row (`figure,value,definition`); for the gaps one
+    /// question per row with its topic.
+    #[arg(long, conflicts_with = "json")]
+    csv: bool,
 }
 
 /// The company's time zone (`hours.toml` of the tenant), UTC when it has none.
@@ -52,27 +56,8 @@ pub(crate) fn company_timezone(cfg: &Config) -> TimeZone {
         .unwrap_or(TimeZone::UTC)
 }
 
-/// Reads `--from`/`--to`: a day in `tz` or an RFC 3339 time.
-pub(crate) fn parse_bound(s: &str, tz: &TimeZone, end: bool) -> anyhow::Result<Timestamp> {
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    let day: jiff::civil::Date = s.parse().with_context(|| format!("{s:?} is neither a day (2026-12-01) nor an RFC 3339 time (2026-12-01T08:00:00Z)"))?;
-    let day = if end { day.checked_add(1.day())? } else { day };
-    Ok(day.to_zoned(tz.clone())?.timestamp())
-}
-
 pub(crate) fn period(from: Option<&str>, to: Option<&str>, tz: &TimeZone) -> anyhow::Result<Period> {
-    let to = match to {
-        Some(s) => parse_bound(s, tz, true)?,
-        None => Timestamp::now(),
-    };
-    let from = match from {
-        Some(s) => parse_bound(s, tz, false)?,
-        None => to.checked_sub(jiff::SignedDuration::from_hours(30 * 24))?,
-    };
-    anyhow::ensure!(from < to, "the period is empty: --from {from} is not before --to {to}");
-    Ok(Period { from, to })
+    Ok(Period::parse(from, to, tz, Timestamp::now())?)
 }
 
 pub(crate) fn settings(cfg: &Config) -> kpi::Settings {
@@ -88,7 +73,9 @@ pub fn run(cfg: &Config, command: ReportCommand) -> anyhow::Result<ExitCode> {
         ReportCommand::Kpi(a) => {
             let p = period(a.from.as_deref(), a.to.as_deref(), &settings.timezone)?;
             let k = kpi::compute(&load(p)?, p, &settings);
-            if a.json {
+            if a.csv {
+                print_csv(&table::figures(&k, kpi::DEFINITIONS)?)?;
+            } else if a.json {
                 println!("{}", serde_json::json!({"kpis": k, "definitions": definitions()}));
             } else {
                 print_kpis(&k);
@@ -99,7 +86,9 @@ pub fn run(cfg: &Config, command: ReportCommand) -> anyhow::Result<ExitCode> {
             let p = period(a.from.as_deref(), a.to.as_deref(), &settings.timezone)?;
             let data = load(p)?;
             let r = roi::compute(&data, &kpi::compute(&data, p, &settings), &cfg.costs);
-            if a.json {
+            if a.csv {
+                print_csv(&table::figures(&r, roi::DEFINITIONS)?)?;
+            } else if a.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 print_roi(&r, p);
@@ -109,16 +98,15 @@ pub fn run(cfg: &Config, command: ReportCommand) -> anyhow::Result<ExitCode> {
         ReportCommand::Gaps(a) => {
             let p = period(a.from.as_deref(), a.to.as_deref(), &settings.timezone)?;
             let data = load(p)?;
-            let utterances = gaps::unanswered(&data.calls, p);
             let embedder = embedder(cfg)?;
-            let texts: Vec<&str> = utterances.iter().map(|u| u.text.as_str()).collect();
-            let embeddings = if texts.is_empty() { Vec::new() } else { embedder.embed(&texts)? };
-            let groups = gaps::group(&utterances, &embeddings, gaps::SAME_MEANING);
-            if a.json {
-                println!("{}", serde_json::json!({"period": p, "unanswered": utterances.len(), "groups": groups}));
+            let g = gaps::report(&data.calls, p, |texts| embedder.embed(texts))?;
+            if a.csv {
+                print_csv(&table::gaps(&g))?;
+            } else if a.json {
+                println!("{}", serde_json::to_string(&g)?);
             } else {
-                println!("{} questions the bot could not answer, {} topics ({} to {})", utterances.len(), groups.len(), p.from, p.to);
-                for g in &groups {
+                println!("{} questions the bot could not answer, {} topics ({} to {})", g.unanswered, g.groups.len(), p.from, p.to);
+                for g in &g.groups {
                     println!("{:>4}  {}", g.size, g.label);
                     for m in g.members.iter().filter(|m| m.text != g.label).take(3) {
                         println!("        \"{}\"", m.text);
@@ -155,6 +143,12 @@ fn embedder(cfg: &Config) -> anyhow::Result<dialogue::embed::Embedder> {
     let models = crate::load::model_dir(cfg)?;
     let dir = models.data().join("embeddings/all-MiniLM-L6-v2");
     dialogue::embed::Embedder::load(&dir).with_context(|| format!("cannot load the sentence embeddings from {}", dir.display()))
+}
+
+fn print_csv(t: &table::Table) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::io::stdout().lock().write_all(&t.to_csv()?)?;
+    Ok(())
 }
 
 fn definitions() -> serde_json::Value {

@@ -126,6 +126,14 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let browser = sip_server.browser_calls(cfg.webrtc.clone());
     let browser_health = browser.clone();
     let console = agent_desk::Console::new(store.clone(), sip_server.desk.clone(), Some(browser.clone()), Duration::from_secs(cfg.console.session_secs.max(1)));
+    let dashboard = {
+        let engine = Arc::clone(&engine);
+        let embed: ivr_dashboard::Embed = Arc::new(move |texts: &[&str]| {
+            let e = engine.read().map_err(|_| "the dialogue engine's lock is poisoned".to_string())?;
+            e.embedder.embed(texts).map_err(|e| e.to_string())
+        });
+        Arc::new(ivr_dashboard::Dashboard { store: store.clone(), desk: sip_server.desk.clone(), settings: crate::report::settings(cfg), costs: cfg.costs.clone(), embed: Some(embed) })
+    };
     {
         let engine = Arc::clone(&engine);
         std::thread::spawn(move || loop {
@@ -174,12 +182,12 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
     let records = format!("; call records in {}", records.url);
     runtime.block_on(async move {
         eprintln!(
-            "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz, /metrics, /agent, /call){records}.",
+            "ivr: models loaded in {:.1} s; SIP on sip:ivr@{sip_local} (UDP and TCP); HTTP on http://{} (GET /healthz, /metrics, /agent, /dashboard, /call){records}.",
             started.elapsed().as_secs_f64(),
             listener.local_addr()?
         );
         let limits = ivr_web::Limits::default();
-        let app = ivr_web::finish(router(health, store).merge(agent_desk::router(console)).merge(caller_web::router(browser)), &limits);
+        let app = ivr_web::finish(router(health, store).merge(agent_desk::router(console)).merge(ivr_dashboard::router(dashboard)).merge(caller_web::router(browser)), &limits);
         ivr_web::serve(listener, app, limits, ivr_web::shutdown_signal()).await
     })?;
     // Stopped taking HTTP requests; now the calls: refuse new ones, let these finish, then end them.
