@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ivr_insight::{gaps, kpi, roi, table, Dataset, Period};
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan};
+use jiff::Timestamp;
 
 use crate::config::Config;
 

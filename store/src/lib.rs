@@ -11,6 +11,8 @@ pub mod agents;
 pub mod audit;
 pub mod queue;
 pub mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use agents::{Agent, AgentError, NewAgent, PhoneSecret};
 pub use audit::{AuditLine, PURGED};

@@ -3,8 +3,8 @@
 //! directory, reachable only through a unix socket there) and stops again, also on failure.
 
 use std::path::PathBuf;
-use std::process::Command;
 
+use ivr_store::testing::Postgres;
 use ivr_store::{AgentError, AuditLine, CallEnd, Event, FollowUp, NewAgent, NewCall, Note, PhoneSecret, QueueEntry, QueueLogLine, Stages, Store, Turn, Understanding};
 
 fn tempdir(name: &str) -> PathBuf {
@@ -12,51 +12,6 @@ fn tempdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// A PostgreSQL server of our own; stopped when dropped.
-struct Postgres {
-    dir: PathBuf,
-    bin: PathBuf,
-}
-
-impl Postgres {
-    fn start(name: &str) -> Self {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL is installed (scripts/setup.sh installs the Debian package)")
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|p| p.join("initdb").exists())
-            .max()
-            .expect("initdb");
-        let dir = tempdir(name);
-        let nobody = |args: &[&str]| {
-            let out = Command::new("setpriv").args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]).args(args).output().unwrap();
-            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        Command::new("chown").args(["-R", "nobody:nogroup"]).arg(&dir).status().unwrap();
-        let data = dir.join("data");
-        nobody(&[bin.join("initdb").to_str().unwrap(), "-D", data.to_str().unwrap(), "-U", "ivr", "--auth=trust", "-E", "UTF8", "--no-sync"]);
-        let pg = Self { dir: dir.clone(), bin: bin.clone() };
-        // No TCP at all (listen_addresses empty): the socket lives in the test's directory.
-        let opts = format!("-c listen_addresses='' -k {} -c fsync=off", dir.display());
-        nobody(&[bin.join("pg_ctl").to_str().unwrap(), "-D", data.to_str().unwrap(), "-o", &opts, "-l", dir.join("log").to_str().unwrap(), "-w", "start"]);
-        pg
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://ivr@localhost/postgres?host={}", self.dir.display())
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("setpriv")
-            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-            .arg(self.bin.join("pg_ctl"))
-            .args(["-D", self.dir.join("data").to_str().unwrap(), "-m", "immediate", "-w", "stop"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 fn call(id: &str, server: &str, started_at: &str) -> NewCall {
