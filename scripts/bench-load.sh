@@ -26,7 +26,7 @@ if [ "${NOISE:-0}" != "0" ]; then
   mv "$tmp/mixed.wav" "$tmp/line.wav"
 fi
 sox "$tmp/line.wav" -t ul "$tmp/q.ulaw"
-sed -e "s#\[question\]#$tmp/q.ulaw#" -e "s#\[listen_ms\]#20000#" sip-bridge/tests/sipp/call-question.xml > "$tmp/call.xml"
+sed -e "s#\[caller\]#+4930111222#" -e "s#\[question\]#$tmp/q.ulaw#" -e "s#\[listen_ms\]#20000#" sip-bridge/tests/sipp/call-question.xml > "$tmp/call.xml"
 cat > "$tmp/ivr.toml" <<TOML
 [stt]
 threads = ${STT_THREADS:-2}

@@ -45,7 +45,7 @@ secs=$(python3 -c "import os; print(os.path.getsize('$tmp/line.ulaw') / 8000)")
 # The simulator hears the same G.711 bytes, decoded.
 sox -t ul -r 8000 -c 1 "$tmp/line.ulaw" -r 16000 -b 16 "$tmp/line16.wav"
 listen_ms=$(python3 -c "print(int($secs * 1000) + 1000)")
-sed -e "s#\[question\]#$tmp/line.ulaw#" -e "s#\[listen_ms\]#$listen_ms#" sip-bridge/tests/sipp/call-question.xml > "$tmp/call.xml"
+sed -e "s#\[caller\]#+4930111222#" -e "s#\[question\]#$tmp/line.ulaw#" -e "s#\[listen_ms\]#$listen_ms#" sip-bridge/tests/sipp/call-question.xml > "$tmp/call.xml"
 cp "$CONFIG" "$tmp/serve.toml"
 # The simulator speaks without the LLM (unless asked); so does the server here (nothing listens at
 # that address, so the fixed words are spoken, as in the simulator).

@@ -115,7 +115,14 @@ enum Command {
     /// A whole call from a caller recording (turns separated by pauses): prints the transcript,
     /// actions and per-turn timings, and writes the stereo call (caller left, bot right).
     Simulate {
-        file: PathBuf,
+        /// The caller's recording (not with --script).
+        #[arg(required_unless_present = "script", conflicts_with = "script")]
+        file: Option<PathBuf>,
+        /// Many calls in one run, the models loaded once: a TOML file of `[[call]]` tables with
+        /// `file` (relative to the script), and optionally `caller`, `at` and `keys`; one JSON
+        /// line per call with --json. For a demo's or a test's batch.
+        #[arg(long, conflicts_with_all = ["output", "caller", "keys", "at"])]
+        script: Option<PathBuf>,
         #[arg(short, long)]
         output: Option<PathBuf>,
         #[arg(long)]
@@ -307,11 +314,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vad { file, json } => vad::vad_cmd(&models, &cfg, &file, json),
         Command::Ask { text, caller, language, json } => ask::ask(&models, &cfg, &text, caller.as_deref(), &language, json),
         Command::Chat { caller, llm, json } => chat::chat(&models, &cfg, caller, llm, json),
-        Command::Simulate { file, output, json, realtime, caller, llm, keys, echo_ms, tail_secs, at, store } => simulate::simulate(
-            &models,
-            &cfg,
-            simulate::Options { file: &file, output: output.as_deref(), json, realtime, caller, llm, keys, echo_ms, tail_secs, at, store },
-        ),
+        Command::Simulate { file, script, output, json, realtime, caller, llm, keys, echo_ms, tail_secs, at, store } => {
+            let calls = match (script, file) {
+                (Some(script), _) => simulate::Script::load(&script)?.calls,
+                (None, Some(file)) => vec![simulate::ScriptedCall { file, caller, keys, at }],
+                (None, None) => anyhow::bail!("give the caller's recording, or --script"),
+            };
+            simulate::simulate(&models, &cfg, &calls, simulate::Options { output: output.as_deref(), json, realtime, llm, echo_ms, tail_secs, store })
+        }
         Command::Wer { fixtures, hyp, only, model, precision, json } => {
             let mut stt = cfg.stt.clone();
             stt.model = model.unwrap_or(stt.model);

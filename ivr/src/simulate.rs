@@ -13,21 +13,57 @@ use voice_pipeline::session::{CallSession, SessionConfig};
 
 use crate::config::Config;
 
+/// How the calls are run.
 pub struct Options<'a> {
-    pub file: &'a Path,
+    /// The stereo call (one call only).
     pub output: Option<&'a Path>,
     pub json: bool,
     pub realtime: bool,
-    pub caller: Option<String>,
     pub llm: bool,
-    /// "SECONDS:KEYS" (keys pressed 150 ms apart from that time), e.g. "9.5:41234567#".
-    pub keys: Vec<String>,
     pub echo_ms: Option<u32>,
     pub tail_secs: f64,
-    /// The call's wall-clock start (default: now).
-    pub at: Option<jiff::Timestamp>,
-    /// Write the call to the store.
+    /// Write the calls to the store.
     pub store: bool,
+}
+
+/// One caller of a run.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedCall {
+    /// The caller's recording.
+    pub file: std::path::PathBuf,
+    /// The calling number (caller ID).
+    #[serde(default)]
+    pub caller: Option<String>,
+    /// "SECONDS:KEYS" (keys pressed 150 ms apart from that time), e.g. "9.5:41234567#".
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// The call's wall-clock start (default: now).
+    #[serde(default)]
+    pub at: Option<jiff::Timestamp>,
+}
+
+/// `ivr simulate --script FILE`: many calls, the models loaded once.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    #[serde(rename = "call")]
+    pub calls: Vec<ScriptedCall>,
+}
+
+impl Script {
+    /// Reads a script; its calls' files are relative to it.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the script {}", path.display()))?;
+        let mut script: Script = toml::from_str(&text).with_context(|| format!("{}: not a script of [[call]] tables", path.display()))?;
+        anyhow::ensure!(!script.calls.is_empty(), "{}: no [[call]] in it", path.display());
+        let base = path.parent().unwrap_or(Path::new("."));
+        for c in &mut script.calls {
+            c.file = base.join(&c.file);
+            parse_keys(&c.keys).with_context(|| format!("{}: the call of {}", path.display(), c.file.display()))?;
+        }
+        Ok(script)
+    }
 }
 
 /// The session settings: `[session]` from the config, with its `[vad]`.
@@ -73,9 +109,21 @@ fn parse_keys(specs: &[String]) -> anyhow::Result<Vec<(Duration, char)>> {
     Ok(keys)
 }
 
-pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Result<ExitCode> {
-    let keys = parse_keys(&o.keys)?;
-    let (audio, _) = crate::load::read_audio(o.file, RATE)?;
+pub fn simulate(models: &ModelDir, cfg: &Config, calls: &[ScriptedCall], o: Options<'_>) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(o.output.is_none() || calls.len() == 1, "--output takes one call");
+    // Every recording is read (and every key list checked) before the models load: a bad file
+    // fails at once.
+    let mut callers = Vec::with_capacity(calls.len());
+    for c in calls {
+        let (audio, _) = crate::load::read_audio(&c.file, RATE)?;
+        callers.push(Caller {
+            audio: audio.samples,
+            keys: parse_keys(&c.keys)?,
+            echo: o.echo_ms.map(|d| (Duration::from_millis(d as u64), 0.3)),
+            caller_id: c.caller.clone(),
+            shutdown_at: None,
+        });
+    }
     let whisper = crate::load::load_whisper(models, &cfg.stt)?;
     let vad = crate::load::load_vad(models)?;
     let turn = crate::load::load_turn_model(models, cfg);
@@ -102,32 +150,32 @@ pub fn simulate(models: &ModelDir, cfg: &Config, o: Options<'_>) -> anyhow::Resu
     } else {
         None
     };
-    let sim = Simulator {
-        workers: Workers { whisper: &whisper, stt: &cfg.stt.whisper, voices: &voices, cache: &cache, engine: &engine, llm: llm.as_ref().map(|l| &l.client), turn: turn.as_ref() },
-        times: JobTimes::default(),
-        wall_start: o.at.unwrap_or_else(jiff::Timestamp::now),
-        tail: Duration::from_secs_f64(o.tail_secs.clamp(0.0, 600.0)),
-        realtime: o.realtime,
-        record: record.clone(),
-    };
-    let caller = Caller {
-        audio: audio.samples,
-        keys,
-        echo: o.echo_ms.map(|d| (Duration::from_millis(d as u64), 0.3)),
-        caller_id: o.caller.clone(),
-        shutdown_at: None,
-    };
-    let rec = sim.run(CallSession::new(session_cfg, vad).with_llm(o.llm).with_turn_model(turn.is_some()), &caller);
-    if let Some(sink) = &record {
-        anyhow::ensure!(sink.flush(Duration::from_secs(30)), "the call's record was not written to {} in 30 s", cfg.records.url);
-    }
-    if let Some(out) = o.output {
-        write_stereo(out, &rec).with_context(|| format!("cannot write {}", out.display()))?;
-    }
-    if o.json {
-        println!("{}", serde_json::to_string(&report(&rec))?);
-    } else {
-        print_human(&rec);
+    for (spec, caller) in calls.iter().zip(&callers) {
+        let sim = Simulator {
+            workers: Workers { whisper: &whisper, stt: &cfg.stt.whisper, voices: &voices, cache: &cache, engine: &engine, llm: llm.as_ref().map(|l| &l.client), turn: turn.as_ref() },
+            times: JobTimes::default(),
+            wall_start: spec.at.unwrap_or_else(jiff::Timestamp::now),
+            tail: Duration::from_secs_f64(o.tail_secs.clamp(0.0, 600.0)),
+            realtime: o.realtime,
+            record: record.clone(),
+        };
+        let rec = sim.run(CallSession::new(session_cfg.clone(), vad.clone()).with_llm(o.llm).with_turn_model(turn.is_some()), caller);
+        // Each call is in the store before the next starts: a later call of the same caller
+        // finds it (the caller's history).
+        if let Some(sink) = &record {
+            anyhow::ensure!(sink.flush(Duration::from_secs(30)), "the call's record was not written to {} in 30 s", cfg.records.url);
+        }
+        if let Some(out) = o.output {
+            write_stereo(out, &rec).with_context(|| format!("cannot write {}", out.display()))?;
+        }
+        if o.json {
+            println!("{}", serde_json::to_string(&report(&rec))?);
+        } else {
+            if calls.len() > 1 {
+                println!("--- {}", spec.file.display());
+            }
+            print_human(&rec);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

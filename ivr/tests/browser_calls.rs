@@ -22,25 +22,6 @@ fn browser_mic(dir: &Path, name: &str, text: &str, lead: f32, tail: f32) -> Path
     out
 }
 
-/// Runs `ivr/tests/browser/<script>` with `env`; what the page showed (its last JSON line).
-fn node(script: &str, env: &[(&str, &std::ffi::OsStr)]) -> serde_json::Value {
-    let mut cmd = std::process::Command::new("node");
-    cmd.arg(repo().join("ivr/tests/browser").join(script)).current_dir(repo());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = output_in_group(&mut cmd).expect("node runs (scripts/setup.sh installs nodejs and playwright-core)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
-}
-
-/// Keeps a screenshot with the test's artifacts.
-fn keep(shot: &Path, name: &str) {
-    let artifacts = repo().join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let _ = std::fs::copy(shot, artifacts.join(name));
-}
-
 /// Runs `ivr/tests/browser/caller.mjs` against `http` with `env`; returns what the page showed
 /// and the path of what it heard.
 fn browser_call(dir: &Path, http: &str, mic: &Path, listen_ms: u64, env: &[(&str, &str)]) -> (serde_json::Value, PathBuf) {

@@ -251,7 +251,8 @@ fn scenario_xml(scenario: &str, vars: &[(&str, &str)]) -> String {
     for (k, v) in vars {
         xml = xml.replace(&format!("[{k}]"), v);
     }
-    xml
+    // The demo customer's number unless the test names its caller.
+    xml.replace("[caller]", "+4930111222")
 }
 
 /// As [`sipp`], over a given transport ("u1" UDP, "t1" TCP).
@@ -415,6 +416,11 @@ pub fn words_heard(text: &str, after: &str, words: &[&str]) -> usize {
 /// A baresip configured in `dir/name` with `mic` as its microphone and account line `account`,
 /// recording both directions of each call (module sndfile) into `dir/name/rec`.
 pub fn baresip(dir: &Path, name: &str, mic: &Path, account: &str, sip_port: u16, rtp_port: u16) -> Command {
+    baresip_for(dir, name, mic, account, sip_port, rtp_port, 120)
+}
+
+/// [`baresip`], killed after `secs` at the latest.
+pub fn baresip_for(dir: &Path, name: &str, mic: &Path, account: &str, sip_port: u16, rtp_port: u16, secs: u32) -> Command {
     let home = dir.join(name);
     let rec = home.join("rec");
     std::fs::create_dir_all(&rec).unwrap();
@@ -433,7 +439,7 @@ pub fn baresip(dir: &Path, name: &str, mic: &Path, account: &str, sip_port: u16,
     std::fs::write(home.join("config"), config).unwrap();
     std::fs::write(home.join("accounts"), format!("{account}\n")).unwrap();
     let mut cmd = Command::new("timeout");
-    cmd.args(["120", "baresip", "-f", home.to_str().unwrap()]).stdin(Stdio::null());
+    cmd.args([&secs.to_string(), "baresip", "-f", home.to_str().unwrap()]).stdin(Stdio::null());
     cmd
 }
 
@@ -516,4 +522,25 @@ pub fn queue_config(dir: &Path, llm_port: u16, sip: &str, queue: &str) -> (Strin
     let config = dir.join("ivr.toml");
     std::fs::write(&config, &toml).unwrap();
     (toml, config)
+}
+
+// --- the browser tests' drivers (node with playwright-core or puppeteer-core) ---
+
+/// Runs `ivr/tests/browser/<script>` with `env`; what the page showed (its last JSON line).
+pub fn node(script: &str, env: &[(&str, &std::ffi::OsStr)]) -> serde_json::Value {
+    let mut cmd = Command::new("node");
+    cmd.arg(repo().join("ivr/tests/browser").join(script)).current_dir(repo());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = output_in_group(&mut cmd).expect("node runs (scripts/setup.sh installs nodejs and playwright-core)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_else(|_| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Keeps a screenshot with the test's artifacts (target/test-artifacts).
+pub fn keep(shot: &Path, name: &str) {
+    let artifacts = repo().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let _ = std::fs::copy(shot, artifacts.join(name));
 }
