@@ -323,6 +323,10 @@ impl Call {
                             unanswered: Some(t.unanswered),
                         }));
                     }
+                    // The order the bot looked up: the caller's next call may be greeted about it.
+                    if let Some(order) = t.matter.clone() {
+                        self.event("matter", now, Some(serde_json::json!({"order": order})));
+                    }
                 }
                 self.session.handle(Event::Done { job, result }, now);
             }

@@ -142,8 +142,9 @@ fn spawn_call<L: LiveLeg>(
     let spawned = std::thread::Builder::new().name("ivr-call".into()).spawn(move || {
         // A returning caller: how often they called this week, for the agent's summary (the
         // store answers in milliseconds; the greeting plays before the caller's first words).
-        if let Some(n) = hooks.log.sink.calls_this_week(&hooks.log.call.caller, jiff::Timestamp::now(), Duration::from_millis(300)) {
-            jobs.link.conversation.lock().unwrap_or_else(|p| p.into_inner()).set_earlier_calls(n);
+        let mut session = session;
+        if let Some(h) = hooks.log.sink.history(&hooks.log.call.caller, jiff::Timestamp::now(), Duration::from_millis(300)) {
+            session = crate::record::apply_history(&h, &mut jobs.link.conversation.lock().unwrap_or_else(|p| p.into_inner()), session);
         }
         let mut clock = WallClock { started: Instant::now() };
         let call = Call::new(session, policy, Duration::ZERO).with_caller(&caller_number);

@@ -29,7 +29,7 @@ enum Write {
     FollowUpText { id: String, transcript: String, summary: String },
     ReadUntranscribed(Sender<Vec<FollowUp>>),
     /// Calls from a number in a span of time (a returning caller).
-    CountCallsFrom { caller: String, since: String, before: String, reply: Sender<i64> },
+    History { caller: String, since: String, before: String, reply: Sender<ivr_store::CallerHistory> },
     /// Answered once every write queued before it is done.
     Flush(Sender<()>),
 }
@@ -104,17 +104,18 @@ impl RecordSink {
         rx.recv_timeout(timeout).ok()
     }
 
-    /// How many calls came from `caller` in the week before `at` (`None`: the store did not
-    /// answer within `timeout`; the call goes on without its history).
-    pub fn calls_this_week(&self, caller: &str, at: jiff::Timestamp, timeout: Duration) -> Option<u32> {
+    /// What the calls from `caller` in the week before `at` tell (how many, the order the latest
+    /// was about); `None` for a caller without a number, or when the store did not answer within
+    /// `timeout` (the call goes on without its history).
+    pub fn history(&self, caller: &str, at: jiff::Timestamp, timeout: Duration) -> Option<ivr_store::CallerHistory> {
         if !ivr_store::identifies_caller(caller) {
             return None;
         }
         let since = at.checked_sub(jiff::SignedDuration::from_hours(7 * 24)).ok()?;
         let (tx, rx) = mpsc::channel();
-        let ask = Write::CountCallsFrom { caller: caller.to_string(), since: since.to_string(), before: at.to_string(), reply: tx };
+        let ask = Write::History { caller: caller.to_string(), since: since.to_string(), before: at.to_string(), reply: tx };
         self.tx.send(ask).ok()?;
-        rx.recv_timeout(timeout).ok().and_then(|n| u32::try_from(n).ok())
+        rx.recv_timeout(timeout).ok()
     }
 
     /// Waits (up to `timeout`) until everything queued so far is written: before the process
@@ -122,6 +123,17 @@ impl RecordSink {
     pub fn flush(&self, timeout: std::time::Duration) -> bool {
         let (tx, rx) = mpsc::channel();
         self.tx.send(Write::Flush(tx)).is_ok() && rx.recv_timeout(timeout).is_ok()
+    }
+}
+
+/// Tells a call what its caller's earlier calls this week say: the conversation learns how often
+/// they called (for the agent's summary) and the order their latest call was about; with such an
+/// order the session greets them about it ("Are you calling about order ...?").
+pub fn apply_history(h: &ivr_store::CallerHistory, conversation: &mut dialogue::manager::Conversation, session: voice_pipeline::session::CallSession) -> voice_pipeline::session::CallSession {
+    conversation.set_history(u32::try_from(h.calls).unwrap_or(u32::MAX), h.last_order.as_deref());
+    match conversation.open_order() {
+        Some(order) => session.greet_about_order(order),
+        None => session,
     }
 }
 
@@ -282,12 +294,12 @@ fn write_all(rx: Receiver<Write>, store: Store, runtime: tokio::runtime::Handle)
                     }
                     ("reading the untranscribed voicemails".to_string(), r.map(|_| ()))
                 }
-                Write::CountCallsFrom { caller, since, before, reply } => {
-                    let r = store.count_calls_from(caller, since, before).await;
-                    if let Ok(n) = &r {
-                        let _ = reply.send(*n);
+                Write::History { caller, since, before, reply } => {
+                    let r = store.caller_history(caller, since, before).await;
+                    if let Ok(h) = &r {
+                        let _ = reply.send(h.clone());
                     }
-                    ("counting a caller's calls".to_string(), r.map(|_| ()))
+                    ("reading a caller's history".to_string(), r.map(|_| ()))
                 }
                 Write::Flush(_) => unreachable!("answered above"),
             }

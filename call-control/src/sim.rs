@@ -141,19 +141,19 @@ impl Simulator<'_> {
     /// their results delivered at the simulated time they would have come.
     pub fn run(&self, session: CallSession, caller: &Caller) -> CallRecord {
         let policy = CallPolicy { ring: Duration::ZERO, media_timeout: Duration::MAX, transfer: Transfer::HangUp };
-        let call = Call::new(session, policy, Duration::ZERO);
         let end_of_caller = Duration::from_secs_f64(caller.audio.len() as f64 / RATE as f64);
         let from = caller.caller_id.clone().unwrap_or_else(|| "anonymous".into());
         let mut leg = SimLeg { caller, keys: caller.keys.iter().copied().collect(), connect: false, rec: CallRecord::default() };
+        // A returning caller's history from the store, as a live call reads it.
+        let mut conversation = Conversation::new(caller.caller_id.as_deref());
+        let mut session = session;
+        if let Some(h) = self.record.as_ref().and_then(|r| r.history(&from, self.wall_start, Duration::from_secs(5))) {
+            session = crate::record::apply_history(&h, &mut conversation, session);
+        }
+        let call = Call::new(session, policy, Duration::ZERO);
         let mut jobs = SimJobs {
             sim: self,
-            conversation: {
-                let mut c = Conversation::new(caller.caller_id.as_deref());
-                if let Some(n) = self.record.as_ref().and_then(|r| r.calls_this_week(&from, self.wall_start, Duration::from_secs(5))) {
-                    c.set_earlier_calls(n);
-                }
-                c
-            },
+            conversation,
             queues: [Lane::Stt, Lane::Dialogue, Lane::Llm, Lane::Tts, Lane::Turn].into_iter().map(|l| (l, VecDeque::new(), Duration::ZERO)).collect(),
             cancelled: HashSet::new(),
             due: BinaryHeap::new(),

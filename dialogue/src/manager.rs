@@ -121,6 +121,10 @@ pub struct Turn {
     /// The bot had no answer for these words: the classifier's best guess was below the
     /// confidence threshold (what the knowledge-gap report collects).
     pub unanswered: bool,
+    /// The order this reply is about, once a tool has looked it up: the call records it, so the
+    /// caller's next call can be greeted about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matter: Option<String>,
 }
 
 impl Turn {
@@ -242,6 +246,10 @@ impl Task {
             _ => return None,
         })
     }
+    fn is_about_an_order(self) -> bool {
+        matches!(self, Self::OrderStatus | Self::Cancel | Self::ChangeAddress)
+    }
+
     fn goal(self) -> &'static str {
         match self {
             Self::OrderStatus => "order status",
@@ -264,6 +272,8 @@ enum Waiting {
     Pin,
     /// "Shall I put you through to a colleague?"
     OfferHuman,
+    /// A returning caller greeted with "Are you calling about order ...?".
+    OpenMatter,
 }
 
 /// One caller's conversation.
@@ -290,6 +300,8 @@ pub struct Conversation {
     ending: Option<Turn>,
     /// Calls from the same number in the week before this one.
     earlier_calls: u32,
+    /// The order a returning caller's last call this week was about.
+    open_order: Option<OrderNumber>,
 }
 
 /// The bot's fixed sentences.
@@ -304,6 +316,7 @@ enum Prompt {
     Clarify,
     OfferHuman,
     AnythingElse,
+    HowCanIHelp,
     Greeting,
     Thanks,
     Goodbye,
@@ -330,6 +343,8 @@ fn prompt(key: Prompt, language: &str) -> String {
         Prompt::OfferHuman => "I'm sorry, I don't think I can help with that. Shall I put you through to a colleague?",
         Prompt::AnythingElse if zh => "好的。还有什么可以帮您？",
         Prompt::AnythingElse => "All right. Is there anything else I can help you with?",
+        Prompt::HowCanIHelp if zh => "好的。请问有什么可以帮您？",
+        Prompt::HowCanIHelp => "All right. How can I help you today?",
         Prompt::Greeting if zh => "您好！请问有什么可以帮您？",
         Prompt::Greeting => "Hello! How can I help you today?",
         Prompt::Thanks => "You're welcome. Is there anything else I can help you with?",
@@ -363,14 +378,26 @@ impl Conversation {
             ended: false,
             ending: None,
             earlier_calls: 0,
+            open_order: None,
         }
     }
 
-    /// The caller called this many times in the week before this call (from the call store):
-    /// the agent's summary says so ("third call this week"), since a caller who has to call again
-    /// is a caller whose matter is still open.
-    pub fn set_earlier_calls(&mut self, n: u32) {
-        self.earlier_calls = n;
+    /// What the call store knows of this caller: `earlier_calls` calls in the week before this
+    /// one (the agent's summary says so, "third call this week": a caller who has to call again
+    /// is a caller whose matter is still open), and `last_order`, the order their latest call
+    /// this week was about. With an order, the greeting asks "Are you calling about order ...?"
+    /// ([`Conversation::open_order`]) and a "yes" is taken as asking about it.
+    pub fn set_history(&mut self, earlier_calls: u32, last_order: Option<&str>) {
+        self.earlier_calls = earlier_calls;
+        self.open_order = last_order.and_then(OrderNumber::parse);
+        if self.open_order.is_some() {
+            self.waiting = Waiting::OpenMatter;
+        }
+    }
+
+    /// The order the greeting asks about, if any.
+    pub fn open_order(&self) -> Option<&str> {
+        self.open_order.as_ref().map(OrderNumber::as_str)
     }
 
     pub fn is_ended(&self) -> bool {
@@ -392,6 +419,7 @@ impl Conversation {
             expects_digits: false,
             sentiment: None,
             unanswered: false,
+            matter: None,
         }
     }
 
@@ -484,6 +512,24 @@ impl Conversation {
             return self.transfer(TransferReason::Anger);
         }
         // 2. An answer to a question the bot asked.
+        if self.waiting == Waiting::OpenMatter {
+            self.waiting = Waiting::Nothing;
+            let yes = policy::is_yes(text) && !policy::is_no(text);
+            if let (true, Some(order)) = (yes, self.open_order.clone()) {
+                // "Yes, is it on its way?": the same order's status (its postcode still asked,
+                // as for any caller naming an order).
+                self.task = Some(Task::OrderStatus);
+                self.goal = Some(Task::OrderStatus.goal().into());
+                self.tried.push(format!("asked about order {} from an earlier call", order.as_str()));
+                self.order = Some(order);
+                self.take_values_from(text);
+                return self.advance(brain);
+            }
+            if policy::is_no(text) && text.split_whitespace().count() <= 3 {
+                return self.prompt(Prompt::HowCanIHelp);
+            }
+            // Anything else is a new request, handled as usual.
+        }
         if self.waiting == Waiting::OfferHuman {
             if policy::is_yes(text) && !policy::is_no(text) {
                 return self.transfer(TransferReason::LowConfidence);
@@ -702,6 +748,7 @@ impl Conversation {
                 self.tried.push(format!("{tool}: {}", result.say));
                 let eligible = result.data["eligible"] == true;
                 let mut turn = self.tool_reply(result, tool);
+                turn.matter = self.order.as_ref().filter(|_| task.is_about_an_order()).map(|o| o.as_str().to_string());
                 if eligible {
                     turn.action = Some(self.transfer(TransferReason::NeedsAgentAction).action.expect("transfer"));
                 }

@@ -224,7 +224,7 @@ fn a_card_number_read_out_and_a_keyed_pin_are_never_kept() {
 /// "Second"); an anonymous caller's calls are never linked; and a call followed by another from
 /// the same number within 24 h is not counted as contained.
 #[test]
-fn a_returning_caller_is_linked_and_the_summary_says_how_often_they_called() {
+fn a_returning_caller_is_linked_greeted_about_their_order_and_the_summary_says_how_often_they_called() {
     let dir = tempdir("insight-history");
     let config = config(&dir);
     let c = config.to_str().unwrap();
@@ -251,5 +251,30 @@ fn a_returning_caller_is_linked_and_the_summary_says_how_often_they_called() {
     assert_eq!(kpis["calls"], 4);
     assert_eq!(kpis["transferred"], 3);
     assert_eq!(kpis["contained"], 0, "the first call was followed by another from the same number: {kpis}");
+
+    // The open matter: a caller asks where their order is (its number and postcode keyed); when
+    // they call again the bot greets them about that order, and "yes" goes on with it.
+    let with_keys = |wav: &std::path::Path, caller: &str, at: &str, keys: &[&str]| {
+        let mut args = vec!["--config", c, "simulate", wav.to_str().unwrap(), "--store", "--caller", caller, "--at", at, "--json"];
+        for k in keys {
+            args.extend(["--keys", k]);
+        }
+        last_json(&ivr_ok(&args))
+    };
+    let asks = person_wav(&dir, "where", "Where is my order?", 6.0, 16.0);
+    let first = with_keys(&asks, "+4930777000", "2026-12-02T09:00:00Z", &["10:41234567#", "16:10115#"]);
+    assert!(said(&first, "bot").iter().any(|l| l.contains("shipped")), "the first call found the order: {:?}", said(&first, "bot"));
+    let yes = person_wav(&dir, "yes", "Yes, please.", 8.0, 12.0);
+    let again = with_keys(&yes, "+4930777000", "2026-12-02T17:00:00Z", &["14:10115#"]);
+    let bot = said(&again, "bot");
+    assert!(bot[0].contains("Are you calling about order 41234567?"), "the greeting asks about the open order: {bot:?}");
+    assert!(bot.iter().any(|l| l.contains("postcode")) && bot.iter().any(|l| l.contains("41234567") && l.contains("shipped")), "yes goes on with it: {bot:?}");
+    // Another number, or a caller whose calls were about no order, gets the usual greeting.
+    let other = with_keys(&yes, "+4930777001", "2026-12-02T17:30:00Z", &[]);
+    assert!(!said(&other, "bot")[0].contains("Are you calling about"), "{:?}", said(&other, "bot"));
+    let calls = export(&config, "calls");
+    let first_id = first["call_id"].as_str().unwrap();
+    let matter = calls.iter().find(|x| x["id"] == first_id).unwrap()["events"].as_array().unwrap().iter().find(|e| e["kind"] == "matter").cloned();
+    assert_eq!(matter.map(|m| m["detail"]["order"].clone()), Some("41234567".into()), "the call recorded the order it was about");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -150,6 +150,14 @@ pub struct CallSummary {
     pub media: Option<serde_json::Value>,
 }
 
+/// What earlier calls from one number tell about the caller.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallerHistory {
+    pub calls: i64,
+    /// The order number their latest call was about, if any.
+    pub last_order: Option<String>,
+}
+
 /// A call with everything kept of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallRecord {
@@ -439,11 +447,37 @@ impl Store {
     /// How many calls came from `caller` (the same [`caller_key`]: the number, whichever host it
     /// came through) that started in `[since, before)`: a returning caller's history.
     pub async fn count_calls_from(&self, caller: &str, since: &str, before: &str) -> Result<i64, StoreError> {
+        Ok(self.calls_from(caller, since, before).await?.len() as i64)
+    }
+
+    /// What the calls from `caller` in `[since, before)` say about them: how many there were, and
+    /// the order their latest call was about (the `matter` event a call records when the bot
+    /// looked an order up), which the bot may ask about when they call again.
+    pub async fn caller_history(&self, caller: &str, since: &str, before: &str) -> Result<CallerHistory, StoreError> {
+        let calls = self.calls_from(caller, since, before).await?;
+        let mut last_order = None;
+        for id in &calls {
+            let row = sqlx::query("SELECT detail FROM events WHERE call_id = $1 AND kind = 'matter' ORDER BY seq DESC LIMIT 1").bind(id).fetch_optional(&self.pool).await?;
+            let detail: Option<String> = match row {
+                Some(r) => r.try_get("detail")?,
+                None => continue,
+            };
+            last_order = detail.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()).and_then(|d| d["order"].as_str().map(str::to_string));
+            if last_order.is_some() {
+                break;
+            }
+        }
+        Ok(CallerHistory { calls: calls.len() as i64, last_order })
+    }
+
+    /// The ids of the calls from `caller` that started in `[since, before)`, newest first.
+    async fn calls_from(&self, caller: &str, since: &str, before: &str) -> Result<Vec<String>, StoreError> {
         let key = caller_key(caller);
         // The number as stored bare, or as the user part of a sip:, sips: or tel: URI.
         let rows = sqlx::query(
-            "SELECT caller FROM calls WHERE started_at >= $2 AND started_at < $3 \
-             AND (caller = $1 OR caller LIKE 'sip:' || $1 || '@%' OR caller LIKE 'sips:' || $1 || '@%' OR caller LIKE 'tel:' || $1 || '%')",
+            "SELECT id, caller FROM calls WHERE started_at >= $2 AND started_at < $3 \
+             AND (caller = $1 OR caller LIKE 'sip:' || $1 || '@%' OR caller LIKE 'sips:' || $1 || '@%' OR caller LIKE 'tel:' || $1 || '%') \
+             ORDER BY started_at DESC",
         )
         .bind(key)
         .bind(since)
@@ -451,12 +485,14 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         // LIKE treats `_` and `%` in the key as wildcards: keep only exact matches.
-        let mut n = 0;
+        let mut ids = Vec::new();
         for r in &rows {
             let stored: String = r.try_get("caller")?;
-            n += i64::from(caller_key(&stored) == key);
+            if caller_key(&stored) == key {
+                ids.push(r.try_get("id")?);
+            }
         }
-        Ok(n)
+        Ok(ids)
     }
 
     /// Turns stored so far, over all calls (for checks against the metrics).

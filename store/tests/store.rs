@@ -139,6 +139,14 @@ async fn privacy_and_reports(store: &Store) {
     let week = ("2026-11-26T00:00:00Z", "2026-12-03T00:00:00Z");
     assert_eq!(store.count_calls_from("sip:+4930111222@elsewhere", week.0, week.1).await.unwrap(), 5);
     assert_eq!(store.count_calls_from("+49301112_2", week.0, week.1).await.unwrap(), 1);
+    // The order their latest call was about: c2 (10:01) looked up 41234567, then c6 (10:30)
+    // another; a call without a lookup after them does not hide it.
+    store.add_event("c2", &Event { seq: 9, at_secs: 9.0, kind: "matter".into(), detail: Some(serde_json::json!({"order": "41234567"})) }).await.unwrap();
+    let h = store.caller_history("+4930111222", week.0, week.1).await.unwrap();
+    assert_eq!((h.calls, h.last_order.as_deref()), (5, Some("41234567")));
+    store.add_event("c6", &Event { seq: 0, at_secs: 5.0, kind: "matter".into(), detail: Some(serde_json::json!({"order": "41234568"})) }).await.unwrap();
+    assert_eq!(store.caller_history("tel:+4930111222", week.0, week.1).await.unwrap().last_order.as_deref(), Some("41234568"));
+    assert_eq!(store.caller_history("+49301112_2", week.0, week.1).await.unwrap().last_order, None, "another number's lookups are not theirs");
     assert_eq!(store.call("c1").await.unwrap().unwrap().turns[1].text, "How long does delivery take? It's \"urgent\", really.");
 }
 

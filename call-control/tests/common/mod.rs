@@ -206,6 +206,7 @@ pub fn reply(text: &str, action: Option<Action>) -> Turn {
         expects_digits: false,
         sentiment: None,
         unanswered: false,
+        matter: None,
     }
 }
 

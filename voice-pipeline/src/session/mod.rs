@@ -101,6 +101,9 @@ pub struct SessionConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SessionTexts {
     pub greeting: String,
+    /// The greeting of a returning caller whose last call this week was about an order:
+    /// `{order}` is its number (the bot then takes "yes" as asking about it).
+    pub returning_greeting: String,
     pub filler: String,
     pub reprompt: String,
     pub goodbye: String,
@@ -114,6 +117,7 @@ impl Default for SessionTexts {
     fn default() -> Self {
         Self {
             greeting: "Hello, thank you for calling Lumen Home Electronics. How can I help you today?".into(),
+            returning_greeting: "Hello, thank you for calling Lumen Home Electronics. Are you calling about order {order}?".into(),
             filler: "One moment, please.".into(),
             reprompt: "Are you still there? How can I help you?".into(),
             goodbye: "I haven't heard anything, so I'll end the call now. Goodbye!".into(),
@@ -469,6 +473,13 @@ impl CallSession {
             self.cfg.vad.hangover_ms
         };
         self.segmenter.set_hangover_ms(self.hangover_ms);
+    }
+
+    /// Greets a returning caller about the order their last call was about (the
+    /// `returning_greeting` with its number) instead of the usual greeting.
+    pub fn greet_about_order(mut self, order: &str) -> Self {
+        self.cfg.texts.greeting = self.cfg.texts.returning_greeting.replace("{order}", order);
+        self
     }
 
     /// Without an LLM the session speaks the fixed replies and asks for no LLM work.
