@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use jiff::tz::TimeZone;
@@ -36,17 +36,6 @@ const CARD: &str = "My credit card number is 4111 1111 1111 1111.";
 /// The first day of the dashboard's period (the week before it has a few calls, for the trends).
 const FROM: &str = "2026-11-27";
 const RATINGS: [char; 3] = ['5', '4', '2'];
-
-fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    false
-}
 
 /// The simulated calls: (sentence, caller, start).
 fn simulated() -> Vec<(&'static str, String, String)> {

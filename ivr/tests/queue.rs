@@ -12,22 +12,11 @@ mod common;
 use common::*;
 use std::io::Write;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Queue lines about `call`, as (event, detail).
 fn lines_of<'a>(queue: &'a [serde_json::Value], call: &str) -> Vec<&'a serde_json::Value> {
     queue.iter().filter(|e| e["call_id"] == call).collect()
-}
-
-fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    false
 }
 
 #[test]

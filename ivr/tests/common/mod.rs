@@ -464,6 +464,18 @@ pub fn wait_for(file: &Path, text: &str, secs: u64) -> bool {
     false
 }
 
+/// Waits (up to `secs`) until `f` holds, looking every 300 ms.
+pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    false
+}
+
 /// `ivr agents ...` with the password on standard input; returns (success, stdout, stderr).
 pub fn agents(config: &Path, args: &[&str], password: &str) -> (bool, String, String) {
     let mut child = ivr()
