@@ -313,6 +313,46 @@ fn batch(backend: &str, url: &str, llm_port: u16, ports: u16) {
     assert_eq!(api_intents, intents);
     let api_days: BTreeMap<String, usize> = k["by_day"].as_array().unwrap().iter().map(|b| (b["key"].as_str().unwrap().to_string(), b["calls"].as_u64().unwrap() as usize)).filter(|(_, n)| *n > 0).collect();
     assert_eq!(api_days, by_day);
+    // Times and moods, from the calls' own events and turns.
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let near = |got: &serde_json::Value, want: f64, what: &str| assert!((got.as_f64().unwrap_or(f64::NAN) - want).abs() < 1e-6, "{what}: {got} against {want}");
+    near(&k["containment_rate"], contained as f64 / handled.len() as f64, "containment rate");
+    near(&k["transfer_rate"], transferred as f64 / handled.len() as f64, "transfer rate");
+    let durations: Vec<f64> = handled.iter().filter_map(|c| c["duration_secs"].as_f64()).collect();
+    near(&k["handle_secs"]["mean"], mean(&durations), "handling time");
+    let first_words: Vec<f64> = handled
+        .iter()
+        .filter_map(|c| {
+            let answered = events(c, "answered")[0]["at_secs"].as_f64()?;
+            let bot = c["turns"].as_array()?.iter().find(|t| t["speaker"] == "bot")?;
+            Some((bot["at_secs"].as_f64()? - answered).max(0.0))
+        })
+        .collect();
+    assert_eq!(k["first_response_secs"]["count"], first_words.len());
+    near(&k["first_response_secs"]["mean"], mean(&first_words), "first response");
+    let v2v: Vec<f64> = caller_turns.iter().filter_map(|t| t["voice_to_voice_ms"].as_f64()).collect();
+    assert_eq!(k["voice_to_voice_ms"]["count"], v2v.len());
+    near(&k["voice_to_voice_ms"]["mean"], mean(&v2v), "voice to voice");
+    let rank = |s: &str| ["neutral", "frustrated", "angry"].iter().position(|m| *m == s).unwrap_or(0);
+    let mut moods: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &handled {
+        let worst = c["turns"].as_array().unwrap().iter().filter(|t| t["speaker"] == "caller").filter_map(|t| t["sentiment"].as_str()).max_by_key(|s| rank(s)).unwrap_or("neutral");
+        *moods.entry(worst).or_default() += 1;
+    }
+    assert_eq!(k["sentiment"], serde_json::json!(moods));
+    assert!(moods.get("angry").copied().unwrap_or(0) >= 1, "the angry callers were heard as angry: {moods:?}");
+    let understood = caller_turns.iter().filter(|t| t["unanswered"] != true && t["intent"].is_string() && t["confidence"].is_number()).count();
+    assert_eq!(k["understood_turns"], understood);
+    // SL2 counts callers who gave up within the threshold for the queue.
+    let abandon_waits: Vec<f64> = queue
+        .iter()
+        .filter(|l| l["event"] == "abandon" && l["call_id"].as_str().is_some_and(|c| ids.contains(c)))
+        .map(|l| at(&l["at"]).duration_since(at(&queue.iter().find(|e| e["event"] == "enter" && e["call_id"] == l["call_id"]).unwrap()["at"])).as_secs_f64())
+        .collect();
+    let quick = abandon_waits.iter().filter(|w| **w <= 20.0).count();
+    assert_eq!(k["queue"]["service_level_2"].as_f64(), Some((within + quick) as f64 / (waits.len() + abandon_waits.len()) as f64));
+    let voicemails = follow_ups.iter().filter(|f| f["kind"] == "voicemail" && (from..to).contains(&at(&f["created_at"]))).count();
+    assert_eq!(k["follow_ups"]["voicemails"], voicemails);
     let previous = calls.iter().filter(|c| (from.checked_sub(to.duration_since(from)).unwrap()..from).contains(&at(&c["started_at"]))).count();
     assert_eq!(api["previous"]["calls"], previous, "the period before, for the trends");
     assert!(previous >= 4);
