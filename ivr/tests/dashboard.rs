@@ -200,9 +200,9 @@ fn batch(backend: &str, url: &str, llm_port: u16, ports: u16) {
     let mut waiting = Vec::new();
     for i in 0..2u16 {
         let number = format!("+4930400{i:03}");
-        waiting.push(sipp_spawn("key-zero-then-bye.xml", &served.sip, &[("caller", &number), ("stay_ms", "9000")], &sipp_dir, 40 + i));
+        waiting.push(sipp_spawn("key-zero-then-bye.xml", &served.sip, &[("caller", &number), ("stay_ms", "12000")], &sipp_dir, 40 + i));
         let number = format!("+4930500{i:03}");
-        let vars = [("caller", number.as_str()), ("wait1", "9000"), ("key1", "1"), ("wait2", "6000"), ("key2", "pound")];
+        let vars = [("caller", number.as_str()), ("wait1", "12000"), ("key1", "1"), ("wait2", "6000"), ("key2", "pound")];
         waiting.push(sipp_spawn("keys-then-their-bye.xml", &served.sip, &vars, &sipp_dir, 42 + i));
     }
     let question = caller_ulaw(&dir, "What is your returns policy?");

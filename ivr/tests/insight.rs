@@ -135,8 +135,8 @@ fn unanswered_questions_are_grouped_by_meaning_and_the_figures_match_the_records
 
 /// A caller on a real softphone reads out a card number, then keys an order number and a PIN to
 /// hear their reward points; the server logs at debug level. The card number and the PIN are in
-/// none of the store's records, its exports (JSON lines and CSV) or the server's log, while the
-/// call itself worked (the points were read out).
+/// none of the store's records, its exports (JSON lines and CSV), the dashboard or the server's
+/// log, while the call itself worked (the points were read out).
 #[test]
 fn a_card_number_read_out_and_a_keyed_pin_are_never_kept() {
     use std::io::Write;
@@ -183,9 +183,20 @@ fn a_card_number_read_out_and_a_keyed_pin_are_never_kept() {
     drop(keys);
     drop(phone);
     std::thread::sleep(std::time::Duration::from_secs(2));
+    // What a supervisor sees of the call on the dashboard: the list and the call's record.
+    let config = dir.join("ivr.toml");
+    assert!(agents(&config, &["add", "sue", "--role", "supervisor"], "sue-password").0);
+    let client = reqwest::blocking::Client::new();
+    let base = format!("http://{}", served.http);
+    let signed = client.post(format!("{base}/agent/api/login")).json(&serde_json::json!({"name": "sue", "password": "sue-password"})).send().unwrap();
+    let cookie = signed.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let dashboard = |path: &str| client.get(format!("{base}{path}")).header("Cookie", &cookie).send().unwrap().text().unwrap();
+    let listed = dashboard("/dashboard/api/calls?number=4930999000");
+    let id = serde_json::from_str::<serde_json::Value>(&listed).unwrap()["calls"][0]["id"].as_str().expect("the call is listed").to_string();
+    let shown = listed + &dashboard(&format!("/dashboard/api/calls/{id}"));
+    assert!(shown.contains("[card number ending 1111]"), "{shown}");
     drop(served);
 
-    let config = dir.join("ivr.toml");
     let calls = export(&config, "calls");
     assert_eq!(calls.len(), 1, "one call stored");
     let bot: Vec<String> = said(&calls[0], "bot");
@@ -202,12 +213,12 @@ fn a_card_number_read_out_and_a_keyed_pin_are_never_kept() {
     let csv = ivr_ok(&["--config", config.to_str().unwrap(), "records", "export", "--format", "csv"]);
     let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
     assert!(log.contains("DEBUG"), "the server logged at debug level");
-    for (what, text) in [("the JSON export", &jsonl), ("the CSV export", &csv), ("the server's log", &log)] {
+    for (what, text) in [("the JSON export", &jsonl), ("the CSV export", &csv), ("the server's log", &log), ("the dashboard", &shown)] {
         assert!(!ivr_privacy::holds_digits(text, CARD), "the card number is in {what}");
     }
     // The PIN as a number of its own (a log's random numbers, ports and sequence numbers may
     // hold its four digits inside longer ones).
-    for (what, text) in [("the JSON export", &jsonl), ("the CSV export", &csv), ("the server's log", &log)] {
+    for (what, text) in [("the JSON export", &jsonl), ("the CSV export", &csv), ("the server's log", &log), ("the dashboard", &shown)] {
         assert!(!text.split(|c: char| !c.is_ascii_digit()).any(|n| n == PIN), "the PIN is in {what}");
     }
     // The database itself, every byte of it (and of its write-ahead log).
