@@ -212,17 +212,7 @@ async fn board_of(c: &Console, agent: &str) -> Result<serde_json::Value, ApiErro
     let Some(desk) = &c.desk else {
         return Ok(serde_json::json!({"queue": false, "agents": [], "waiting": [], "offered": null}));
     };
-    let (board, callers) = desk.board();
-    let waiting: Vec<serde_json::Value> = board
-        .waiting
-        .iter()
-        .map(|w| {
-            let who = callers.iter().find(|c| c.call == w.call);
-            serde_json::json!({"call": w.call, "position": w.position, "priority": w.priority, "waited_secs": w.waited_secs.round(),
-                "number": who.map(|c| c.number.clone()), "summary": who.map(|c| c.summary.clone()), "reason": who.map(|c| c.reason.clone()),
-                "offered_to": w.offered_to})
-        })
-        .collect();
+    let (agents, waiting) = desk.lines();
     let offered = match desk.call_of(agent) {
         Some((o, on_call)) => {
             let record = c.store.call(&o.call).await.map_err(internal)?;
@@ -232,7 +222,7 @@ async fn board_of(c: &Console, agent: &str) -> Result<serde_json::Value, ApiErro
         }
         None => serde_json::Value::Null,
     };
-    Ok(serde_json::json!({"queue": true, "agents": board.agents, "waiting": waiting, "offered": offered}))
+    Ok(serde_json::json!({"queue": true, "agents": agents, "waiting": waiting, "offered": offered}))
 }
 
 async fn board(State(c): State<Arc<Console>>, s: Signed) -> Result<Json<serde_json::Value>, ApiError> {

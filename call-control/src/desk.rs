@@ -89,6 +89,20 @@ pub struct WaitingCaller {
     pub answered: bool,
 }
 
+/// A waiting caller on a board: their place, wait, number, and what the bot's summary says.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WaitingLine {
+    pub call: CallKey,
+    pub position: usize,
+    pub priority: u8,
+    /// Whole seconds.
+    pub waited_secs: f64,
+    pub number: Option<String>,
+    pub summary: Option<String>,
+    pub reason: Option<String>,
+    pub offered_to: Vec<String>,
+}
+
 fn status_name(s: Status) -> &'static str {
     match s {
         Status::SignedOut => "signed_out",
@@ -315,6 +329,30 @@ impl Desk {
         };
         let answered = on_call || st.acd.answered_by(&call) == Some(agent);
         Some((st.waiting_caller(&call, answered)?, on_call))
+    }
+
+    /// The waiting callers as the agents' console and the supervisors' dashboard list them, in
+    /// queue order, with the agents' board.
+    pub fn lines(&self) -> (Vec<crate::acd::AgentView>, Vec<WaitingLine>) {
+        let (board, callers) = self.board();
+        let waiting = board
+            .waiting
+            .iter()
+            .map(|w| {
+                let who = callers.iter().find(|c| c.call == w.call);
+                WaitingLine {
+                    call: w.call.clone(),
+                    position: w.position,
+                    priority: w.priority,
+                    waited_secs: w.waited_secs.round(),
+                    number: who.map(|c| c.number.clone()),
+                    summary: who.map(|c| c.summary.clone()),
+                    reason: who.map(|c| c.reason.clone()),
+                    offered_to: w.offered_to.clone(),
+                }
+            })
+            .collect();
+        (board.agents, waiting)
     }
 
     /// The agents and the waiting callers.

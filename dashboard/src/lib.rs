@@ -177,17 +177,8 @@ async fn live(State(d): State<Arc<Dashboard>>, _s: Supervisor) -> Json<serde_jso
     let Some(desk) = &d.desk else {
         return Json(serde_json::json!({"queue": false, "agents": [], "waiting": [], "calls_active": active}));
     };
-    let (board, callers) = desk.board();
-    let waiting: Vec<serde_json::Value> = board
-        .waiting
-        .iter()
-        .map(|w| {
-            let who = callers.iter().find(|c| c.call == w.call);
-            serde_json::json!({"call": w.call, "position": w.position, "priority": w.priority, "waited_secs": w.waited_secs.round(),
-                "number": who.map(|c| c.number.clone()), "reason": who.map(|c| c.reason.clone()), "offered_to": w.offered_to})
-        })
-        .collect();
-    Json(serde_json::json!({"queue": true, "agents": board.agents, "waiting": waiting, "calls_active": active}))
+    let (agents, waiting) = desk.lines();
+    Json(serde_json::json!({"queue": true, "agents": agents, "waiting": waiting, "calls_active": active}))
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
