@@ -25,7 +25,7 @@ use ivr_web::axum::routing::{get, post};
 use ivr_web::axum::{Json, Router};
 use ivr_web::{ApiError, JsonBody};
 
-pub use auth::{signed_in, supervisor, Signed, CSRF_HEADER, MAX_FAILURES};
+pub use auth::{supervisor, Signed, CSRF_HEADER, MAX_FAILURES};
 use auth::{Changing, Limiter};
 
 /// What the console works with.

@@ -356,7 +356,7 @@ impl Desk {
     }
 
     /// The agents and the waiting callers.
-    pub fn board(&self) -> (Board, Vec<WaitingCaller>) {
+    fn board(&self) -> (Board, Vec<WaitingCaller>) {
         let st = self.lock();
         let board = st.acd.board(self.now());
         let waiting = board

@@ -39,8 +39,8 @@ pub struct Dashboard {
     pub desk: Option<Arc<Desk>>,
     pub settings: kpi::Settings,
     pub costs: roi::Costs,
-    /// For the knowledge gaps; without it the gaps are listed ungrouped.
-    pub embed: Option<Embed>,
+    /// For the knowledge gaps and rising topics.
+    pub embed: Embed,
 }
 
 const PAGE: &str = include_str!("../static/dashboard.html");
@@ -110,11 +110,7 @@ impl Dashboard {
     async fn gaps(&self, p: Period) -> Result<gaps::Gaps, ApiError> {
         let data = self.load(p).await?;
         let embed = self.embed.clone();
-        ivr_web::tokio::task::spawn_blocking(move || match embed {
-            Some(embed) => gaps::report(&data.calls, p, |texts| embed(texts)),
-            // Without embeddings each question is a topic of its own.
-            None => gaps::report(&data.calls, p, |texts| Ok(texts.iter().enumerate().map(|(i, _)| one_hot(i, texts.len())).collect())),
-        })
+        ivr_web::tokio::task::spawn_blocking(move || gaps::report(&data.calls, p, |texts| embed(texts)))
         .await
         .map_err(internal)?
         .map_err(|e| ApiError::internal(format!("the sentence embeddings failed: {e}")))
@@ -123,10 +119,6 @@ impl Dashboard {
     async fn audit(&self, actor: &str, action: &str, target: Option<&str>, detail: serde_json::Value) -> Result<(), ApiError> {
         self.store.audit(&ivr_store::AuditLine::now(actor, action, target, Some(detail))).await.map_err(internal)
     }
-}
-
-fn one_hot(i: usize, n: usize) -> Vec<f32> {
-    (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect()
 }
 
 fn definitions(d: &[(&str, &str)]) -> serde_json::Value {
@@ -157,13 +149,11 @@ async fn knowledge_gaps(State(d): State<Arc<Dashboard>>, _s: Supervisor, q: Resu
     let q = query(q)?;
     let p = d.period(q.from.as_deref(), q.to.as_deref())?;
     let g = d.gaps(p).await?;
-    let week = jiff::SignedDuration::from_hours(7 * 24);
-    let this = Period { from: p.to.checked_sub(week).map_err(internal)?, to: p.to };
-    let last = this.previous();
+    let (this, last) = gaps::weeks_to(p.to);
     let data = d.load(Period { from: last.from, to: this.to }).await?;
     let embed = d.embed.clone();
     let rising = ivr_web::tokio::task::spawn_blocking(move || {
-        let embed_one = |t: &str| embed.as_ref().and_then(|e| e(&[t]).ok()).and_then(|mut v| v.pop());
+        let embed_one = |t: &str| embed(&[t]).ok().and_then(|mut v| v.pop());
         gaps::rising(&gaps::questions(&data.calls, this), &gaps::questions(&data.calls, last), &embed_one)
     })
     .await

@@ -162,6 +162,13 @@ pub fn group(utterances: &[Utterance], embeddings: &[Vec<f32>], same_meaning: f3
     groups
 }
 
+/// The week up to `end` and the week before it: the two periods [`rising`] compares (and
+/// the span their records are loaded for: `last.from` to `this.to`).
+pub fn weeks_to(end: jiff::Timestamp) -> (Period, Period) {
+    let this = Period { from: end.checked_sub(jiff::SignedDuration::from_hours(7 * 24)).unwrap_or(jiff::Timestamp::MIN), to: end };
+    (this, this.previous())
+}
+
 /// A topic's count this week against the week before.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trend {

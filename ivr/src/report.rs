@@ -116,11 +116,8 @@ pub fn run(cfg: &Config, command: ReportCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ReportCommand::Topics { json } => {
-            let now = Timestamp::now();
-            let week = jiff::SignedDuration::from_hours(7 * 24);
-            let this = Period { from: now.checked_sub(week)?, to: now };
-            let last = Period { from: this.from.checked_sub(week)?, to: this.from };
-            let data = load(Period { from: last.from, to: now })?;
+            let (this, last) = gaps::weeks_to(Timestamp::now());
+            let data = load(Period { from: last.from, to: this.to })?;
             let embedder = embedder(cfg)?;
             let embed = |t: &str| embedder.embed_one(t).ok();
             let trends = gaps::rising(&gaps::questions(&data.calls, this), &gaps::questions(&data.calls, last), &embed);

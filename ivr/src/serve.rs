@@ -132,7 +132,7 @@ pub fn serve(models: &ModelDir, cfg: &Config, http: SocketAddr, sip: Option<Sock
             let e = engine.read().map_err(|_| "the dialogue engine's lock is poisoned".to_string())?;
             e.embedder.embed(texts).map_err(|e| e.to_string())
         });
-        Arc::new(ivr_dashboard::Dashboard { store: store.clone(), desk: sip_server.desk.clone(), settings: crate::report::settings(cfg), costs: cfg.costs.clone(), embed: Some(embed) })
+        Arc::new(ivr_dashboard::Dashboard { store: store.clone(), desk: sip_server.desk.clone(), settings: crate::report::settings(cfg), costs: cfg.costs.clone(), embed })
     };
     {
         let engine = Arc::clone(&engine);

@@ -444,13 +444,8 @@ impl Store {
         Ok(inserted.rows_affected() == 1)
     }
 
-    /// How many calls came from `caller` (the same [`caller_key`]: the number, whichever host it
-    /// came through) that started in `[since, before)`: a returning caller's history.
-    pub async fn count_calls_from(&self, caller: &str, since: &str, before: &str) -> Result<i64, StoreError> {
-        Ok(self.calls_from(caller, since, before).await?.len() as i64)
-    }
-
-    /// What the calls from `caller` in `[since, before)` say about them: how many there were, and
+    /// What the calls from `caller` (the same [`caller_key`]: the number, whichever host it came
+    /// through) in `[since, before)` say about them: how many there were, and
     /// the order their latest call was about (the `matter` event a call records when the bot
     /// looked an order up), which the bot may ask about when they call again.
     pub async fn caller_history(&self, caller: &str, since: &str, before: &str) -> Result<CallerHistory, StoreError> {

@@ -137,8 +137,8 @@ async fn privacy_and_reports(store: &Store) {
     store.start_call(&NewCall { caller: "+4930111222".into(), ..call("c6", "a", "2026-12-02T10:30:00Z") }).await.unwrap();
     store.start_call(&NewCall { caller: "sip:+49301112_2@pbx".into(), ..call("c7", "a", "2026-12-02T10:31:00Z") }).await.unwrap();
     let week = ("2026-11-26T00:00:00Z", "2026-12-03T00:00:00Z");
-    assert_eq!(store.count_calls_from("sip:+4930111222@elsewhere", week.0, week.1).await.unwrap(), 5);
-    assert_eq!(store.count_calls_from("+49301112_2", week.0, week.1).await.unwrap(), 1);
+    assert_eq!(store.caller_history("sip:+4930111222@elsewhere", week.0, week.1).await.unwrap().calls, 5);
+    assert_eq!(store.caller_history("+49301112_2", week.0, week.1).await.unwrap().calls, 1);
     // The order their latest call was about: c2 (10:01) looked up 41234567, then c6 (10:30)
     // another; a call without a lookup after them does not hide it.
     store.add_event("c2", &Event { seq: 9, at_secs: 9.0, kind: "matter".into(), detail: Some(serde_json::json!({"order": "41234567"})) }).await.unwrap();
